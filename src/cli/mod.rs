@@ -1,0 +1,90 @@
+//! The command line: a thin layer that parses arguments, calls the library and maps the
+//! outcome to an exit code (0 ok, 1 finished with problems under `--strict`, 2 could not run).
+
+mod run;
+mod sample;
+mod schema;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// kam — decides which clients are key and why, from your CRM/ERP Excel export.
+///
+/// Run with no arguments to process the embedded sample workbook into ./kam-out.
+#[derive(Debug, Parser)]
+#[command(name = "kam", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do (default: `run` on the embedded sample).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import workbooks and write the results (the main job).
+    Run(run::RunArgs),
+    /// Write a realistic synthetic workbook with every sheet.
+    Sample(sample::SampleArgs),
+    /// Print the workbook data model: sheets, fields, types and header aliases.
+    Schema(schema::SchemaArgs),
+}
+
+/// Exit code: everything fine.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: finished, but `--strict` found rejects or errors.
+pub const EXIT_PROBLEMS: u8 = 1;
+/// Exit code: could not run (bad input, bad arguments, internal error).
+pub const EXIT_FAILED: u8 = 2;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_FAILED } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(run(cli))
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        None => run::execute(&run::RunArgs::default()),
+        Some(Command::Run(args)) => run::execute(&args),
+        Some(Command::Sample(args)) => sample::execute(&args),
+        Some(Command::Schema(args)) => schema::execute(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "error: kam hit an internal error and stopped; sorry. Nothing was written. \
+             Please report it with the command you ran.\n  detail: {payload}{location}"
+        );
+        std::process::exit(EXIT_FAILED as i32);
+    }));
+}

@@ -1,0 +1,173 @@
+//! Diagnostics a person can act on: a message, where it is (file, line, column and the source
+//! line with a caret), and a hint.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A position in a text file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub col: usize,
+    /// Length of the underlined part, in characters (at least 1).
+    pub len: usize,
+    /// The text of the line.
+    pub source_line: String,
+}
+
+impl Span {
+    /// A span at `line`/`col` of `source`, underlining `len` characters.
+    pub fn at(file: &Path, source: &str, line: usize, col: usize, len: usize) -> Span {
+        let source_line = source
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+            .to_string();
+        Span {
+            file: file.to_path_buf(),
+            line,
+            col: col.max(1),
+            len: len.max(1),
+            source_line,
+        }
+    }
+
+    /// The first place where `needle` appears on a line at or after `from_line` (1-based),
+    /// skipping comments; falls back to the first line.
+    pub fn find(file: &Path, source: &str, needle: &str, from_line: usize) -> Span {
+        for (i, line) in source.lines().enumerate().skip(from_line.saturating_sub(1)) {
+            let code = line.split(" #").next().unwrap_or(line);
+            if let Some(byte) = code.find(needle) {
+                let col = code[..byte].chars().count() + 1;
+                return Span::at(file, source, i + 1, col, needle.chars().count());
+            }
+        }
+        Span::at(file, source, 1, 1, 1)
+    }
+}
+
+/// An error or warning about a user's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What is wrong.
+    pub message: String,
+    /// Where, when known.
+    pub span: Option<Span>,
+    /// What to do.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with a message only.
+    pub fn new(message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            hint: None,
+        }
+    }
+
+    /// Adds a position.
+    pub fn with_span(mut self, span: Span) -> Diagnostic {
+        self.span = Some(span);
+        self
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(span) = &self.span {
+            let num = span.line.to_string();
+            let pad = " ".repeat(num.len());
+            write!(
+                f,
+                "\n{pad}--> {}:{}:{}",
+                span.file.display(),
+                span.line,
+                span.col
+            )?;
+            write!(f, "\n{pad} |\n{num} | {}", span.source_line)?;
+            let lead: String = span
+                .source_line
+                .chars()
+                .take(span.col - 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n{pad} | {lead}{}", "^".repeat(span.len))?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  = hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Levenshtein distance in characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    let limit = (lower.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_caret_under_the_problem() {
+        let src = "sheets:\n  Accounts:\n    colums:\n      id: Cust\n";
+        let d = Diagnostic::new("unknown key `colums`")
+            .with_span(Span::find(Path::new("m.yaml"), src, "colums", 1))
+            .with_hint("did you mean `columns`?");
+        assert_eq!(
+            d.to_string(),
+            "unknown key `colums`\n --> m.yaml:3:5\n  |\n3 |     colums:\n  |     ^^^^^^\n  = hint: did you mean `columns`?"
+        );
+    }
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        assert_eq!(
+            did_you_mean("colums", ["columns", "sheet"]),
+            Some("columns")
+        );
+        assert_eq!(did_you_mean("zzz", ["columns", "sheet"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

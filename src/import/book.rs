@@ -1,0 +1,323 @@
+//! Opening a workbook: telling the format from the bytes (not the name), turning low-level
+//! failures into one plain sentence, and streaming each sheet row by row.
+
+use std::io::Cursor;
+use std::ops::ControlFlow;
+
+use calamine::{Data, DataRef, Reader, SheetType, SheetVisible, Sheets, Xlsx};
+
+use crate::error::{Error, Result};
+
+/// The spreadsheet formats kam reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Office Open XML workbook (.xlsx, .xlsm).
+    Xlsx,
+    /// Excel binary workbook (.xlsb).
+    Xlsb,
+    /// Excel 97–2003 workbook (.xls).
+    Xls,
+    /// OpenDocument spreadsheet (.ods).
+    Ods,
+}
+
+impl Format {
+    /// Lowercase name as in the file extension.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Xlsb => "xlsb",
+            Format::Xls => "xls",
+            Format::Ods => "ods",
+        }
+    }
+}
+
+const SUPPORTED: &str = "kam reads .xlsx, .xlsm, .xlsb, .xls and .ods workbooks";
+const OLE_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+fn password_message() -> String {
+    "the workbook is password-protected (encrypted), so kam cannot read it: open it in Excel, \
+     remove the password (File → Info → Protect Workbook) and save it again"
+        .to_string()
+}
+
+fn damaged_message() -> String {
+    "the file is damaged or incomplete (perhaps a download or copy was cut short): export or copy \
+     the workbook again"
+        .to_string()
+}
+
+/// Tells the format of a workbook from its first bytes and, for zip files, its entries.
+pub fn detect(file: &str, bytes: &[u8]) -> Result<Format> {
+    if bytes.is_empty() {
+        return Err(Error::workbook(
+            file,
+            "the file is empty (0 bytes): export the workbook again",
+        ));
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        let zip = zip::ZipArchive::new(Cursor::new(bytes))
+            .map_err(|_| Error::workbook(file, damaged_message()))?;
+        let has = |name: &str| {
+            zip.file_names()
+                .any(|n| n.is_ok_and(|n| n.eq_ignore_ascii_case(name)))
+        };
+        return if has("xl/workbook.xml") {
+            Ok(Format::Xlsx)
+        } else if has("xl/workbook.bin") {
+            Ok(Format::Xlsb)
+        } else if has("content.xml") {
+            Ok(Format::Ods)
+        } else if has("word/document.xml") {
+            Err(Error::workbook(
+                file,
+                format!("this is a Word document, not a workbook; {SUPPORTED}"),
+            ))
+        } else {
+            Err(Error::workbook(
+                file,
+                format!("this is a zip archive, not a workbook; {SUPPORTED}"),
+            ))
+        };
+    }
+    if bytes.starts_with(OLE_MAGIC) {
+        let marker: Vec<u8> = "EncryptedPackage"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        if bytes.windows(marker.len()).any(|w| w == marker.as_slice()) {
+            return Err(Error::workbook(file, password_message()));
+        }
+        return Ok(Format::Xls);
+    }
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let lower = text.to_lowercase();
+    if lower.contains("<html") || lower.contains("<table") {
+        return Err(Error::workbook(
+            file,
+            format!(
+                "this is a web page (HTML) saved under a workbook name: open it in Excel and save it as .xlsx; {SUPPORTED}"
+            ),
+        ));
+    }
+    let printable = head
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace() || **b >= 0x80)
+        .count();
+    if printable * 10 >= head.len() * 9 {
+        let delimiter = [',', ';', '\t']
+            .into_iter()
+            .find(|d| text.lines().next().is_some_and(|l| l.contains(*d)));
+        let what = if delimiter.is_some() {
+            "a CSV (text) file"
+        } else {
+            "a plain text file"
+        };
+        return Err(Error::workbook(
+            file,
+            format!(
+                "this is {what}, not a workbook: open it in Excel or LibreOffice and save it as .xlsx"
+            ),
+        ));
+    }
+    Err(Error::workbook(
+        file,
+        format!("this is not a workbook kam can read; {SUPPORTED}"),
+    ))
+}
+
+/// A sheet of a workbook as listed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetInfo {
+    /// Name.
+    pub name: String,
+    /// A worksheet (not a chart, dialog or macro sheet).
+    pub is_worksheet: bool,
+    /// Hidden or very hidden.
+    pub hidden: bool,
+}
+
+enum Inner<'a> {
+    Xlsx(Box<Xlsx<Cursor<&'a [u8]>>>),
+    Other(Box<Sheets<Cursor<&'a [u8]>>>),
+}
+
+/// An open workbook over bytes in memory.
+pub struct Book<'a> {
+    inner: Inner<'a>,
+    file: String,
+    /// The workbook uses the 1904 date system.
+    pub is_1904: bool,
+    /// The format.
+    pub format: Format,
+}
+
+fn translate(file: &str, detail: impl std::fmt::Display) -> Error {
+    let detail = detail.to_string();
+    let lower = detail.to_lowercase();
+    if lower.contains("password") || lower.contains("encrypt") {
+        Error::workbook(file, password_message())
+    } else if lower.contains("zip")
+        || lower.contains("eof")
+        || lower.contains("invalid")
+        || lower.contains("xml")
+    {
+        Error::workbook(file, format!("{} (detail: {detail})", damaged_message()))
+    } else {
+        Error::workbook(file, format!("the workbook could not be read: {detail}"))
+    }
+}
+
+impl<'a> Book<'a> {
+    /// Opens a workbook of a known format.
+    pub fn open(file: &str, format: Format, bytes: &'a [u8]) -> Result<Book<'a>> {
+        let cursor = Cursor::new(bytes);
+        let inner = match format {
+            Format::Xlsx => {
+                Inner::Xlsx(Box::new(Xlsx::new(cursor).map_err(|e| translate(file, e))?))
+            }
+            Format::Xlsb => Inner::Other(Box::new(Sheets::Xlsb(calamine::Xlsb::new(cursor).map_err(|e| translate(file, e))?))),
+            Format::Xls => Inner::Other(Box::new(Sheets::Xls(calamine::Xls::new(cursor).map_err(|e| translate(file, e))?))),
+            Format::Ods => Inner::Other(Box::new(Sheets::Ods(calamine::Ods::new(cursor).map_err(|e| translate(file, e))?))),
+        };
+        let is_1904 = match &inner {
+            Inner::Xlsx(x) => x.has_1904_epoch(),
+            Inner::Other(_) => false,
+        };
+        Ok(Book {
+            inner,
+            file: file.to_string(),
+            is_1904,
+            format,
+        })
+    }
+
+    /// The sheets in workbook order.
+    pub fn sheets(&self) -> Vec<SheetInfo> {
+        let meta = match &self.inner {
+            Inner::Xlsx(x) => x.sheets_metadata(),
+            Inner::Other(s) => s.sheets_metadata(),
+        };
+        meta.iter()
+            .map(|s| SheetInfo {
+                name: s.name.clone(),
+                is_worksheet: s.typ == SheetType::WorkSheet,
+                hidden: s.visible != SheetVisible::Visible,
+            })
+            .collect()
+    }
+
+    /// Calls `f` with each non-empty row of a sheet: the 1-based row number and the cells from
+    /// column A on. Stops early when `f` returns `ControlFlow::Break`.
+    pub fn for_each_row(
+        &mut self,
+        sheet: &str,
+        f: &mut dyn FnMut(u32, &[DataRef<'_>]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let file = self.file.clone();
+        match &mut self.inner {
+            Inner::Xlsx(x) => {
+                let mut reader = x
+                    .worksheet_cells_reader(sheet)
+                    .map_err(|e| translate(&file, e))?;
+                let mut buf: Vec<DataRef<'_>> = Vec::new();
+                let mut current: Option<u32> = None;
+                while let Some(cell) = reader.next_cell().map_err(|e| translate(&file, e))? {
+                    let (r, c) = cell.get_position();
+                    if current != Some(r) {
+                        if let Some(prev) = current
+                            && f(prev + 1, &buf).is_break()
+                        {
+                            return Ok(());
+                        }
+                        buf.clear();
+                        current = Some(r);
+                    }
+                    let c = c as usize;
+                    if c >= MAX_COLUMNS {
+                        return Err(Error::workbook(
+                            &file,
+                            format!(
+                                "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
+                                c + 1
+                            ),
+                        ));
+                    }
+                    if buf.len() <= c {
+                        buf.resize(c + 1, DataRef::Empty);
+                    }
+                    buf[c] = cell.get_value().clone();
+                }
+                if let Some(prev) = current {
+                    let _ = f(prev + 1, &buf);
+                }
+                Ok(())
+            }
+            Inner::Other(s) => {
+                let range = s.worksheet_range(sheet).map_err(|e| translate(&file, e))?;
+                let Some((r0, c0)) = range.start() else {
+                    return Ok(());
+                };
+                let mut buf: Vec<DataRef<'_>> = Vec::new();
+                for (i, row) in range.rows().enumerate() {
+                    buf.clear();
+                    buf.resize(c0 as usize, DataRef::Empty);
+                    buf.extend(row.iter().map(data_ref));
+                    if buf.iter().all(|c| matches!(c, DataRef::Empty)) {
+                        continue;
+                    }
+                    if f(r0 + i as u32 + 1, &buf).is_break() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Excel's column limit.
+pub const MAX_COLUMNS: usize = 16_384;
+
+fn data_ref(d: &Data) -> DataRef<'_> {
+    match d {
+        Data::Int(i) => DataRef::Int(*i),
+        Data::Float(f) => DataRef::Float(*f),
+        Data::String(s) => DataRef::SharedString(s.as_str()),
+        Data::Bool(b) => DataRef::Bool(*b),
+        Data::DateTime(dt) => DataRef::DateTime(*dt),
+        Data::DateTimeIso(s) => DataRef::DateTimeIso(s.clone()),
+        Data::DurationIso(s) => DataRef::DurationIso(s.clone()),
+        Data::Error(e) => DataRef::Error(e.clone()),
+        Data::Empty => DataRef::Empty,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(file: &str, bytes: &[u8]) -> String {
+        detect(file, bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn plain_words_for_wrong_files() {
+        assert_eq!(
+            message("a.xlsx", b""),
+            "a.xlsx: the file is empty (0 bytes): export the workbook again"
+        );
+        assert!(
+            message("a.xlsx", b"id,name\n1,Acme\n")
+                .contains("this is a CSV (text) file, not a workbook")
+        );
+        assert!(message("a.xlsx", b"<html><table></table></html>").contains("web page"));
+        assert!(message("a.xlsx", b"PK\x03\x04garbage").contains("damaged or incomplete"));
+        assert!(
+            message("a.xlsx", &[0u8, 1, 2, 3, 0xff, 0xfe, 7, 8, 0, 0, 0, 0])
+                .contains("not a workbook kam can read")
+        );
+    }
+}

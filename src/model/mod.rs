@@ -1,0 +1,399 @@
+//! The typed data model every stage after import works on.
+//!
+//! Import turns a workbook into a [`Dataset`]: accounts with their figures, and the child
+//! records (contacts, activities, tenders, plans) that point at them by index. Every record
+//! remembers the row it came from, so findings can cite `Activities!A17`.
+
+pub mod schema;
+pub mod value;
+
+pub use schema::{FieldKind, FieldSpec, SheetKind};
+pub use value::Value;
+
+use std::collections::BTreeMap;
+
+/// Where a record came from: the workbook sheet name and the 1-based row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// The sheet's name as written in the workbook.
+    pub sheet: std::sync::Arc<str>,
+    /// 1-based row number.
+    pub row: u32,
+}
+
+impl Origin {
+    /// A cell reference such as `Transactions!G812` for a 0-based column.
+    pub fn cell(&self, col: u32) -> String {
+        cell_ref(&self.sheet, self.row, col)
+    }
+}
+
+/// Formats a cell reference (`Sheet!B7`); quotes sheet names with spaces like Excel does.
+pub fn cell_ref(sheet: &str, row: u32, col: u32) -> String {
+    let needs_quotes = sheet.chars().any(|c| !c.is_alphanumeric() && c != '_');
+    if needs_quotes {
+        format!(
+            "'{}'!{}{}",
+            sheet.replace('\'', "''"),
+            column_letters(col),
+            row
+        )
+    } else {
+        format!("{sheet}!{}{row}", column_letters(col))
+    }
+}
+
+/// Spreadsheet column letters for a 0-based column index (0 → `A`, 27 → `AB`).
+pub fn column_letters(col: u32) -> String {
+    let mut n = col as u64 + 1;
+    let mut out = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        out.push(b'A' + rem);
+        n = (n - 1) / 26;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII letters")
+}
+
+/// Extra (non-canonical) columns of one sheet: their rule-visible names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraColumns {
+    /// Normalised names (`strategic_fit`), in column order.
+    pub names: Vec<String>,
+}
+
+/// Per-quarter sales figures of one account, netted (returns subtract).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Figures {
+    /// Net revenue.
+    pub revenue: f64,
+    /// Net gross profit (only from lines where margin or cost is known).
+    pub gross_profit: f64,
+    /// Number of lines.
+    pub lines: u32,
+}
+
+/// A client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// Unique id.
+    pub id: String,
+    /// Name (the id when unknown).
+    pub name: String,
+    /// KAM id.
+    pub kam_id: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Key level: company, manager or department.
+    pub level: String,
+    /// Revenue for the period: stated, or derived from Transactions.
+    pub revenue: Option<f64>,
+    /// Gross profit for the period: stated, or derived from Transactions.
+    pub gross_profit: Option<f64>,
+    /// Where revenue and gross profit came from: `accounts` or `transactions`.
+    pub figures_source: &'static str,
+    /// Client's budget for our category.
+    pub wallet: Option<f64>,
+    /// Reference / well-known client.
+    pub reference: Option<bool>,
+    /// Brand standing score.
+    pub brand_score: Option<f64>,
+    /// Partnership openness score.
+    pub partnership: Option<f64>,
+    /// Competence score.
+    pub competence: Option<f64>,
+    /// Innovator flag.
+    pub innovator: Option<bool>,
+    /// Dossier: history.
+    pub history: Option<String>,
+    /// Dossier: needs.
+    pub needs: Option<String>,
+    /// Dossier: development plans.
+    pub development_plans: Option<String>,
+    /// Sales per quarter (`2026-Q1`), from Transactions.
+    pub quarters: BTreeMap<String, Figures>,
+    /// Extra columns, aligned with [`Dataset::account_extras`].
+    pub extra: Vec<Value>,
+    /// Source row (Accounts, or the first Transactions row for derived accounts).
+    pub origin: Origin,
+}
+
+/// A member of an account's decision-making unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// Index into [`Dataset::accounts`].
+    pub account: usize,
+    /// Name.
+    pub name: Option<String>,
+    /// DMU role (canonical when recognised, else as written).
+    pub role: Option<String>,
+    /// Influence.
+    pub influence: Option<f64>,
+    /// Relationship strength.
+    pub relationship: Option<f64>,
+    /// Attitude towards us.
+    pub attitude: Option<String>,
+    /// Birthday.
+    pub birthday: Option<f64>,
+    /// Hobbies.
+    pub hobbies: Option<String>,
+    /// Family.
+    pub family: Option<String>,
+    /// Values.
+    pub values: Option<String>,
+    /// Last contact date.
+    pub last_contact: Option<f64>,
+    /// Extra columns, aligned with [`Dataset::contact_extras`].
+    pub extra: Vec<Value>,
+    /// Source row.
+    pub origin: Origin,
+}
+
+/// One thing a KAM did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// Index into [`Dataset::accounts`].
+    pub account: usize,
+    /// KAM (stated, else the account's KAM).
+    pub kam_id: Option<String>,
+    /// Canonical type: meeting, call, proposal, complaint, reference_letter, referral, deal.
+    pub kind: &'static str,
+    /// Date.
+    pub date: Option<f64>,
+    /// Planned start.
+    pub planned_start: Option<f64>,
+    /// Actual start.
+    pub actual_start: Option<f64>,
+    /// Agenda prepared.
+    pub agenda: Option<bool>,
+    /// Feedback: argued.
+    pub argued: Option<bool>,
+    /// Feedback: interrupted.
+    pub interrupted: Option<bool>,
+    /// Feedback: bad manners.
+    pub bad_manners: Option<bool>,
+    /// Next step agreed.
+    pub next_step: Option<bool>,
+    /// Proposal confirmed.
+    pub confirmed: Option<f64>,
+    /// Proposal followed up.
+    pub followed_up: Option<f64>,
+    /// Proposal expiry.
+    pub expiry: Option<f64>,
+    /// DMU roles addressed.
+    pub dmu_roles: Option<String>,
+    /// Complaint resolved.
+    pub resolved: Option<f64>,
+    /// Value.
+    pub amount: Option<f64>,
+    /// Margin.
+    pub margin: Option<f64>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Extra columns, aligned with [`Dataset::activity_extras`].
+    pub extra: Vec<Value>,
+    /// Source row.
+    pub origin: Origin,
+}
+
+/// A tender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tender {
+    /// Index into [`Dataset::accounts`].
+    pub account: usize,
+    /// KAM.
+    pub kam_id: Option<String>,
+    /// Subject.
+    pub name: Option<String>,
+    /// Tender date.
+    pub date: Option<f64>,
+    /// Preparation start.
+    pub prep_start: Option<f64>,
+    /// Value.
+    pub value: Option<f64>,
+    /// won, lost, pending or cancelled.
+    pub outcome: Option<&'static str>,
+    /// Extra columns, aligned with [`Dataset::tender_extras`].
+    pub extra: Vec<Value>,
+    /// Source row.
+    pub origin: Origin,
+}
+
+/// A key account manager.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manager {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// D1–D4.
+    pub level: Option<&'static str>,
+    /// Plan for the period.
+    pub plan: Option<f64>,
+    /// Product knowledge score.
+    pub product_knowledge: Option<f64>,
+    /// margin or deal.
+    pub commission_basis: Option<&'static str>,
+    /// Commission rate (fraction).
+    pub commission_rate: Option<f64>,
+    /// Extra columns (competency assessments …), aligned with [`Dataset::manager_extras`].
+    pub extra: Vec<Value>,
+    /// Source row.
+    pub origin: Origin,
+}
+
+/// One item of a KAM's account plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanItem {
+    /// Index into [`Dataset::accounts`].
+    pub account: usize,
+    /// objective, strategy, value_proposition, strength, weakness, opportunity, threat, action.
+    pub kind: &'static str,
+    /// The KAM's words.
+    pub text: String,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Due date.
+    pub due: Option<f64>,
+    /// Status of an action.
+    pub status: Option<&'static str>,
+    /// Extra columns, aligned with [`Dataset::plan_extras`].
+    pub extra: Vec<Value>,
+    /// Source row.
+    pub origin: Origin,
+}
+
+/// Why a row or cell was not used as written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reject {
+    /// Workbook file name.
+    pub file: String,
+    /// Sheet name as written in the workbook.
+    pub sheet: String,
+    /// Cell reference (`Transactions!G812`), or the row (`Transactions!812:812`).
+    pub cell: String,
+    /// Canonical field, when one is concerned.
+    pub field: String,
+    /// The value as written.
+    pub value: String,
+    /// What happened and what to do, in plain words.
+    pub reason: String,
+    /// Whether the whole row was dropped (`row`) or only the cell left empty (`cell`).
+    pub scope: RejectScope,
+}
+
+/// What a reject cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectScope {
+    /// The row was not used.
+    Row,
+    /// The row was used; this cell was treated as empty.
+    Cell,
+}
+
+impl RejectScope {
+    /// `row` or `cell`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectScope::Row => "row",
+            RejectScope::Cell => "cell",
+        }
+    }
+}
+
+/// How one sheet was read: for the import report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SheetReport {
+    /// Canonical sheet.
+    pub kind: Option<SheetKind>,
+    /// Sheet name in the workbook.
+    pub sheet: String,
+    /// 1-based header row.
+    pub header_row: u32,
+    /// Column header → canonical field (or `extra:name`).
+    pub columns: Vec<(String, String)>,
+    /// Data rows seen.
+    pub rows_seen: u64,
+    /// Rows used.
+    pub rows_used: u64,
+    /// Rows rejected whole.
+    pub rows_rejected: u64,
+}
+
+/// Everything imported from one workbook.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dataset {
+    /// The workbook's file name.
+    pub file: String,
+    /// Accounts, in workbook order.
+    pub accounts: Vec<Account>,
+    /// Names of extra Accounts columns.
+    pub account_extras: ExtraColumns,
+    /// Contacts.
+    pub contacts: Vec<Contact>,
+    /// Names of extra Contacts columns.
+    pub contact_extras: ExtraColumns,
+    /// Activities.
+    pub activities: Vec<Activity>,
+    /// Names of extra Activities columns.
+    pub activity_extras: ExtraColumns,
+    /// Tenders.
+    pub tenders: Vec<Tender>,
+    /// Names of extra Tenders columns.
+    pub tender_extras: ExtraColumns,
+    /// Managers.
+    pub managers: Vec<Manager>,
+    /// Names of extra Managers columns.
+    pub manager_extras: ExtraColumns,
+    /// Plan items.
+    pub plans: Vec<PlanItem>,
+    /// Names of extra Plans columns.
+    pub plan_extras: ExtraColumns,
+    /// Transaction lines used.
+    pub transaction_lines: u64,
+    /// Rejected rows and cells, sorted by sheet order and row.
+    pub rejects: Vec<Reject>,
+    /// How each sheet was read.
+    pub sheets: Vec<SheetReport>,
+    /// Sheets of the workbook that kam did not recognise (name, reason).
+    pub ignored_sheets: Vec<(String, String)>,
+}
+
+impl Dataset {
+    /// Index of the account with this id.
+    pub fn account_index(&self, id: &str) -> Option<usize> {
+        self.accounts.iter().position(|a| a.id == id)
+    }
+
+    /// The value of an extra Accounts column by its rule-visible name.
+    pub fn account_extra<'a>(&'a self, account: &'a Account, name: &str) -> Option<&'a Value> {
+        let i = self.account_extras.names.iter().position(|n| n == name)?;
+        account.extra.get(i).filter(|v| !v.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters_follow_excel() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(27), "AB");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+
+    #[test]
+    fn cell_refs_quote_like_excel() {
+        assert_eq!(cell_ref("Transactions", 812, 6), "Transactions!G812");
+        assert_eq!(cell_ref("Sales 2026", 3, 0), "'Sales 2026'!A3");
+    }
+}

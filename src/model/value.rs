@@ -1,0 +1,250 @@
+//! Cell values after import: the typed form every later stage works with.
+
+use std::fmt;
+
+/// A typed value of one field of one record.
+///
+/// Dates are stored as days since 1970-01-01 (the fraction is the time of day), so that date
+/// arithmetic is plain subtraction and the Excel 1900/1904 systems are already resolved.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// The cell was empty or the field is unknown.
+    #[default]
+    Empty,
+    /// A number (money, quantity, score, share).
+    Number(f64),
+    /// Text, trimmed.
+    Text(Box<str>),
+    /// A yes/no value.
+    Bool(bool),
+    /// A date or date-time as days since 1970-01-01.
+    Date(f64),
+}
+
+impl Value {
+    /// True when the value is [`Value::Empty`].
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Value::Empty)
+    }
+
+    /// The number, if this is a number.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is text.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a yes/no value.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The date (days since 1970-01-01), if this is a date.
+    pub fn as_date(&self) -> Option<f64> {
+        match self {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// The name of the value's type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Empty => "empty",
+            Value::Number(_) => "number",
+            Value::Text(_) => "text",
+            Value::Bool(_) => "yes/no",
+            Value::Date(_) => "date",
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Empty => Ok(()),
+            Value::Number(n) => f.write_str(&format_number(*n)),
+            Value::Text(t) => f.write_str(t),
+            Value::Bool(b) => f.write_str(if *b { "yes" } else { "no" }),
+            Value::Date(d) => f.write_str(&format_date(*d)),
+        }
+    }
+}
+
+/// Formats a number without a trailing `.0` and without exponent noise for ordinary figures.
+pub fn format_number(n: f64) -> String {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else if n.is_finite() && n.abs() < 1e12 {
+        // Sums of money carry binary noise (0.1 + 0.2): round to a millionth, then print the
+        // shortest representation.
+        let r = (n * 1e6).round() / 1e6;
+        if r.fract() == 0.0 {
+            format!("{}", r as i64)
+        } else {
+            format!("{r}")
+        }
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date (year, month, day) of a day number counted from 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Checks that a civil date exists (month 1–12, day within the month).
+pub fn is_valid_civil(y: i64, m: u32, d: u32) -> bool {
+    if !(1..=12).contains(&m) || d == 0 {
+        return false;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    d <= days[(m - 1) as usize]
+}
+
+/// Excel serial (1900 system) of 1970-01-01.
+pub const EXCEL_1900_UNIX_EPOCH: f64 = 25_569.0;
+/// Excel serial (1904 system) of 1970-01-01.
+pub const EXCEL_1904_UNIX_EPOCH: f64 = 24_107.0;
+
+/// Converts an Excel serial date to days since 1970-01-01.
+///
+/// In the 1900 system serials below 61 are shifted by Excel's phantom 1900-02-29; they are
+/// far before any sales data and returned as computed.
+pub fn excel_serial_to_days(serial: f64, is_1904: bool) -> f64 {
+    if is_1904 {
+        serial - EXCEL_1904_UNIX_EPOCH
+    } else if serial < 61.0 {
+        serial - EXCEL_1900_UNIX_EPOCH + 1.0
+    } else {
+        serial - EXCEL_1900_UNIX_EPOCH
+    }
+}
+
+/// Converts days since 1970-01-01 to an Excel serial date in the 1900 system.
+pub fn days_to_excel_serial(days: f64) -> f64 {
+    days + EXCEL_1900_UNIX_EPOCH
+}
+
+/// Formats a date as `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM` when it has a time of day.
+pub fn format_date(days: f64) -> String {
+    let whole = days.floor();
+    let (y, m, d) = civil_from_days(whole as i64);
+    let minutes = ((days - whole) * 1440.0).round() as i64;
+    if minutes == 0 {
+        format!("{y:04}-{m:02}-{d:02}")
+    } else if minutes >= 1440 {
+        format_date(whole + 1.0)
+    } else {
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+            minutes / 60,
+            minutes % 60
+        )
+    }
+}
+
+/// The calendar quarter of a date as `YYYY-Qn`.
+pub fn quarter_of(days: f64) -> String {
+    let (y, m, _) = civil_from_days(days.floor() as i64);
+    format!("{y:04}-Q{}", (m - 1) / 3 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip() {
+        for z in [-800_000i64, -1, 0, 1, 59, 10_957, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2026, 11, 27), 20_784);
+    }
+
+    #[test]
+    fn excel_serials() {
+        // 45943 is 2025-10-13 in the 1900 system.
+        assert_eq!(
+            format_date(excel_serial_to_days(45_943.0, false)),
+            "2025-10-13"
+        );
+        // The same day is 44481 in the 1904 system.
+        assert_eq!(
+            format_date(excel_serial_to_days(44_481.0, true)),
+            "2025-10-13"
+        );
+        assert_eq!(
+            format_date(excel_serial_to_days(45_943.5, false)),
+            "2025-10-13 12:00"
+        );
+        assert_eq!(days_to_excel_serial(0.0), 25_569.0);
+    }
+
+    #[test]
+    fn quarters_and_validity() {
+        assert_eq!(quarter_of(days_from_civil(2026, 3, 31) as f64), "2026-Q1");
+        assert_eq!(quarter_of(days_from_civil(2026, 4, 1) as f64), "2026-Q2");
+        assert!(is_valid_civil(2024, 2, 29));
+        assert!(!is_valid_civil(2025, 2, 29));
+        assert!(!is_valid_civil(2025, 13, 1));
+    }
+
+    #[test]
+    fn numbers_print_plainly() {
+        assert_eq!(format_number(17_850.0), "17850");
+        assert_eq!(format_number(0.125), "0.125");
+        assert_eq!(format_number(-3.0), "-3");
+        assert_eq!(format_number(520_336.389_999_999_96), "520336.39");
+        assert_eq!(format_number(0.1 + 0.2), "0.3");
+    }
+}

@@ -1,0 +1,223 @@
+//! Writing results: files go into a temporary folder beside the target, which is renamed into
+//! place only when everything was written, so a failed run leaves the previous output intact.
+
+pub mod files;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The file whose presence marks a folder as kam output (safe to replace).
+pub const MARKER: &str = "manifest.json";
+
+/// A folder being written; becomes the output on [`Staging::commit`], vanishes on drop.
+#[derive(Debug)]
+pub struct Staging {
+    temp: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl Staging {
+    /// Prepares to write `target`. Refuses to replace an existing folder that is not empty and
+    /// was not written by kam.
+    pub fn begin(target: &Path) -> Result<Staging> {
+        if target.exists() {
+            if !target.is_dir() {
+                return Err(Error::Usage(format!(
+                    "the output {} exists and is a file, not a folder: choose another --out",
+                    target.display()
+                )));
+            }
+            let empty = fs::read_dir(target)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if !empty && !target.join(MARKER).is_file() {
+                return Err(Error::Usage(format!(
+                    "refusing to replace {}: it is not empty and was not written by kam (no {MARKER}); choose another --out",
+                    target.display()
+                )));
+            }
+        }
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "kam-out".into());
+        let temp = parent.join(format!(".{name}.kam-tmp-{}", std::process::id()));
+        if temp.exists() {
+            let _ = fs::remove_dir_all(&temp);
+        }
+        fs::create_dir(&temp)
+            .map_err(|e| Error::io(format!("cannot create {}", temp.display()), e))?;
+        Ok(Staging {
+            temp,
+            target: target.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// The temporary folder being written.
+    pub fn dir(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Writes one file (a plain name, or a relative path inside the output).
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.temp.join(safe_relative(name)?);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
+        }
+        fs::write(&path, bytes)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// Moves the finished output into place, replacing the previous one.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let old = self.temp.with_file_name(format!(
+            "{}.old",
+            self.temp
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        ));
+        let had_old = self.target.exists();
+        if had_old {
+            fs::rename(&self.target, &old).map_err(|e| {
+                Error::io(
+                    format!("cannot move the previous {} aside", self.target.display()),
+                    e,
+                )
+            })?;
+        }
+        if let Err(e) = fs::rename(&self.temp, &self.target) {
+            if had_old {
+                let _ = fs::rename(&old, &self.target);
+            }
+            return Err(Error::io(
+                format!("cannot move the output into {}", self.target.display()),
+                e,
+            ));
+        }
+        self.committed = true;
+        if had_old {
+            let _ = fs::remove_dir_all(&old);
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.temp);
+        }
+    }
+}
+
+/// Checks that a name stays inside the output folder: no absolute paths, no `..`.
+pub fn safe_relative(name: &str) -> Result<PathBuf> {
+    let p = Path::new(name);
+    let ok = !name.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(p.to_path_buf())
+    } else {
+        Err(Error::Usage(format!(
+            "refusing to write `{name}`: output names must stay inside the output folder"
+        )))
+    }
+}
+
+/// Turns any text (an account name, an id) into a safe file name: lowercase ASCII letters,
+/// digits and `-`, never empty, never `.` or `..`.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let trimmed = out
+        .trim_end_matches('-')
+        .chars()
+        .take(60)
+        .collect::<String>();
+    if trimmed.is_empty() {
+        "item".to_string()
+    } else {
+        trimmed
+    }
+}
+
+/// Neutralises spreadsheet formula injection in user text written to CSV/xlsx: text starting
+/// with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` unless it is a number.
+pub fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && text.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_cannot_escape() {
+        assert_eq!(slug("../../etc/passwd"), "etc-passwd");
+        assert_eq!(slug(".."), "item");
+        assert_eq!(slug("ООО Ромашка"), "item");
+        assert_eq!(slug("Acme, Inc."), "acme-inc");
+        assert!(safe_relative("../x").is_err());
+        assert!(safe_relative("/etc/x").is_err());
+        assert!(safe_relative("plans/a.html").is_ok());
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("-120"), "-120");
+        assert_eq!(neutralise("Acme"), "Acme");
+    }
+
+    #[test]
+    fn a_failed_run_leaves_the_previous_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let s = Staging::begin(&out).unwrap();
+        s.write(MARKER, b"{}").unwrap();
+        s.write("a.txt", b"first").unwrap();
+        s.commit().unwrap();
+        let s = Staging::begin(&out).unwrap();
+        s.write("a.txt", b"second").unwrap();
+        drop(s); // failure before commit
+        assert_eq!(fs::read_to_string(out.join("a.txt")).unwrap(), "first");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary folder left behind"
+        );
+    }
+
+    #[test]
+    fn refuses_to_replace_foreign_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("precious.txt"), "x").unwrap();
+        let err = Staging::begin(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("refusing to replace"), "{err}");
+    }
+}
