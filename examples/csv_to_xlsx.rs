@@ -4,7 +4,7 @@
 //! `cargo run --example csv_to_xlsx -- SRC_DIR OUT.xlsx`
 //!
 //! Sheets are taken in file-name order; a numeric prefix sets the order and is dropped
-//! (`01-Accounts.csv` → sheet `Accounts`). Cells are typed from their text: numbers, dates
+//! (`01-Accounts.csv` → sheet `Accounts`); `.hidden.csv` makes a hidden sheet. Cells are typed from their text: numbers, dates
 //! (`2026-03-15`), date-times (`2026-03-15 09:30`), `TRUE`/`FALSE`; a leading `'` forces text;
 //! `=FORMULA|RESULT` writes a formula with its cached result (`=NA()|#N/A`).
 
@@ -31,12 +31,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let datetime = Format::new().set_num_format("yyyy-mm-dd hh:mm");
     for file in files {
         let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("Sheet");
+        let (stem, hidden) = match stem.strip_suffix(".hidden") {
+            Some(s) => (s, true),
+            None => (stem, false),
+        };
         let name = match stem.split_once('-') {
             Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => rest,
             _ => stem,
         };
         let ws = wb.add_worksheet();
         ws.set_name(name)?;
+        ws.set_hidden(hidden);
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -72,8 +77,11 @@ fn write_cell(
         ws.write_boolean(r, c, text == "TRUE")?;
     } else if let Ok(n) = text.parse::<f64>() {
         ws.write_number(r, c, n)?;
-    } else if text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-' {
-        ws.write_datetime_with_format(r, c, ExcelDateTime::parse_from_str(text)?, date)?;
+    } else if let Some(d) = (text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-')
+        .then(|| ExcelDateTime::parse_from_str(text).ok())
+        .flatten()
+    {
+        ws.write_datetime_with_format(r, c, d, date)?;
     } else if text.len() == 16 && text.as_bytes()[4] == b'-' && text.as_bytes()[10] == b' ' {
         let iso = format!("{}T{}:00", &text[..10], &text[11..]);
         ws.write_datetime_with_format(r, c, ExcelDateTime::parse_from_str(&iso)?, datetime)?;

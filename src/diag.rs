@@ -137,12 +137,25 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let limit = (lower.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, c)| (*d, *c))
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    // Otherwise a candidate that the word begins (`cogs` → `cogs_fy`).
+    close.or_else(|| {
+        (lower.chars().count() >= 3)
+            .then(|| {
+                candidates
+                    .iter()
+                    .filter(|c| c.to_lowercase().starts_with(&lower))
+                    .min_by_key(|c| (c.len(), **c))
+                    .copied()
+            })
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -168,6 +181,7 @@ mod tests {
             Some("columns")
         );
         assert_eq!(did_you_mean("zzz", ["columns", "sheet"]), None);
+        assert_eq!(did_you_mean("cogs", ["cost", "cogs_fy", "cogs_fy_2"]), Some("cogs_fy"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

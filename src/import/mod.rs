@@ -865,7 +865,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
             {
                 let ids: Vec<&str> = ds.managers.iter().map(|m| m.id.as_str()).collect();
                 let hint = did_you_mean(kam, ids.iter().copied())
-                    .map(|s| format!("; did you mean `{s}`?"))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
                 rejects.push(
                     &acc.origin.sheet,
@@ -916,7 +916,7 @@ fn account_of(
     }
     let hint = if n_accounts <= 20_000 {
         did_you_mean(&id, index.keys().map(String::as_str))
-            .map(|s| format!("; did you mean `{s}`?"))
+            .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default()
     } else {
         String::new()

@@ -486,7 +486,7 @@ pub fn write_sample(opts: &SampleOptions, path: &Path) -> Result<SampleCounts> {
                     let is_return = rng.chance(0.03);
                     let qty = rng.int(1, 20) as f64;
                     let price = round2(amount / qty);
-                    let cost = round2(amount * (1.0 - margin_rate[i]) * rng.uniform(0.95, 1.05));
+                    let cost = round2(amount - amount * margin_rate[i] * rng.uniform(0.9, 1.1));
                     let day = rng.uniform(start, end + 1.0).floor();
                     let amount_cell = if rng.chance(0.1) {
                         C::E
