@@ -77,9 +77,10 @@ fn write_cell(
         ws.write_boolean(r, c, text == "TRUE")?;
     } else if let Ok(n) = text.parse::<f64>() {
         ws.write_number(r, c, n)?;
-    } else if let Some(d) = (text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-')
-        .then(|| ExcelDateTime::parse_from_str(text).ok())
-        .flatten()
+    } else if let Some(d) =
+        (text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-')
+            .then(|| ExcelDateTime::parse_from_str(text).ok())
+            .flatten()
     {
         ws.write_datetime_with_format(r, c, d, date)?;
     } else if text.len() == 16 && text.as_bytes()[4] == b'-' && text.as_bytes()[10] == b' ' {

@@ -181,7 +181,10 @@ mod tests {
             Some("columns")
         );
         assert_eq!(did_you_mean("zzz", ["columns", "sheet"]), None);
-        assert_eq!(did_you_mean("cogs", ["cost", "cogs_fy", "cogs_fy_2"]), Some("cogs_fy"));
+        assert_eq!(
+            did_you_mean("cogs", ["cost", "cogs_fy", "cogs_fy_2"]),
+            Some("cogs_fy")
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

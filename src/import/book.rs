@@ -178,9 +178,15 @@ impl<'a> Book<'a> {
             Format::Xlsx => {
                 Inner::Xlsx(Box::new(Xlsx::new(cursor).map_err(|e| translate(file, e))?))
             }
-            Format::Xlsb => Inner::Other(Box::new(Sheets::Xlsb(calamine::Xlsb::new(cursor).map_err(|e| translate(file, e))?))),
-            Format::Xls => Inner::Other(Box::new(Sheets::Xls(calamine::Xls::new(cursor).map_err(|e| translate(file, e))?))),
-            Format::Ods => Inner::Other(Box::new(Sheets::Ods(calamine::Ods::new(cursor).map_err(|e| translate(file, e))?))),
+            Format::Xlsb => Inner::Other(Box::new(Sheets::Xlsb(
+                calamine::Xlsb::new(cursor).map_err(|e| translate(file, e))?,
+            ))),
+            Format::Xls => Inner::Other(Box::new(Sheets::Xls(
+                calamine::Xls::new(cursor).map_err(|e| translate(file, e))?,
+            ))),
+            Format::Ods => Inner::Other(Box::new(Sheets::Ods(
+                calamine::Ods::new(cursor).map_err(|e| translate(file, e))?,
+            ))),
         };
         let is_1904 = match &inner {
             Inner::Xlsx(x) => x.has_1904_epoch(),

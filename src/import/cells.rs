@@ -42,6 +42,15 @@ pub fn display(cell: &DataRef<'_>) -> String {
     }
 }
 
+/// The text of a string cell without copying it.
+pub fn as_str<'c>(cell: &'c DataRef<'_>) -> Option<&'c str> {
+    match cell {
+        DataRef::String(s) => Some(s.as_str()),
+        DataRef::SharedString(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// True when the cell holds nothing (or only white space).
 pub fn is_blank(cell: &DataRef<'_>) -> bool {
     match cell {
@@ -93,7 +102,10 @@ pub fn convert(
     }
     match kind {
         FieldKind::Id => read_id(cell),
-        FieldKind::Text => Ok(Value::Text(display(cell).trim().into())),
+        FieldKind::Text => Ok(Value::Text(match as_str(cell) {
+            Some(s) => s.trim().into(),
+            None => display(cell).trim().into(),
+        })),
         FieldKind::Number | FieldKind::Money => read_number(cell, kind),
         FieldKind::Percent => read_percent(cell),
         FieldKind::Bool => read_bool(cell),
@@ -102,7 +114,7 @@ pub fn convert(
             let written = display(cell);
             let written = written.trim();
             match resolve_choice(choices, written) {
-                Some(v) => Ok(Value::Text(v.into())),
+                Some(v) => Ok(Value::Symbol(v)),
                 None if openness == Openness::Open => Ok(Value::Text(written.into())),
                 None => {
                     let allowed: Vec<&str> = choices.iter().map(|c| c.value).collect();
@@ -137,11 +149,17 @@ fn read_id(cell: &DataRef<'_>) -> Result<Value, CellProblem> {
                 "a date where an id was expected: format the column as text in the source",
             ));
         }
-        other => {
-            let s = display(other);
-            let t = s.trim();
-            strip_point_zero(t).unwrap_or(t).to_string()
-        }
+        other => match as_str(other) {
+            Some(s) => {
+                let t = s.trim();
+                strip_point_zero(t).unwrap_or(t).to_string()
+            }
+            None => {
+                let s = display(other);
+                let t = s.trim();
+                strip_point_zero(t).unwrap_or(t).to_string()
+            }
+        },
     };
     Ok(Value::Text(text.into()))
 }
@@ -546,7 +564,7 @@ mod tests {
     fn choices_open_and_closed() {
         assert_eq!(
             conv(s("Встреча"), FieldKind::Choice(ACTIVITY_TYPES)),
-            Ok(Value::Text("meeting".into()))
+            Ok(Value::Symbol("meeting"))
         );
         let err = conv(s("meting"), FieldKind::Choice(ACTIVITY_TYPES)).unwrap_err();
         assert!(

@@ -427,138 +427,488 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
         ds.sheets.push(report);
     }
 
-    // Transactions.
+    // Transactions, then the child sheets; in parallel (each on its own reader) unless the
+    // accounts are derived from Transactions.
     let mut totals: Vec<TxTotals> = vec![TxTotals::default(); ds.accounts.len()];
-    if let Some(name) = assigned.get(&SheetKind::Transactions).cloned() {
-        let k = SheetKind::Transactions;
-        let [
-            f_date,
-            f_acc,
-            f_accname,
-            f_kam,
-            f_type,
-            f_qty,
-            f_price,
-            f_amount,
-            f_cost,
-            f_margin,
-        ] = [
-            "date",
-            "account_id",
-            "account_name",
-            "kam_id",
-            "type",
-            "quantity",
-            "unit_price",
-            "amount",
-            "cost",
-            "margin",
-        ]
-        .map(|n| field(k, n));
-        let accounts = &mut ds.accounts;
-        let index_ref = &mut index;
-        let totals_ref = &mut totals;
-        let lines = &mut ds.transaction_lines;
-        let (report, _layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                let Some(acc) = account_of(
-                    row,
-                    f_acc,
-                    &name,
-                    index_ref,
-                    accounts.len(),
-                    derive_accounts,
-                    rj,
-                )?
-                else {
-                    return Ok(Outcome::Rejected);
-                };
-                let amount = match (row.num(f_amount), row.num(f_qty), row.num(f_price)) {
-                    (Some(a), _, _) => a,
-                    (None, Some(q), Some(p)) => q * p,
-                    _ => {
+    let run_tx = |book: &mut Book<'_>,
+                  accounts: &mut Vec<Account>,
+                  index: &mut HashMap<String, usize>,
+                  totals: &mut Vec<TxTotals>,
+                  rejects: &mut Rejects|
+     -> Result<(Option<crate::model::SheetReport>, u64)> {
+        let mut tx_report = None;
+        let mut tx_lines = 0u64;
+        let n_known = index.len();
+        // Transactions.
+        if let Some(name) = assigned.get(&SheetKind::Transactions).cloned() {
+            let k = SheetKind::Transactions;
+            let [
+                f_date,
+                f_acc,
+                f_accname,
+                f_kam,
+                f_type,
+                f_qty,
+                f_price,
+                f_amount,
+                f_cost,
+                f_margin,
+            ] = [
+                "date",
+                "account_id",
+                "account_name",
+                "kam_id",
+                "type",
+                "quantity",
+                "unit_price",
+                "amount",
+                "cost",
+                "margin",
+            ]
+            .map(|n| field(k, n));
+            let accounts = &mut *accounts;
+            let index_ref = &mut *index;
+            let totals_ref = &mut *totals;
+            let lines = &mut tx_lines;
+            let (report, _layout) = read_sheet(
+                &mut *book,
+                k,
+                &name,
+                map_for(k),
+                mapping_path,
+                &mut *rejects,
+                &progress_for(&name),
+                &mut |row: &Row<'_>, rj: &mut Rejects| {
+                    let Some(acc) =
+                        account_of(row, f_acc, &name, index_ref, n_known, derive_accounts, rj)?
+                    else {
+                        return Ok(Outcome::Rejected);
+                    };
+                    let amount = match (row.num(f_amount), row.num(f_qty), row.num(f_price)) {
+                        (Some(a), _, _) => a,
+                        (None, Some(q), Some(p)) => q * p,
+                        _ => {
+                            rj.push(
+                                &name,
+                                row.cell_of(f_amount),
+                                "amount",
+                                "",
+                                "no amount: fill in the amount, or quantity and unit price",
+                                RejectScope::Row,
+                            )?;
+                            return Ok(Outcome::Rejected);
+                        }
+                    };
+                    let mut margin = row
+                        .num(f_margin)
+                        .or_else(|| row.num(f_cost).map(|c| amount - c));
+                    let mut amount = amount;
+                    if matches!(row.choice(f_type, k), Some("return" | "credit_note"))
+                        && amount > 0.0
+                    {
+                        amount = -amount;
+                        margin = margin.map(|m| -m);
+                    }
+                    let acc = match acc {
+                        AccountRef::Known(i) => i,
+                        AccountRef::New(id) => {
+                            let i = accounts.len();
+                            index_ref.insert(id.clone(), i);
+                            accounts.push(Account {
+                                name: row.text(f_accname).unwrap_or_else(|| id.clone()),
+                                id,
+                                kam_id: row.text(f_kam),
+                                industry: None,
+                                region: None,
+                                level: "company".to_string(),
+                                revenue: None,
+                                gross_profit: None,
+                                figures_source: "transactions",
+                                wallet: None,
+                                reference: None,
+                                brand_score: None,
+                                partnership: None,
+                                competence: None,
+                                innovator: None,
+                                history: None,
+                                needs: None,
+                                development_plans: None,
+                                quarters: BTreeMap::new(),
+                                extra: Vec::new(),
+                                origin: row.origin.clone(),
+                            });
+                            totals_ref.push(TxTotals::default());
+                            i
+                        }
+                    };
+                    if derive_accounts && accounts[acc].kam_id.is_none() {
+                        accounts[acc].kam_id = row.text(f_kam);
+                    }
+                    let t = &mut totals_ref[acc];
+                    t.revenue += amount;
+                    t.lines += 1;
+                    if let Some(m) = margin {
+                        t.gross_profit += m;
+                        t.gp_lines += 1;
+                    }
+                    let q = row.date(f_date).map(|d| {
+                        let (y, m, _) = crate::model::value::civil_from_days(d.floor() as i64);
+                        y * 4 + (m as i64 - 1) / 3
+                    });
+                    let fq = t.quarters.entry(q.unwrap_or(UNDATED)).or_default();
+                    fq.revenue += amount;
+                    fq.gross_profit += margin.unwrap_or(0.0);
+                    fq.lines += 1;
+                    *lines += 1;
+                    Ok(Outcome::Used)
+                },
+            )?;
+            tx_report = Some(report);
+        }
+        Ok((tx_report, tx_lines))
+    };
+    let run_children = |book: &mut Book<'_>,
+                        accounts: &Vec<Account>,
+                        index: &HashMap<String, usize>,
+                        rejects: &mut Rejects|
+     -> Result<Dataset> {
+        let mut kids = Dataset::default();
+        // Contacts.
+        if let Some(name) = assigned.get(&SheetKind::Contacts).cloned() {
+            let k = SheetKind::Contacts;
+            let [
+                f_acc,
+                f_name,
+                f_role,
+                f_inf,
+                f_rel,
+                f_att,
+                f_bday,
+                f_hob,
+                f_fam,
+                f_val,
+                f_last,
+            ] = [
+                "account_id",
+                "name",
+                "role",
+                "influence",
+                "relationship",
+                "attitude",
+                "birthday",
+                "hobbies",
+                "family",
+                "values",
+                "last_contact",
+            ]
+            .map(|n| field(k, n));
+            let out = &mut kids.contacts;
+            let n_acc = accounts.len();
+            let (report, layout) = read_sheet(
+                &mut *book,
+                k,
+                &name,
+                map_for(k),
+                mapping_path,
+                &mut *rejects,
+                &progress_for(&name),
+                &mut |row: &Row<'_>, rj: &mut Rejects| {
+                    let Some(AccountRef::Known(account)) =
+                        account_of(row, f_acc, &name, index, n_acc, false, rj)?
+                    else {
+                        return Ok(Outcome::Rejected);
+                    };
+                    out.push(Contact {
+                        account,
+                        name: row.text(f_name),
+                        role: row.text(f_role),
+                        influence: row.num(f_inf),
+                        relationship: row.num(f_rel),
+                        attitude: row.text(f_att),
+                        birthday: row.date(f_bday),
+                        hobbies: row.text(f_hob),
+                        family: row.text(f_fam),
+                        values: row.text(f_val),
+                        last_contact: row.date(f_last),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    });
+                    Ok(Outcome::Used)
+                },
+            )?;
+            kids.contact_extras = ExtraColumns {
+                names: layout.extra_names(),
+            };
+            kids.sheets.push(report);
+        }
+
+        // Activities.
+        if let Some(name) = assigned.get(&SheetKind::Activities).cloned() {
+            let k = SheetKind::Activities;
+            let [
+                f_acc,
+                f_kam,
+                f_type,
+                f_date,
+                f_ps,
+                f_as,
+                f_agenda,
+                f_arg,
+                f_int,
+                f_bad,
+                f_next,
+                f_conf,
+                f_fu,
+                f_exp,
+                f_dmu,
+                f_res,
+                f_amt,
+                f_margin,
+                f_notes,
+            ] = [
+                "account_id",
+                "kam_id",
+                "type",
+                "date",
+                "planned_start",
+                "actual_start",
+                "agenda",
+                "argued",
+                "interrupted",
+                "bad_manners",
+                "next_step",
+                "confirmed",
+                "followed_up",
+                "expiry",
+                "dmu_roles",
+                "resolved",
+                "amount",
+                "margin",
+                "notes",
+            ]
+            .map(|n| field(k, n));
+            let out = &mut kids.activities;
+            let accounts = &accounts;
+            let (report, layout) = read_sheet(
+                &mut *book,
+                k,
+                &name,
+                map_for(k),
+                mapping_path,
+                &mut *rejects,
+                &progress_for(&name),
+                &mut |row: &Row<'_>, rj: &mut Rejects| {
+                    let Some(AccountRef::Known(account)) =
+                        account_of(row, f_acc, &name, index, accounts.len(), false, rj)?
+                    else {
+                        return Ok(Outcome::Rejected);
+                    };
+                    let Some(kind) = row.choice(f_type, k) else {
+                        rj.push(&name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
+                        return Ok(Outcome::Rejected);
+                    };
+                    out.push(Activity {
+                        account,
+                        kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
+                        kind,
+                        date: row.date(f_date),
+                        planned_start: row.date(f_ps),
+                        actual_start: row.date(f_as),
+                        agenda: row.flag(f_agenda),
+                        argued: row.flag(f_arg),
+                        interrupted: row.flag(f_int),
+                        bad_manners: row.flag(f_bad),
+                        next_step: row.flag(f_next),
+                        confirmed: row.date(f_conf),
+                        followed_up: row.date(f_fu),
+                        expiry: row.date(f_exp),
+                        dmu_roles: row.text(f_dmu),
+                        resolved: row.date(f_res),
+                        amount: row.num(f_amt),
+                        margin: row.num(f_margin),
+                        notes: row.text(f_notes),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    });
+                    Ok(Outcome::Used)
+                },
+            )?;
+            kids.activity_extras = ExtraColumns {
+                names: layout.extra_names(),
+            };
+            kids.sheets.push(report);
+        }
+
+        // Tenders.
+        if let Some(name) = assigned.get(&SheetKind::Tenders).cloned() {
+            let k = SheetKind::Tenders;
+            let [f_acc, f_kam, f_name, f_date, f_prep, f_val, f_out] = [
+                "account_id",
+                "kam_id",
+                "name",
+                "date",
+                "prep_start",
+                "value",
+                "outcome",
+            ]
+            .map(|n| field(k, n));
+            let out = &mut kids.tenders;
+            let accounts = &accounts;
+            let (report, layout) = read_sheet(
+                &mut *book,
+                k,
+                &name,
+                map_for(k),
+                mapping_path,
+                &mut *rejects,
+                &progress_for(&name),
+                &mut |row: &Row<'_>, rj: &mut Rejects| {
+                    let Some(AccountRef::Known(account)) =
+                        account_of(row, f_acc, &name, index, accounts.len(), false, rj)?
+                    else {
+                        return Ok(Outcome::Rejected);
+                    };
+                    out.push(Tender {
+                        account,
+                        kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
+                        name: row.text(f_name),
+                        date: row.date(f_date),
+                        prep_start: row.date(f_prep),
+                        value: row.num(f_val),
+                        outcome: row.choice(f_out, k),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    });
+                    Ok(Outcome::Used)
+                },
+            )?;
+            kids.tender_extras = ExtraColumns {
+                names: layout.extra_names(),
+            };
+            kids.sheets.push(report);
+        }
+
+        // Plans.
+        if let Some(name) = assigned.get(&SheetKind::Plans).cloned() {
+            let k = SheetKind::Plans;
+            let [f_acc, f_kind, f_text, f_owner, f_due, f_status] =
+                ["account_id", "kind", "text", "owner", "due", "status"].map(|n| field(k, n));
+            let out = &mut kids.plans;
+            let n_acc = accounts.len();
+            let (report, layout) = read_sheet(
+                &mut *book,
+                k,
+                &name,
+                map_for(k),
+                mapping_path,
+                &mut *rejects,
+                &progress_for(&name),
+                &mut |row: &Row<'_>, rj: &mut Rejects| {
+                    let Some(AccountRef::Known(account)) =
+                        account_of(row, f_acc, &name, index, n_acc, false, rj)?
+                    else {
+                        return Ok(Outcome::Rejected);
+                    };
+                    let Some(kind) = row.choice(f_kind, k) else {
+                        rj.push(&name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
+                        return Ok(Outcome::Rejected);
+                    };
+                    let Some(text) = row.text(f_text) else {
                         rj.push(
                             &name,
-                            row.cell_of(f_amount),
-                            "amount",
+                            row.cell_of(f_text),
+                            "text",
                             "",
-                            "no amount: fill in the amount, or quantity and unit price",
+                            "empty plan item: write the text or delete the row",
                             RejectScope::Row,
                         )?;
                         return Ok(Outcome::Rejected);
-                    }
-                };
-                let mut margin = row
-                    .num(f_margin)
-                    .or_else(|| row.num(f_cost).map(|c| amount - c));
-                let mut amount = amount;
-                if matches!(row.choice(f_type, k), Some("return" | "credit_note")) && amount > 0.0 {
-                    amount = -amount;
-                    margin = margin.map(|m| -m);
-                }
-                let acc = match acc {
-                    AccountRef::Known(i) => i,
-                    AccountRef::New(id) => {
-                        let i = accounts.len();
-                        index_ref.insert(id.clone(), i);
-                        accounts.push(Account {
-                            name: row.text(f_accname).unwrap_or_else(|| id.clone()),
-                            id,
-                            kam_id: row.text(f_kam),
-                            industry: None,
-                            region: None,
-                            level: "company".to_string(),
-                            revenue: None,
-                            gross_profit: None,
-                            figures_source: "transactions",
-                            wallet: None,
-                            reference: None,
-                            brand_score: None,
-                            partnership: None,
-                            competence: None,
-                            innovator: None,
-                            history: None,
-                            needs: None,
-                            development_plans: None,
-                            quarters: BTreeMap::new(),
-                            extra: Vec::new(),
-                            origin: row.origin.clone(),
-                        });
-                        totals_ref.push(TxTotals::default());
-                        i
-                    }
-                };
-                if derive_accounts && accounts[acc].kam_id.is_none() {
-                    accounts[acc].kam_id = row.text(f_kam);
-                }
-                let t = &mut totals_ref[acc];
-                t.revenue += amount;
-                t.lines += 1;
-                if let Some(m) = margin {
-                    t.gross_profit += m;
-                    t.gp_lines += 1;
-                }
-                let q = row.date(f_date).map(|d| {
-                    let (y, m, _) = crate::model::value::civil_from_days(d.floor() as i64);
-                    y * 4 + (m as i64 - 1) / 3
-                });
-                let fq = t.quarters.entry(q.unwrap_or(UNDATED)).or_default();
-                fq.revenue += amount;
-                fq.gross_profit += margin.unwrap_or(0.0);
-                fq.lines += 1;
-                *lines += 1;
-                Ok(Outcome::Used)
-            },
-        )?;
-        ds.sheets.push(report);
-    }
+                    };
+                    out.push(PlanItem {
+                        account,
+                        kind,
+                        text,
+                        owner: row.text(f_owner),
+                        due: row.date(f_due),
+                        status: row.choice(f_status, k),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    });
+                    Ok(Outcome::Used)
+                },
+            )?;
+            kids.plan_extras = ExtraColumns {
+                names: layout.extra_names(),
+            };
+            kids.sheets.push(report);
+        }
+        Ok(kids)
+    };
+    let mut tx_rejects = Rejects {
+        file: file.to_string(),
+        list: Vec::new(),
+        fail_fast: opts.fail_fast,
+    };
+    let mut kid_rejects = Rejects {
+        file: file.to_string(),
+        list: Vec::new(),
+        fail_fast: opts.fail_fast,
+    };
+    let (tx_result, kids_result) = if derive_accounts {
+        let tx = run_tx(
+            &mut book,
+            &mut ds.accounts,
+            &mut index,
+            &mut totals,
+            &mut tx_rejects,
+        );
+        let kids = match &tx {
+            Ok(_) => run_children(&mut book, &ds.accounts, &index, &mut kid_rejects),
+            Err(_) => Ok(Dataset::default()),
+        };
+        (tx, kids)
+    } else {
+        let accounts_ro = &ds.accounts;
+        let index_ro = &index;
+        let totals_ref = &mut totals;
+        let tx_rejects_ref = &mut tx_rejects;
+        let run_tx = &run_tx;
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(move || {
+                let mut own = Book::open(file, format, bytes)?;
+                let mut no_new_accounts = Vec::new();
+                let mut index = index_ro.clone();
+                run_tx(
+                    &mut own,
+                    &mut no_new_accounts,
+                    &mut index,
+                    totals_ref,
+                    tx_rejects_ref,
+                )
+            });
+            let kids = run_children(&mut book, accounts_ro, index_ro, &mut kid_rejects);
+            let tx = handle
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (tx, kids)
+        })
+    };
+    let (tx_report, tx_lines) = tx_result?;
+    let kids = kids_result?;
+    ds.transaction_lines = tx_lines;
+    ds.sheets.extend(tx_report);
+    ds.sheets.extend(kids.sheets);
+    ds.contacts = kids.contacts;
+    ds.contact_extras = kids.contact_extras;
+    ds.activities = kids.activities;
+    ds.activity_extras = kids.activity_extras;
+    ds.tenders = kids.tenders;
+    ds.tender_extras = kids.tender_extras;
+    ds.plans = kids.plans;
+    ds.plan_extras = kids.plan_extras;
+    rejects.list.extend(tx_rejects.list);
+    rejects.list.extend(kid_rejects.list);
+
     for (acc, t) in ds.accounts.iter_mut().zip(&totals) {
         if t.lines == 0 {
             continue;
@@ -586,276 +936,6 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
             .collect();
     }
     debug_assert_eq!(quarter_of(0.0), "1970-Q1");
-
-    // Contacts.
-    if let Some(name) = assigned.get(&SheetKind::Contacts).cloned() {
-        let k = SheetKind::Contacts;
-        let [
-            f_acc,
-            f_name,
-            f_role,
-            f_inf,
-            f_rel,
-            f_att,
-            f_bday,
-            f_hob,
-            f_fam,
-            f_val,
-            f_last,
-        ] = [
-            "account_id",
-            "name",
-            "role",
-            "influence",
-            "relationship",
-            "attitude",
-            "birthday",
-            "hobbies",
-            "family",
-            "values",
-            "last_contact",
-        ]
-        .map(|n| field(k, n));
-        let out = &mut ds.contacts;
-        let n_acc = ds.accounts.len();
-        let (report, layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                let Some(AccountRef::Known(account)) =
-                    account_of(row, f_acc, &name, &index, n_acc, false, rj)?
-                else {
-                    return Ok(Outcome::Rejected);
-                };
-                out.push(Contact {
-                    account,
-                    name: row.text(f_name),
-                    role: row.text(f_role),
-                    influence: row.num(f_inf),
-                    relationship: row.num(f_rel),
-                    attitude: row.text(f_att),
-                    birthday: row.date(f_bday),
-                    hobbies: row.text(f_hob),
-                    family: row.text(f_fam),
-                    values: row.text(f_val),
-                    last_contact: row.date(f_last),
-                    extra: row.extras(),
-                    origin: row.origin.clone(),
-                });
-                Ok(Outcome::Used)
-            },
-        )?;
-        ds.contact_extras = ExtraColumns {
-            names: layout.extra_names(),
-        };
-        ds.sheets.push(report);
-    }
-
-    // Activities.
-    if let Some(name) = assigned.get(&SheetKind::Activities).cloned() {
-        let k = SheetKind::Activities;
-        let [
-            f_acc,
-            f_kam,
-            f_type,
-            f_date,
-            f_ps,
-            f_as,
-            f_agenda,
-            f_arg,
-            f_int,
-            f_bad,
-            f_next,
-            f_conf,
-            f_fu,
-            f_exp,
-            f_dmu,
-            f_res,
-            f_amt,
-            f_margin,
-            f_notes,
-        ] = [
-            "account_id",
-            "kam_id",
-            "type",
-            "date",
-            "planned_start",
-            "actual_start",
-            "agenda",
-            "argued",
-            "interrupted",
-            "bad_manners",
-            "next_step",
-            "confirmed",
-            "followed_up",
-            "expiry",
-            "dmu_roles",
-            "resolved",
-            "amount",
-            "margin",
-            "notes",
-        ]
-        .map(|n| field(k, n));
-        let out = &mut ds.activities;
-        let accounts = &ds.accounts;
-        let (report, layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                let Some(AccountRef::Known(account)) =
-                    account_of(row, f_acc, &name, &index, accounts.len(), false, rj)?
-                else {
-                    return Ok(Outcome::Rejected);
-                };
-                let Some(kind) = row.choice(f_type, k) else {
-                    rj.push(&name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
-                    return Ok(Outcome::Rejected);
-                };
-                out.push(Activity {
-                    account,
-                    kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
-                    kind,
-                    date: row.date(f_date),
-                    planned_start: row.date(f_ps),
-                    actual_start: row.date(f_as),
-                    agenda: row.flag(f_agenda),
-                    argued: row.flag(f_arg),
-                    interrupted: row.flag(f_int),
-                    bad_manners: row.flag(f_bad),
-                    next_step: row.flag(f_next),
-                    confirmed: row.date(f_conf),
-                    followed_up: row.date(f_fu),
-                    expiry: row.date(f_exp),
-                    dmu_roles: row.text(f_dmu),
-                    resolved: row.date(f_res),
-                    amount: row.num(f_amt),
-                    margin: row.num(f_margin),
-                    notes: row.text(f_notes),
-                    extra: row.extras(),
-                    origin: row.origin.clone(),
-                });
-                Ok(Outcome::Used)
-            },
-        )?;
-        ds.activity_extras = ExtraColumns {
-            names: layout.extra_names(),
-        };
-        ds.sheets.push(report);
-    }
-
-    // Tenders.
-    if let Some(name) = assigned.get(&SheetKind::Tenders).cloned() {
-        let k = SheetKind::Tenders;
-        let [f_acc, f_kam, f_name, f_date, f_prep, f_val, f_out] = [
-            "account_id",
-            "kam_id",
-            "name",
-            "date",
-            "prep_start",
-            "value",
-            "outcome",
-        ]
-        .map(|n| field(k, n));
-        let out = &mut ds.tenders;
-        let accounts = &ds.accounts;
-        let (report, layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                let Some(AccountRef::Known(account)) =
-                    account_of(row, f_acc, &name, &index, accounts.len(), false, rj)?
-                else {
-                    return Ok(Outcome::Rejected);
-                };
-                out.push(Tender {
-                    account,
-                    kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
-                    name: row.text(f_name),
-                    date: row.date(f_date),
-                    prep_start: row.date(f_prep),
-                    value: row.num(f_val),
-                    outcome: row.choice(f_out, k),
-                    extra: row.extras(),
-                    origin: row.origin.clone(),
-                });
-                Ok(Outcome::Used)
-            },
-        )?;
-        ds.tender_extras = ExtraColumns {
-            names: layout.extra_names(),
-        };
-        ds.sheets.push(report);
-    }
-
-    // Plans.
-    if let Some(name) = assigned.get(&SheetKind::Plans).cloned() {
-        let k = SheetKind::Plans;
-        let [f_acc, f_kind, f_text, f_owner, f_due, f_status] =
-            ["account_id", "kind", "text", "owner", "due", "status"].map(|n| field(k, n));
-        let out = &mut ds.plans;
-        let n_acc = ds.accounts.len();
-        let (report, layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                let Some(AccountRef::Known(account)) =
-                    account_of(row, f_acc, &name, &index, n_acc, false, rj)?
-                else {
-                    return Ok(Outcome::Rejected);
-                };
-                let Some(kind) = row.choice(f_kind, k) else {
-                    rj.push(&name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
-                    return Ok(Outcome::Rejected);
-                };
-                let Some(text) = row.text(f_text) else {
-                    rj.push(
-                        &name,
-                        row.cell_of(f_text),
-                        "text",
-                        "",
-                        "empty plan item: write the text or delete the row",
-                        RejectScope::Row,
-                    )?;
-                    return Ok(Outcome::Rejected);
-                };
-                out.push(PlanItem {
-                    account,
-                    kind,
-                    text,
-                    owner: row.text(f_owner),
-                    due: row.date(f_due),
-                    status: row.choice(f_status, k),
-                    extra: row.extras(),
-                    origin: row.origin.clone(),
-                });
-                Ok(Outcome::Used)
-            },
-        )?;
-        ds.plan_extras = ExtraColumns {
-            names: layout.extra_names(),
-        };
-        ds.sheets.push(report);
-    }
 
     // Accounts whose KAM is not in Managers.
     if !ds.managers.is_empty() {
@@ -897,7 +977,7 @@ fn account_of(
     may_create: bool,
     rj: &mut Rejects,
 ) -> Result<Option<AccountRef>> {
-    let Some(id) = row.text(f_acc) else {
+    let Some(id) = row.str(f_acc) else {
         rj.push(
             sheet,
             row.cell_of(f_acc),
@@ -908,9 +988,10 @@ fn account_of(
         )?;
         return Ok(None);
     };
-    if let Some(&i) = index.get(&id) {
+    if let Some(&i) = index.get(id) {
         return Ok(Some(AccountRef::Known(i)));
     }
+    let id = id.to_string();
     if may_create {
         return Ok(Some(AccountRef::New(id)));
     }

@@ -81,6 +81,10 @@ impl Row<'_> {
             v => Some(v.to_string()),
         }
     }
+    /// Text of a field without copying it.
+    pub fn str(&self, field: usize) -> Option<&str> {
+        self.slots[field].as_text()
+    }
     /// Number of a field.
     pub fn num(&self, field: usize) -> Option<f64> {
         self.slots[field].as_number()
@@ -94,10 +98,9 @@ impl Row<'_> {
         self.slots[field].as_bool()
     }
     /// A closed choice as its static canonical value.
-    pub fn choice(&self, field: usize, kind: SheetKind) -> Option<&'static str> {
-        let text = self.slots[field].as_text()?;
-        match kind.fields()[field].kind {
-            FieldKind::Choice(choices) => choices.iter().find(|c| c.value == text).map(|c| c.value),
+    pub fn choice(&self, field: usize, _kind: SheetKind) -> Option<&'static str> {
+        match self.slots[field] {
+            Value::Symbol(s) => Some(s),
             _ => None,
         }
     }
@@ -135,6 +138,8 @@ pub fn read_sheet(
     let mut failure: Option<Error> = None;
     let mut searched = 0u32;
     let mut slots: Vec<Value> = Vec::new();
+    // Choice values as written → canonical, so repeated values cost one hash lookup.
+    let mut seen_choices: Vec<HashMap<String, &'static str>> = vec![HashMap::new(); n_fields];
     let mut report = SheetReport {
         kind: Some(kind),
         sheet: sheet.to_string(),
@@ -204,9 +209,17 @@ pub fn read_sheet(
             let spec = &fields[i];
             let converted = match (&lay.choice_lookup[i], spec.kind) {
                 (Some(lookup), FieldKind::Choice(choices)) if !is_blank(cell) => {
-                    let written = display(cell);
-                    match lookup.get(&normalize_key(&written)) {
-                        Some(v) => Ok(Value::Text((*v).into())),
+                    let cached = cells::as_str(cell).and_then(|w| seen_choices[i].get(w).copied());
+                    let hit = cached.or_else(|| {
+                        let written = display(cell);
+                        let v = lookup.get(&normalize_key(&written)).copied();
+                        if let Some(v) = v {
+                            seen_choices[i].insert(written, v);
+                        }
+                        v
+                    });
+                    match hit {
+                        Some(v) => Ok(Value::Symbol(v)),
                         None => {
                             cells::convert(cell, FieldKind::Choice(choices), spec.openness, is_1904)
                         }

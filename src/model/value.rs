@@ -15,6 +15,8 @@ pub enum Value {
     Number(f64),
     /// Text, trimmed.
     Text(Box<str>),
+    /// A canonical value of a choice field (`meeting`, `company`, …).
+    Symbol(&'static str),
     /// A yes/no value.
     Bool(bool),
     /// A date or date-time as days since 1970-01-01.
@@ -39,6 +41,7 @@ impl Value {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Value::Text(t) => Some(t),
+            Value::Symbol(s) => Some(s),
             _ => None,
         }
     }
@@ -64,7 +67,7 @@ impl Value {
         match self {
             Value::Empty => "empty",
             Value::Number(_) => "number",
-            Value::Text(_) => "text",
+            Value::Text(_) | Value::Symbol(_) => "text",
             Value::Bool(_) => "yes/no",
             Value::Date(_) => "date",
         }
@@ -77,6 +80,7 @@ impl fmt::Display for Value {
             Value::Empty => Ok(()),
             Value::Number(n) => f.write_str(&format_number(*n)),
             Value::Text(t) => f.write_str(t),
+            Value::Symbol(s) => f.write_str(s),
             Value::Bool(b) => f.write_str(if *b { "yes" } else { "no" }),
             Value::Date(d) => f.write_str(&format_date(*d)),
         }
