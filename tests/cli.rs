@@ -709,3 +709,41 @@ fn help_reads_well() {
     let o = kam().args(["run", "--jobs", "0"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn output_is_identical_for_any_jobs_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("s.xlsx");
+    kam()
+        .args([
+            "sample",
+            "--accounts",
+            "400",
+            "--kams",
+            "9",
+            "--seed",
+            "3",
+            "-q",
+        ])
+        .arg(&book)
+        .assert()
+        .success();
+    let read = |jobs: &str| {
+        let out = dir.path().join(format!("out-{jobs}"));
+        kam()
+            .args(["run", "-q", "--jobs", jobs, "--out"])
+            .arg(&out)
+            .arg(&book)
+            .assert()
+            .success();
+        [
+            "accounts.csv",
+            "rejects.csv",
+            "import.json",
+            "manifest.json",
+        ]
+        .map(|f| fs::read(out.join(f)).unwrap())
+    };
+    assert_eq!(read("1"), read("2"));
+    assert_eq!(read("2"), read("2"));
+}

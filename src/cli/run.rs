@@ -97,6 +97,7 @@ fn import_one(input: &Input, args: &RunArgs, bar: &Option<ProgressBar>) -> Resul
         mapping: mapping.as_ref(),
         fail_fast: args.fail_fast,
         progress: &progress,
+        parallel: args.jobs != Some(1),
     };
     let owned;
     let bytes: &[u8] = match &input.path {

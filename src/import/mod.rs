@@ -72,6 +72,8 @@ pub struct ImportOptions<'a> {
     pub fail_fast: bool,
     /// Called with (sheet, rows read so far) as a sheet is read.
     pub progress: &'a (dyn Fn(&str, u64) + Sync),
+    /// Read Transactions on a second thread beside the other sheets (results are the same).
+    pub parallel: bool,
 }
 
 impl Default for ImportOptions<'_> {
@@ -80,6 +82,7 @@ impl Default for ImportOptions<'_> {
             mapping: None,
             fail_fast: false,
             progress: &|_, _| {},
+            parallel: true,
         }
     }
 }
@@ -854,7 +857,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
         list: Vec::new(),
         fail_fast: opts.fail_fast,
     };
-    let (tx_result, kids_result) = if derive_accounts {
+    let (tx_result, kids_result) = if derive_accounts || !opts.parallel {
         let tx = run_tx(
             &mut book,
             &mut ds.accounts,
