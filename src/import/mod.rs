@@ -576,11 +576,13 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         rejects: &mut Rejects|
      -> Result<Dataset> {
         let mut kids = Dataset::default();
-        // Contacts.
-        if let Some(name) = assigned.get(&SheetKind::Contacts).cloned() {
-            let k = SheetKind::Contacts;
+        let child = |kind: SheetKind| {
+            assigned
+                .get(&kind)
+                .map(|name| (kind, name.as_str(), map_for(kind), progress_for(name)))
+        };
+        if let Some((k, name, map, progress)) = child(SheetKind::Contacts) {
             let [
-                f_acc,
                 f_name,
                 f_role,
                 f_inf,
@@ -592,7 +594,6 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 f_val,
                 f_last,
             ] = [
-                "account_id",
                 "name",
                 "role",
                 "influence",
@@ -605,23 +606,17 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 "last_contact",
             ]
             .map(|n| field(k, n));
-            let out = &mut kids.contacts;
-            let n_acc = accounts.len();
-            let (report, layout) = read_sheet(
+            let (list, report, extras) = read_child_sheet(
                 &mut *book,
                 k,
-                &name,
-                map_for(k),
+                name,
+                map,
                 mapping_path,
+                index,
                 &mut *rejects,
-                &progress_for(&name),
-                &mut |row: &Row<'_>, rj: &mut Rejects| {
-                    let Some(AccountRef::Known(account)) =
-                        account_of(row, f_acc, &name, index, n_acc, false, rj)?
-                    else {
-                        return Ok(Outcome::Rejected);
-                    };
-                    out.push(Contact {
+                &progress,
+                |row, account, _| {
+                    Ok(Some(Contact {
                         account,
                         name: row.text(f_name),
                         role: row.text(f_role),
@@ -635,21 +630,14 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         last_contact: row.date(f_last),
                         extra: row.extras(),
                         origin: row.origin.clone(),
-                    });
-                    Ok(Outcome::Used)
+                    }))
                 },
             )?;
-            kids.contact_extras = ExtraColumns {
-                names: layout.extra_names(),
-            };
+            (kids.contacts, kids.contact_extras) = (list, extras);
             kids.sheets.push(report);
         }
-
-        // Activities.
-        if let Some(name) = assigned.get(&SheetKind::Activities).cloned() {
-            let k = SheetKind::Activities;
+        if let Some((k, name, map, progress)) = child(SheetKind::Activities) {
             let [
-                f_acc,
                 f_kam,
                 f_type,
                 f_date,
@@ -669,7 +657,6 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 f_margin,
                 f_notes,
             ] = [
-                "account_id",
                 "kam_id",
                 "type",
                 "date",
@@ -690,27 +677,21 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 "notes",
             ]
             .map(|n| field(k, n));
-            let out = &mut kids.activities;
-            let accounts = &accounts;
-            let (report, layout) = read_sheet(
+            let (list, report, extras) = read_child_sheet(
                 &mut *book,
                 k,
-                &name,
-                map_for(k),
+                name,
+                map,
                 mapping_path,
+                index,
                 &mut *rejects,
-                &progress_for(&name),
-                &mut |row: &Row<'_>, rj: &mut Rejects| {
-                    let Some(AccountRef::Known(account)) =
-                        account_of(row, f_acc, &name, index, accounts.len(), false, rj)?
-                    else {
-                        return Ok(Outcome::Rejected);
-                    };
+                &progress,
+                |row, account, rj| {
                     let Some(kind) = row.choice(f_type, k) else {
-                        rj.push(&name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
-                        return Ok(Outcome::Rejected);
+                        rj.push(name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
+                        return Ok(None);
                     };
-                    out.push(Activity {
+                    Ok(Some(Activity {
                         account,
                         kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
                         kind,
@@ -732,46 +713,26 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         notes: row.text(f_notes),
                         extra: row.extras(),
                         origin: row.origin.clone(),
-                    });
-                    Ok(Outcome::Used)
+                    }))
                 },
             )?;
-            kids.activity_extras = ExtraColumns {
-                names: layout.extra_names(),
-            };
+            (kids.activities, kids.activity_extras) = (list, extras);
             kids.sheets.push(report);
         }
-
-        // Tenders.
-        if let Some(name) = assigned.get(&SheetKind::Tenders).cloned() {
-            let k = SheetKind::Tenders;
-            let [f_acc, f_kam, f_name, f_date, f_prep, f_val, f_out] = [
-                "account_id",
-                "kam_id",
-                "name",
-                "date",
-                "prep_start",
-                "value",
-                "outcome",
-            ]
-            .map(|n| field(k, n));
-            let out = &mut kids.tenders;
-            let accounts = &accounts;
-            let (report, layout) = read_sheet(
+        if let Some((k, name, map, progress)) = child(SheetKind::Tenders) {
+            let [f_kam, f_name, f_date, f_prep, f_val, f_out] =
+                ["kam_id", "name", "date", "prep_start", "value", "outcome"].map(|n| field(k, n));
+            let (list, report, extras) = read_child_sheet(
                 &mut *book,
                 k,
-                &name,
-                map_for(k),
+                name,
+                map,
                 mapping_path,
+                index,
                 &mut *rejects,
-                &progress_for(&name),
-                &mut |row: &Row<'_>, rj: &mut Rejects| {
-                    let Some(AccountRef::Known(account)) =
-                        account_of(row, f_acc, &name, index, accounts.len(), false, rj)?
-                    else {
-                        return Ok(Outcome::Rejected);
-                    };
-                    out.push(Tender {
+                &progress,
+                |row, account, _| {
+                    Ok(Some(Tender {
                         account,
                         kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
                         name: row.text(f_name),
@@ -781,53 +742,41 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         outcome: row.choice(f_out, k),
                         extra: row.extras(),
                         origin: row.origin.clone(),
-                    });
-                    Ok(Outcome::Used)
+                    }))
                 },
             )?;
-            kids.tender_extras = ExtraColumns {
-                names: layout.extra_names(),
-            };
+            (kids.tenders, kids.tender_extras) = (list, extras);
             kids.sheets.push(report);
         }
-
-        // Plans.
-        if let Some(name) = assigned.get(&SheetKind::Plans).cloned() {
-            let k = SheetKind::Plans;
-            let [f_acc, f_kind, f_text, f_owner, f_due, f_status] =
-                ["account_id", "kind", "text", "owner", "due", "status"].map(|n| field(k, n));
-            let out = &mut kids.plans;
-            let n_acc = accounts.len();
-            let (report, layout) = read_sheet(
+        if let Some((k, name, map, progress)) = child(SheetKind::Plans) {
+            let [f_kind, f_text, f_owner, f_due, f_status] =
+                ["kind", "text", "owner", "due", "status"].map(|n| field(k, n));
+            let (list, report, extras) = read_child_sheet(
                 &mut *book,
                 k,
-                &name,
-                map_for(k),
+                name,
+                map,
                 mapping_path,
+                index,
                 &mut *rejects,
-                &progress_for(&name),
-                &mut |row: &Row<'_>, rj: &mut Rejects| {
-                    let Some(AccountRef::Known(account)) =
-                        account_of(row, f_acc, &name, index, n_acc, false, rj)?
-                    else {
-                        return Ok(Outcome::Rejected);
-                    };
+                &progress,
+                |row, account, rj| {
                     let Some(kind) = row.choice(f_kind, k) else {
-                        rj.push(&name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
-                        return Ok(Outcome::Rejected);
+                        rj.push(name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
+                        return Ok(None);
                     };
                     let Some(text) = row.text(f_text) else {
                         rj.push(
-                            &name,
+                            name,
                             row.cell_of(f_text),
                             "text",
                             "",
                             "empty plan item: write the text or delete the row",
                             RejectScope::Row,
                         )?;
-                        return Ok(Outcome::Rejected);
+                        return Ok(None);
                     };
-                    out.push(PlanItem {
+                    Ok(Some(PlanItem {
                         account,
                         kind,
                         text,
@@ -836,13 +785,10 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         status: row.choice(f_status, k),
                         extra: row.extras(),
                         origin: row.origin.clone(),
-                    });
-                    Ok(Outcome::Used)
+                    }))
                 },
             )?;
-            kids.plan_extras = ExtraColumns {
-                names: layout.extra_names(),
-            };
+            (kids.plans, kids.plan_extras) = (list, extras);
             kids.sheets.push(report);
         }
         Ok(kids)
@@ -963,6 +909,55 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
     }
     ds.rejects = rejects.list;
     Ok(ds)
+}
+
+/// Reads a sheet whose rows belong to an account: resolves the account id (rejecting rows whose
+/// account is missing or unknown) and collects what `build` makes of each row (`None`: the row
+/// was rejected by `build`, which recorded why).
+#[allow(clippy::too_many_arguments)]
+fn read_child_sheet<T>(
+    book: &mut Book<'_>,
+    kind: SheetKind,
+    name: &str,
+    mapping: Option<&mapping::SheetMapping>,
+    mapping_path: Option<&Path>,
+    index: &HashMap<String, usize>,
+    rejects: &mut Rejects,
+    progress: &dyn Fn(u64),
+    mut build: impl FnMut(&Row<'_>, usize, &mut Rejects) -> Result<Option<T>>,
+) -> Result<(Vec<T>, crate::model::SheetReport, ExtraColumns)> {
+    let f_acc = field(kind, "account_id");
+    let mut out = Vec::new();
+    let (report, layout) = read_sheet(
+        book,
+        kind,
+        name,
+        mapping,
+        mapping_path,
+        rejects,
+        progress,
+        &mut |row, rj| {
+            let Some(AccountRef::Known(account)) =
+                account_of(row, f_acc, name, index, index.len(), false, rj)?
+            else {
+                return Ok(Outcome::Rejected);
+            };
+            Ok(match build(row, account, rj)? {
+                Some(t) => {
+                    out.push(t);
+                    Outcome::Used
+                }
+                None => Outcome::Rejected,
+            })
+        },
+    )?;
+    Ok((
+        out,
+        report,
+        ExtraColumns {
+            names: layout.extra_names(),
+        },
+    ))
 }
 
 enum AccountRef {
