@@ -63,7 +63,6 @@ struct Input {
 
 struct Imported {
     input: Input,
-    format: &'static str,
     dataset: Dataset,
 }
 
@@ -107,14 +106,12 @@ fn import_one(input: &Input, args: &RunArgs, bar: &Option<ProgressBar>) -> Resul
         }
         None => crate::SAMPLE_WORKBOOK,
     };
-    let format = import::book::detect(&input.display, bytes)?.name();
     let dataset = import::import_bytes(&input.display, bytes, &opts)?;
     Ok(Imported {
         input: Input {
             display: input.display.clone(),
             path: input.path.clone(),
         },
-        format,
         dataset,
     })
 }
@@ -203,7 +200,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
         staging.write(
             &format!("{prefix}import.json"),
-            &files::to_json_bytes(&files::import_json(ds, imp.format)),
+            &files::to_json_bytes(&files::import_json(ds)),
         )?;
         folders.push(prefix);
     }
@@ -211,7 +208,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         "kam_version": env!("CARGO_PKG_VERSION"),
         "inputs": imported.iter().zip(&folders).map(|(i, f)| serde_json::json!({
             "file": i.input.display,
-            "format": i.format,
+            "format": i.dataset.format,
             "output": if f.is_empty() { ".".to_string() } else { f.trim_end_matches('/').to_string() },
             "accounts": i.dataset.accounts.len(),
             "rejects": i.dataset.rejects.len(),

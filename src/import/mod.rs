@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::error::{Error, Result};
 use crate::model::schema::{SheetKind, normalize_key};
-use crate::model::value::quarter_of;
+use crate::model::value::{quarter_index, quarter_label};
 use crate::model::{
     Account, Activity, Contact, Dataset, ExtraColumns, Figures, Manager, PlanItem, Reject,
     RejectScope, Tender, cell_ref,
@@ -236,6 +236,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
     };
     let mut ds = Dataset {
         file: file.to_string(),
+        format: format.name(),
         ignored_sheets,
         ..Default::default()
     };
@@ -328,7 +329,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                     kam_id: row.text(f_kam),
                     industry: row.text(f_ind),
                     region: row.text(f_reg),
-                    level: row.choice(f_lvl, k).unwrap_or("company").to_string(),
+                    level: row.choice(f_lvl).unwrap_or("company").to_string(),
                     revenue: row.num(f_rev),
                     gross_profit: row.num(f_gp),
                     figures_source: "accounts",
@@ -413,10 +414,10 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                     id,
                     name: row.text(f_name),
                     region: row.text(f_reg),
-                    level: row.choice(f_lvl, k),
+                    level: row.choice(f_lvl),
                     plan: row.num(f_plan),
                     product_knowledge: row.num(f_pk),
-                    commission_basis: row.choice(f_basis, k),
+                    commission_basis: row.choice(f_basis),
                     commission_rate: row.num(f_rate),
                     extra: row.extras(),
                     origin: row.origin.clone(),
@@ -506,8 +507,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         .num(f_margin)
                         .or_else(|| row.num(f_cost).map(|c| amount - c));
                     let mut amount = amount;
-                    if matches!(row.choice(f_type, k), Some("return" | "credit_note"))
-                        && amount > 0.0
+                    if matches!(row.choice(f_type), Some("return" | "credit_note")) && amount > 0.0
                     {
                         amount = -amount;
                         margin = margin.map(|m| -m);
@@ -554,11 +554,8 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         t.gross_profit += m;
                         t.gp_lines += 1;
                     }
-                    let q = row.date(f_date).map(|d| {
-                        let (y, m, _) = crate::model::value::civil_from_days(d.floor() as i64);
-                        y * 4 + (m as i64 - 1) / 3
-                    });
-                    let fq = t.quarters.entry(q.unwrap_or(UNDATED)).or_default();
+                    let q = row.date(f_date).map_or(UNDATED, quarter_index);
+                    let fq = t.quarters.entry(q).or_default();
                     fq.revenue += amount;
                     fq.gross_profit += margin.unwrap_or(0.0);
                     fq.lines += 1;
@@ -687,7 +684,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 &mut *rejects,
                 &progress,
                 |row, account, rj| {
-                    let Some(kind) = row.choice(f_type, k) else {
+                    let Some(kind) = row.choice(f_type) else {
                         rj.push(name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
                         return Ok(None);
                     };
@@ -739,7 +736,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         date: row.date(f_date),
                         prep_start: row.date(f_prep),
                         value: row.num(f_val),
-                        outcome: row.choice(f_out, k),
+                        outcome: row.choice(f_out),
                         extra: row.extras(),
                         origin: row.origin.clone(),
                     }))
@@ -761,7 +758,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 &mut *rejects,
                 &progress,
                 |row, account, rj| {
-                    let Some(kind) = row.choice(f_kind, k) else {
+                    let Some(kind) = row.choice(f_kind) else {
                         rj.push(name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
                         return Ok(None);
                     };
@@ -782,7 +779,7 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         text,
                         owner: row.text(f_owner),
                         due: row.date(f_due),
-                        status: row.choice(f_status, k),
+                        status: row.choice(f_status),
                         extra: row.extras(),
                         origin: row.origin.clone(),
                     }))
@@ -877,14 +874,12 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                 let key = if *q == UNDATED {
                     "undated".to_string()
                 } else {
-                    let (y, qn) = (q.div_euclid(4), q.rem_euclid(4) + 1);
-                    format!("{y:04}-Q{qn}")
+                    quarter_label(*q)
                 };
                 (key, *f)
             })
             .collect();
     }
-    debug_assert_eq!(quarter_of(0.0), "1970-Q1");
 
     // Accounts whose KAM is not in Managers.
     if !ds.managers.is_empty() {

@@ -16,7 +16,7 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::model::schema::{FieldKind, Openness, SheetKind, normalize_key, snake_name};
-use crate::model::{Origin, RejectScope, SheetReport, Value, cell_ref};
+use crate::model::{Origin, RejectScope, SheetReport, Value};
 
 /// How many non-empty rows automatic header detection looks at.
 pub const HEADER_SEARCH_ROWS: u32 = 50;
@@ -98,7 +98,7 @@ impl Row<'_> {
         self.slots[field].as_bool()
     }
     /// A closed choice as its static canonical value.
-    pub fn choice(&self, field: usize, _kind: SheetKind) -> Option<&'static str> {
+    pub fn choice(&self, field: usize) -> Option<&'static str> {
         match self.slots[field] {
             Value::Symbol(s) => Some(s),
             _ => None,
@@ -146,6 +146,8 @@ pub fn read_sheet(
         ..Default::default()
     };
     let wanted_header = mapping.and_then(|m| m.header_row);
+    // Header names of this sheet's fields (normalised), for finding the header and its columns.
+    let aliases = alias_map(kind);
     let file = rejects.file.clone();
 
     let mut on_row = |row: u32, cells: &[DataRef<'_>]| -> ControlFlow<()> {
@@ -156,12 +158,13 @@ pub fn read_sheet(
             searched += 1;
             let is_header = match wanted_header {
                 Some(h) => row == h,
-                None => header_score(kind, mapping, cells),
+                None => header_score(&aliases, mapping, cells),
             };
             if is_header {
                 match build_layout(
                     &file,
                     kind,
+                    &aliases,
                     row,
                     cells,
                     is_1904,
@@ -323,8 +326,11 @@ fn alias_map(kind: SheetKind) -> HashMap<String, usize> {
     map
 }
 
-fn header_score(kind: SheetKind, mapping: Option<&SheetMapping>, cells: &[DataRef<'_>]) -> bool {
-    let aliases = alias_map(kind);
+fn header_score(
+    aliases: &HashMap<String, usize>,
+    mapping: Option<&SheetMapping>,
+    cells: &[DataRef<'_>],
+) -> bool {
     let mapped: Vec<String> = mapping
         .map(|m| m.columns.iter().map(|(_, h, _)| normalize_key(h)).collect())
         .unwrap_or_default();
@@ -363,6 +369,7 @@ fn mapping_error(
 fn build_layout(
     file: &str,
     kind: SheetKind,
+    aliases: &HashMap<String, usize>,
     header_row: u32,
     cells: &[DataRef<'_>],
     is_1904: bool,
@@ -409,7 +416,6 @@ fn build_layout(
     let ignore: Vec<String> = mapping
         .map(|m| m.ignore.iter().map(|h| normalize_key(h)).collect())
         .unwrap_or_default();
-    let aliases = alias_map(kind);
     for (col, key) in keys.iter().enumerate() {
         if taken[col] || key.is_empty() || ignore.contains(key) {
             continue;
@@ -624,9 +630,4 @@ fn guess(cell: &DataRef<'_>, is_1904: bool) -> Value {
             }
         }
     }
-}
-
-/// A cell reference for a 0-based column of a row.
-pub fn cell_at(sheet: &str, row: u32, col: usize) -> String {
-    cell_ref(sheet, row, col as u32)
 }

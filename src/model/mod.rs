@@ -330,6 +330,8 @@ pub struct SheetReport {
 pub struct Dataset {
     /// The workbook's file name.
     pub file: String,
+    /// The workbook's format (`xlsx`, `xlsb`, `xls`, `ods`).
+    pub format: &'static str,
     /// Accounts, in workbook order.
     pub accounts: Vec<Account>,
     /// Names of extra Accounts columns.

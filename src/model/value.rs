@@ -197,8 +197,18 @@ pub fn format_date(days: f64) -> String {
 
 /// The calendar quarter of a date as `YYYY-Qn`.
 pub fn quarter_of(days: f64) -> String {
+    quarter_label(quarter_index(days))
+}
+
+/// A date's calendar quarter as one number (year × 4 + quarter − 1), for grouping and sorting.
+pub fn quarter_index(days: f64) -> i64 {
     let (y, m, _) = civil_from_days(days.floor() as i64);
-    format!("{y:04}-Q{}", (m - 1) / 3 + 1)
+    y * 4 + (m as i64 - 1) / 3
+}
+
+/// `YYYY-Qn` for a [`quarter_index`].
+pub fn quarter_label(index: i64) -> String {
+    format!("{:04}-Q{}", index.div_euclid(4), index.rem_euclid(4) + 1)
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ pub fn accounts_csv(ds: &Dataset) -> Result<Vec<u8>> {
 
 /// `import.json`: how each sheet was read (header row, column → field, row counts), which
 /// sheets were ignored and why, and the totals.
-pub fn import_json(ds: &Dataset, format: &str) -> serde_json::Value {
+pub fn import_json(ds: &Dataset) -> serde_json::Value {
     let rows_rejected = ds
         .rejects
         .iter()
@@ -139,7 +139,7 @@ pub fn import_json(ds: &Dataset, format: &str) -> serde_json::Value {
         .count();
     json!({
         "file": ds.file,
-        "format": format,
+        "format": ds.format,
         "sheets": ds.sheets.iter().map(|s| json!({
             "kind": s.kind.map(|k| k.name()),
             "sheet": s.sheet,

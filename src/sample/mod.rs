@@ -488,19 +488,14 @@ pub fn write_sample(opts: &SampleOptions, path: &Path) -> Result<SampleCounts> {
                     let price = round2(amount / qty);
                     let cost = round2(amount - amount * margin_rate[i] * rng.uniform(0.9, 1.1));
                     let day = rng.uniform(start, end + 1.0).floor();
-                    let amount_cell = if rng.chance(0.1) {
-                        C::E
-                    } else {
-                        C::N(if is_return {
-                            round2(amount * 0.2)
-                        } else {
-                            amount
-                        })
-                    };
+                    // One line in ten leaves the amount to quantity × unit price.
+                    let blank_amount = rng.chance(0.1);
                     let (amount_cell, cost_cell) = if is_return {
                         (C::N(round2(amount * 0.2)), C::N(round2(cost * 0.2)))
+                    } else if blank_amount {
+                        (C::E, C::N(cost))
                     } else {
-                        (amount_cell, C::N(cost))
+                        (C::N(amount), C::N(cost))
                     };
                     w.row(&[
                         C::D(day),
