@@ -190,7 +190,11 @@ fn transactions_net_per_quarter_with_returns() {
 fn the_same_data_in_xls_xlsb_and_ods_imports_identically() {
     let xlsx = run_file("valid/kam-sample.xlsx", &[]);
     assert_eq!(xlsx.code, 0, "{}", xlsx.stderr);
-    for other in ["valid/kam-sample.xls", "valid/kam-sample.xlsb", "valid/kam-sample.ods"] {
+    for other in [
+        "valid/kam-sample.xls",
+        "valid/kam-sample.xlsb",
+        "valid/kam-sample.ods",
+    ] {
         let r = run_file(other, &[]);
         assert_eq!(r.code, 0, "{other}: {}", r.stderr);
         assert_eq!(r.file("accounts.csv"), xlsx.file("accounts.csv"), "{other}");
@@ -198,7 +202,11 @@ fn the_same_data_in_xls_xlsb_and_ods_imports_identically() {
     }
     let lib = |rel: &str| kam::import::import_path(&fixture(rel), &Default::default()).unwrap();
     let a = lib("valid/kam-sample.xlsx");
-    for other in ["valid/kam-sample.xls", "valid/kam-sample.xlsb", "valid/kam-sample.ods"] {
+    for other in [
+        "valid/kam-sample.xls",
+        "valid/kam-sample.xlsb",
+        "valid/kam-sample.ods",
+    ] {
         let b = lib(other);
         assert_eq!(a.accounts, b.accounts, "{other}");
         assert_eq!(a.contacts, b.contacts, "{other}");

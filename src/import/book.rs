@@ -66,6 +66,13 @@ pub fn detect(file: &str, bytes: &[u8]) -> Result<Format> {
         return if has("xl/workbook.xml") {
             Ok(Format::Xlsx)
         } else if has("xl/workbook.bin") {
+            let mut zip = zip;
+            if xlsb_uses_short_cells(&mut zip) {
+                return Err(Error::workbook(
+                    file,
+                    "this .xlsb was written with compact cell records that kam's reader would skip, losing cells: open it in Excel and save it again, or save it as .xlsx",
+                ));
+            }
             Ok(Format::Xlsb)
         } else if has("content.xml") {
             Ok(Format::Ods)
@@ -126,6 +133,54 @@ pub fn detect(file: &str, bytes: &[u8]) -> Result<Format> {
         file,
         format!("this is not a workbook kam can read; {SUPPORTED}"),
     ))
+}
+
+/// True when any worksheet of an .xlsb uses the compact `BrtShort*` cell records (ids
+/// 0x0C–0x12, written by some libraries but not by Excel), which calamine skips.
+fn xlsb_uses_short_cells(zip: &mut zip::ZipArchive<Cursor<&[u8]>>) -> bool {
+    use std::io::Read;
+    let sheets: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok())
+        .filter(|n| n.starts_with("xl/worksheets/") && n.ends_with(".bin"))
+        .map(|n| n.to_string())
+        .collect();
+    for name in sheets {
+        let mut data = Vec::new();
+        let Ok(mut entry) = zip.by_name(&name) else {
+            continue;
+        };
+        if entry.read_to_end(&mut data).is_err() {
+            continue;
+        }
+        if record_types(&data).any(|t| (0x0C..=0x12).contains(&t)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The record types of an XLSB record stream (MS-XLSB 2.1.4: 7-bit variable-length type and size).
+fn record_types(data: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        let mut read_varint = |max_bytes: usize| -> Option<u32> {
+            let mut v = 0u32;
+            for i in 0..max_bytes {
+                let b = *data.get(pos)?;
+                pos += 1;
+                v |= u32::from(b & 0x7F) << (7 * i);
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            Some(v)
+        };
+        let typ = read_varint(2)?;
+        let size = read_varint(4)? as usize;
+        pos = pos.checked_add(size)?;
+        (pos <= data.len()).then_some(typ)
+    })
 }
 
 /// A sheet of a workbook as listed in it.
