@@ -247,6 +247,46 @@ impl Parser {
     }
 }
 
+impl fmt::Display for Expr {
+    /// Writes the expression back in the language's syntax, fully parenthesised where needed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Num(n) => write!(f, "{n}"),
+            Expr::Field(name, _) => f.write_str(name),
+            Expr::Neg(e) => write!(f, "-{}", Paren(e)),
+            Expr::Bin(op, a, b) => {
+                let sym = match op {
+                    Op::Add => "+",
+                    Op::Sub => "-",
+                    Op::Mul => "*",
+                    Op::Div => "/",
+                };
+                write!(f, "{} {sym} {}", Paren(a), Paren(b))
+            }
+            Expr::Call(func, args) => {
+                let name = FUNCS
+                    .iter()
+                    .find(|(_, g)| g == func)
+                    .map_or("?", |(n, _)| n);
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                write!(f, "{name}({})", args.join(", "))
+            }
+        }
+    }
+}
+
+/// Parenthesises a binary sub-expression when printing.
+struct Paren<'a>(&'a Expr);
+
+impl fmt::Display for Paren<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Expr::Bin(..) => write!(f, "({})", self.0),
+            e => write!(f, "{e}"),
+        }
+    }
+}
+
 impl Expr {
     /// Parses an expression.
     pub fn parse(src: &str) -> Result<Expr, ParseError> {
@@ -410,6 +450,16 @@ mod tests {
             Expr::parse("a $ b").unwrap_err().message,
             "unexpected character `$`"
         );
+    }
+
+    #[test]
+    fn prints_back_what_it_parsed() {
+        let e = Expr::parse("amount - quantity*unit_cost + round(x/3, 2)").unwrap();
+        assert_eq!(
+            e.to_string(),
+            "(amount - (quantity * unit_cost)) + round(x / 3, 2)"
+        );
+        assert_eq!(Expr::parse(&e.to_string()).unwrap(), e);
     }
 
     #[test]

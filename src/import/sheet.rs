@@ -607,7 +607,19 @@ fn describe_columns(kind: SheetKind, l: &Layout) -> Vec<(String, String)> {
         out.push((*c, l.headers[*c].clone(), format!("extra:{name}")));
     }
     out.sort();
-    out.into_iter().map(|(_, h, f)| (h, f)).collect()
+    let mut described: Vec<(String, String)> = out.into_iter().map(|(_, h, f)| (h, f)).collect();
+    let extra_names = l.extra_names();
+    let slot_name = |slot: usize| match kind.fields().get(slot) {
+        Some(f) => f.name.to_string(),
+        None => format!("extra:{}", extra_names[slot - kind.fields().len()]),
+    };
+    for (slot, value) in &l.constants {
+        described.push((format!("(constant) {value}"), slot_name(*slot)));
+    }
+    for (slot, expr) in &l.derived {
+        described.push((format!("= {expr}"), slot_name(*slot)));
+    }
+    described
 }
 
 /// Reads an extra column's cell without a declared type.
