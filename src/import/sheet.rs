@@ -258,7 +258,7 @@ pub fn read_sheet(
             }
         }
         for (slot, expr) in &lay.derived {
-            if let Some(v) = expr.eval(&|i| slots[i].as_number()) {
+            if let Some(v) = expr.eval_number(&|i| slots[i].as_number()) {
                 slots[*slot] = Value::Number(v);
             }
         }
