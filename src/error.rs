@@ -17,6 +17,9 @@ pub enum Error {
     /// A user file (mapping, rule pack, template) is wrong; printed with its source line.
     #[error("{0}")]
     Config(Box<Diagnostic>),
+    /// Rule packs have problems; every one is listed with its source line.
+    #[error("{}", render_all(.0))]
+    Rules(Vec<Diagnostic>),
     /// `--fail-fast` stopped the run at the first problem.
     #[error("stopped at the first problem (--fail-fast): {0}")]
     FailFast(String),
@@ -56,6 +59,16 @@ impl From<Diagnostic> for Error {
     fn from(d: Diagnostic) -> Error {
         Error::Config(Box::new(d))
     }
+}
+
+fn render_all(problems: &[Diagnostic]) -> String {
+    let n = problems.len();
+    let body: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
+    format!(
+        "{}\n{n} problem{} in the rules",
+        body.join("\n\nerror: "),
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// Result with kam's [`Error`].

@@ -16,7 +16,9 @@ pub mod expr;
 pub mod import;
 pub mod model;
 pub mod output;
+pub mod rules;
 pub mod sample;
+pub mod score;
 
 pub use error::{Error, Result};
 

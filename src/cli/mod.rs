@@ -1,6 +1,7 @@
 //! The command line: a thin layer that parses arguments, calls the library and maps the
 //! outcome to an exit code (0 ok, 1 finished with problems under `--strict`, 2 could not run).
 
+mod rules;
 mod run;
 mod sample;
 mod schema;
@@ -29,6 +30,14 @@ pub enum Command {
     Sample(sample::SampleArgs),
     /// Print the workbook data model: sheets, fields, types and header aliases.
     Schema(schema::SchemaArgs),
+    /// Show why one account scored as it did: every rule, the values it saw, the bands.
+    Explain(rules::ExplainArgs),
+    /// Check rule packs: YAML, unknown keys, params, expressions, Lua, names a workbook lacks.
+    Validate(rules::ValidateArgs),
+    /// Run the rule packs' own test cases and print `N passed, N failed`.
+    Test(rules::TestArgs),
+    /// Write the default rule packs into a folder to edit them.
+    Init(rules::InitArgs),
 }
 
 /// Exit code: everything fine.
@@ -59,6 +68,10 @@ pub fn run(cli: Cli) -> u8 {
         Some(Command::Run(args)) => run::execute(&args),
         Some(Command::Sample(args)) => sample::execute(&args),
         Some(Command::Schema(args)) => schema::execute(&args),
+        Some(Command::Explain(args)) => rules::explain_cmd(&args),
+        Some(Command::Validate(args)) => rules::validate(&args),
+        Some(Command::Test(args)) => rules::test(&args),
+        Some(Command::Init(args)) => rules::init(&args),
     };
     match result {
         Ok(code) => code,

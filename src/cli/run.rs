@@ -24,6 +24,12 @@ pub struct RunArgs {
     /// Output folder; replaced as a whole when the run succeeds.
     #[arg(long, short, value_name = "DIR", default_value = "kam-out")]
     pub out: PathBuf,
+    /// Rules to score with.
+    #[command(flatten)]
+    pub rules: super::rules::RulesArgs,
+    /// Record every rule in scores.json, not only those that matched.
+    #[arg(long)]
+    pub trace: bool,
     /// Mapping file for exports not in kam's layout (default: `<workbook>.mapping.yaml` or
     /// `kam-mapping.yaml` beside the workbook).
     #[arg(long, value_name = "FILE")]
@@ -31,10 +37,10 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Exit with code 1 when any row or cell was rejected.
+    /// Exit with code 1 when any row or cell was rejected or any rule failed on an account.
     #[arg(long)]
     pub strict: bool,
-    /// Stop at the first rejected row or cell (exit code 2, previous output kept).
+    /// Stop at the first rejected row or cell, or rule error (exit code 2, previous output kept).
     #[arg(long)]
     pub fail_fast: bool,
     /// No progress and no summary on stderr.
@@ -48,6 +54,8 @@ impl Default for RunArgs {
             workbooks: Vec::new(),
             out: PathBuf::from("kam-out"),
             mapping: None,
+            rules: Default::default(),
+            trace: false,
             jobs: None,
             strict: false,
             fail_fast: false,
@@ -121,6 +129,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     if args.jobs == Some(0) {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    let rules = args.rules.load()?;
     let inputs: Vec<Input> = if args.workbooks.is_empty() {
         vec![Input {
             display: crate::SAMPLE_NAME.to_string(),
@@ -169,12 +178,34 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         return Err(e);
     }
     let imported: Vec<Imported> = results.into_iter().flatten().collect();
+    let mut scored = Vec::new();
+    for imp in &imported {
+        let engine = super::rules::engine(&rules, &imp.dataset)?;
+        let s = engine.score(&imp.dataset, args.jobs.unwrap_or(0), args.trace)?;
+        if args.fail_fast
+            && let Some((r, e)) = s
+                .accounts
+                .iter()
+                .find_map(|r| r.errors.first().map(|e| (r, e)))
+        {
+            return Err(Error::FailFast(format!(
+                "{}: account {}: rule {}: {}",
+                imp.input.display, imp.dataset.accounts[r.index].id, e.rule, e.message
+            )));
+        }
+        scored.push(s);
+    }
+    let packs: Vec<(String, String)> = rules
+        .packs
+        .iter()
+        .map(|p| (p.name.clone(), p.path.display().to_string()))
+        .collect();
 
     let staging = Staging::begin(&args.out)?;
     let multi = imported.len() > 1;
     let mut used_names: Vec<String> = Vec::new();
     let mut folders = Vec::new();
-    for imp in &imported {
+    for (imp, sc) in imported.iter().zip(&scored) {
         let prefix = if multi {
             let stem = imp
                 .input
@@ -199,6 +230,10 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         staging.write(&format!("{prefix}rejects.csv"), &files::rejects_csv(&[ds])?)?;
         staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
         staging.write(
+            &format!("{prefix}scores.json"),
+            &files::to_json_bytes(&crate::output::scores::scores_json(ds, sc, &packs)),
+        )?;
+        staging.write(
             &format!("{prefix}import.json"),
             &files::to_json_bytes(&files::import_json(ds)),
         )?;
@@ -218,8 +253,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     let out = staging.commit()?;
 
     let rejects: usize = imported.iter().map(|i| i.dataset.rejects.len()).sum();
+    let rule_errors: usize = scored.iter().map(|s| s.error_count()).sum();
     if !args.quiet {
-        for imp in &imported {
+        for (imp, sc) in imported.iter().zip(&scored) {
             let ds = &imp.dataset;
             let rows = ds
                 .rejects
@@ -240,6 +276,47 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 rows,
                 cells
             );
+            let mut bands: Vec<(String, usize)> = Vec::new();
+            for b in &rules.bands {
+                let n = sc.accounts.iter().filter(|a| a.band == b.name).count();
+                bands.push((b.name.clone(), n));
+            }
+            eprintln!(
+                "kam:   {} key accounts ({}); {} rule errors{}",
+                sc.accounts.iter().filter(|a| a.key).count(),
+                bands
+                    .iter()
+                    .map(|(b, n)| format!("{b} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                sc.error_count(),
+                sc.portfolio
+                    .warnings
+                    .iter()
+                    .chain(sc.portfolio_flags.iter().map(|f| &f.reason))
+                    .map(|w| format!("; {w}"))
+                    .collect::<String>()
+            );
+            let errors: Vec<String> = sc
+                .accounts
+                .iter()
+                .flat_map(|r| r.errors.iter().map(move |e| (r, e)))
+                .map(|(r, e)| {
+                    format!(
+                        "account {}: rule {}: {}",
+                        ds.accounts[r.index].id, e.rule, e.message
+                    )
+                })
+                .collect();
+            for e in errors.iter().take(5) {
+                eprintln!("kam:   rule error: {e}");
+            }
+            if errors.len() > 5 {
+                eprintln!(
+                    "kam:   … and {} more rule errors (see scores.json)",
+                    errors.len() - 5
+                );
+            }
             for (sheet, reason) in &ds.ignored_sheets {
                 eprintln!("kam:   sheet '{sheet}' ignored: {reason}");
             }
@@ -251,7 +328,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         };
         eprintln!("kam: wrote {}{see}", out.display());
     }
-    Ok(if args.strict && rejects > 0 {
+    Ok(if args.strict && (rejects > 0 || rule_errors > 0) {
         EXIT_PROBLEMS
     } else {
         EXIT_OK

@@ -350,6 +350,15 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
             },
         )?;
         account_kam_col = layout.field_cols[f_kam];
+        for (i, col) in layout.field_cols.iter().enumerate() {
+            if let Some(c) = col {
+                ds.account_columns
+                    .insert(k.fields()[i].name.to_string(), *c as u32);
+            }
+        }
+        for (c, name) in &layout.extras {
+            ds.account_columns.insert(name.clone(), *c as u32);
+        }
         ds.account_extras = ExtraColumns {
             names: layout.extra_names(),
         };

@@ -336,6 +336,8 @@ pub struct Dataset {
     pub accounts: Vec<Account>,
     /// Names of extra Accounts columns.
     pub account_extras: ExtraColumns,
+    /// Column (0-based) of each Accounts field and extra column, to cite cells.
+    pub account_columns: BTreeMap<String, u32>,
     /// Contacts.
     pub contacts: Vec<Contact>,
     /// Names of extra Contacts columns.

@@ -2,6 +2,7 @@
 //! place only when everything was written, so a failed run leaves the previous output intact.
 
 pub mod files;
+pub mod scores;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,246 @@
+//! The rule commands: `kam init`, `kam validate`, `kam test`, `kam explain`, and the
+//! `--rules`/`--set` options they share with `kam run`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::import::{self, ImportOptions, Mapping};
+use crate::model::Dataset;
+use crate::rules::{self, RuleSet};
+use crate::score::{Engine, explain, testing};
+
+/// Options choosing the rules.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RulesArgs {
+    /// Folder of rule packs (*.yaml and their Lua files) replacing the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Override a param for this run (what-if), e.g. --set key_share=0.15. Repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl RulesArgs {
+    /// Loads what can be loaded, with every problem found (for `kam validate`).
+    pub fn load_lenient(&self) -> Result<(RuleSet, Vec<crate::diag::Diagnostic>)> {
+        rules::load_lenient(self.rules.as_deref(), &self.sets()?).map_err(Error::Rules)
+    }
+
+    fn sets(&self) -> Result<Vec<(String, String)>> {
+        self.set
+            .iter()
+            .map(|s| {
+                s.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| Error::Usage(format!("--set takes NAME=VALUE, not `{s}`")))
+            })
+            .collect()
+    }
+
+    /// Loads the rules with the `--set` values applied.
+    pub fn load(&self) -> Result<RuleSet> {
+        let mut sets = Vec::new();
+        for s in &self.set {
+            let Some((k, v)) = s.split_once('=') else {
+                return Err(Error::Usage(format!("--set takes NAME=VALUE, not `{s}`")));
+            };
+            sets.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        rules::load(self.rules.as_deref(), &sets).map_err(Error::Rules)
+    }
+}
+
+/// Binds rules to a dataset.
+pub fn engine(rules: &RuleSet, ds: &Dataset) -> Result<Engine> {
+    Engine::new(rules, &ds.account_extras.names).map_err(Error::Rules)
+}
+
+/// Imports one workbook (or the embedded sample) quietly.
+pub fn import_quiet(workbook: Option<&Path>, mapping: Option<&Path>) -> Result<Dataset> {
+    let mapping = match (mapping, workbook) {
+        (Some(m), _) => Some(Mapping::load(m)?),
+        (None, Some(w)) => Mapping::discover(w)
+            .as_deref()
+            .map(Mapping::load)
+            .transpose()?,
+        (None, None) => None,
+    };
+    let opts = ImportOptions {
+        mapping: mapping.as_ref(),
+        ..Default::default()
+    };
+    match workbook {
+        Some(w) => import::import_path(w, &opts),
+        None => import::import_bytes(crate::SAMPLE_NAME, crate::SAMPLE_WORKBOOK, &opts),
+    }
+}
+
+/// Arguments of `kam init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to write the default rule packs into (created if needed).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `kam init`.
+pub fn init(args: &InitArgs) -> Result<u8> {
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| Error::io(format!("cannot create {}", args.dir.display()), e))?;
+    for (name, _) in rules::DEFAULT_FILES {
+        let path = args.dir.join(name);
+        if path.exists() && !args.force {
+            return Err(Error::Usage(format!(
+                "{} exists; pass --force to overwrite it",
+                path.display()
+            )));
+        }
+    }
+    for (name, text) in rules::DEFAULT_FILES {
+        let path = args.dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        eprintln!("kam: wrote {}", path.display());
+    }
+    eprintln!(
+        "kam: edit them, then `kam validate --rules {0}` and `kam run --rules {0}`",
+        args.dir.display()
+    );
+    Ok(super::EXIT_OK)
+}
+
+/// Arguments of `kam validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Rules to check.
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// A workbook, to check that the rules only read fields it has.
+    #[arg(value_name = "WORKBOOK")]
+    pub workbook: Option<PathBuf>,
+    /// Mapping file for the workbook.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+}
+
+/// Runs `kam validate`.
+pub fn validate(args: &ValidateArgs) -> Result<u8> {
+    let (rules, mut problems) = args.rules.load_lenient()?;
+    let extras = match &args.workbook {
+        Some(w) => {
+            import_quiet(Some(w), args.mapping.as_deref())?
+                .account_extras
+                .names
+        }
+        None => Vec::new(),
+    };
+    if let Err(bind_problems) = Engine::new(&rules, &extras) {
+        problems.extend(bind_problems);
+    }
+    if !problems.is_empty() {
+        if args.workbook.is_none() {
+            for p in &mut problems {
+                if p.message.contains("is not a field, fact, param or measure")
+                    && !p.hint.as_deref().unwrap_or("").starts_with("did you mean")
+                {
+                    p.hint = Some("if it is a column of your workbook, pass the workbook: kam validate WORKBOOK".into());
+                }
+            }
+        }
+        return Err(Error::Rules(problems));
+    }
+    println!(
+        "rules OK: {} pack{} ({}), {} params, {} measures, {} tables, {} criteria, {} bands, {} tests",
+        rules.packs.len(),
+        if rules.packs.len() == 1 { "" } else { "s" },
+        rules
+            .packs
+            .iter()
+            .map(|p| p.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        rules.params.len(),
+        rules.measures.len(),
+        rules.tables.len(),
+        rules.criteria.len(),
+        rules.bands.len(),
+        rules.tests.len()
+    );
+    Ok(super::EXIT_OK)
+}
+
+/// Arguments of `kam test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Folder of rule packs (default: the built-in packs).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Runs `kam test`.
+pub fn test(args: &TestArgs) -> Result<u8> {
+    let rules = rules::load(args.dir.as_deref(), &[]).map_err(Error::Rules)?;
+    let outcomes = testing::run(&rules);
+    let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
+    for o in &outcomes {
+        if o.failures.is_empty() {
+            println!("ok      {} :: {}", o.pack, o.name);
+        } else {
+            println!("FAILED  {} :: {}  ({})", o.pack, o.name, o.location);
+            for f in &o.failures {
+                println!("        {f}");
+            }
+        }
+    }
+    println!("{} passed, {} failed", outcomes.len() - failed, failed);
+    Ok(if failed > 0 {
+        super::EXIT_PROBLEMS
+    } else {
+        super::EXIT_OK
+    })
+}
+
+/// Arguments of `kam explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The account's id.
+    #[arg(value_name = "ACCOUNT_ID")]
+    pub account: String,
+    /// The workbook (default: the embedded sample).
+    #[arg(value_name = "WORKBOOK")]
+    pub workbook: Option<PathBuf>,
+    /// Rules to use.
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Mapping file for the workbook.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+}
+
+/// Runs `kam explain`.
+pub fn explain_cmd(args: &ExplainArgs) -> Result<u8> {
+    let rules = args.rules.load()?;
+    let ds = import_quiet(args.workbook.as_deref(), args.mapping.as_deref())?;
+    let Some(index) = ds.account_index(&args.account) else {
+        let ids: Vec<&str> = ds.accounts.iter().map(|a| a.id.as_str()).collect();
+        let hint = crate::diag::did_you_mean(&args.account, ids.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "no account `{}` in {}{hint}",
+            args.account, ds.file
+        )));
+    };
+    let engine = engine(&rules, &ds)?;
+    let scored = engine.score(&ds, 0, true)?;
+    print!(
+        "{}",
+        explain::render(&engine, &ds, &scored, &scored.accounts[index])
+    );
+    Ok(super::EXIT_OK)
+}

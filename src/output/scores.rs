@@ -1,0 +1,141 @@
+//! `scores.json`: the versioned record of a scoring run (schema `kam-scores/1`, documented in
+//! `docs/outputs.md`).
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::model::Dataset;
+use crate::score::{AccountResult, Contribution, Flag, Scored};
+
+/// The schema identifier written into every scores.json.
+pub const SCHEMA: &str = "kam-scores/1";
+
+fn num(x: Option<f64>) -> Json {
+    x.map_or(Json::Null, |v| json!(round9(v)))
+}
+
+fn round9(v: f64) -> f64 {
+    (v * 1e9).round() / 1e9
+}
+
+fn contribution(c: &Contribution) -> Json {
+    let mut m = Map::new();
+    m.insert("rule".into(), json!(c.rule));
+    m.insert("kind".into(), json!(c.kind));
+    m.insert("outcome".into(), json!(c.outcome.as_str()));
+    m.insert("points".into(), json!(round9(c.points)));
+    if let Some(l) = &c.label {
+        m.insert("label".into(), json!(l));
+    }
+    if let Some((k, v)) = &c.output {
+        m.insert("output".into(), json!({ k: v }));
+    }
+    m.insert("reason".into(), json!(c.reason));
+    m.insert(
+        "inputs".into(),
+        Json::Object(
+            c.inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect(),
+        ),
+    );
+    m.insert("cells".into(), json!(c.cells));
+    if !c.actions.is_empty() {
+        m.insert("actions".into(), json!(c.actions));
+    }
+    Json::Object(m)
+}
+
+fn flag(f: &Flag) -> Json {
+    json!({ "check": f.check, "flag": f.flag, "reason": f.reason, "actions": f.actions })
+}
+
+/// One account's entry.
+pub fn account_json(ds: &Dataset, r: &AccountResult) -> Json {
+    let a = &ds.accounts[r.index];
+    let f = &r.facts;
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "kam_id": a.kam_id,
+        "level": a.level,
+        "score": round9(r.score),
+        "band": r.band,
+        "key": r.key,
+        "plan": r.plan,
+        "labels": r.labels,
+        "outputs": r.outputs,
+        "dependency": r.outputs.get("dependency"),
+        "abc": f.abc,
+        "pareto": f.abc == "A" && f.share.is_some(),
+        "shares": {
+            "share": num(f.share),
+            "profit_share": num(f.profit_share),
+            "revenue_share": num(f.revenue_share),
+            "rank": f.rank,
+            "cum_share_before": num(f.cum_share_before),
+            "cum_share": num(f.cum_share),
+        },
+        "figures": {
+            "revenue": num(a.revenue),
+            "gross_profit": num(a.gross_profit),
+            "wallet": num(a.wallet),
+            "source": a.figures_source,
+        },
+        "measures": r.measures.iter().map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
+        "contributions": r.contributions.iter().map(contribution).collect::<Vec<_>>(),
+        "errors": r.errors.iter().map(|e| json!({ "rule": e.rule, "message": e.message })).collect::<Vec<_>>(),
+        "source": a.origin.cell(0),
+    })
+}
+
+/// The whole document.
+pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
+    let p = &s.portfolio;
+    json!({
+        "schema": SCHEMA,
+        "kam_version": env!("CARGO_PKG_VERSION"),
+        "file": ds.file,
+        "packs": packs.iter().map(|(n, f)| json!({ "pack": n, "file": f })).collect::<Vec<_>>(),
+        "params": s.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>(),
+        "portfolio": {
+            "basis": p.basis,
+            "accounts": p.accounts,
+            "total_gross_profit": round9(p.total_gross_profit),
+            "total_revenue": round9(p.total_revenue),
+            "hhi": num(p.hhi),
+            "hhi_10000": num(p.hhi.map(|h| h * 10_000.0)),
+            "top1_share": num(p.top1_share),
+            "top5_share": num(p.top5_share),
+            "pareto_accounts": p.pareto_accounts,
+            "a_cutoff": p.a_cutoff,
+            "b_cutoff": p.b_cutoff,
+            "key_accounts": s.accounts.iter().filter(|a| a.key).count(),
+            "warnings": p.warnings,
+            "flags": s.portfolio_flags.iter().map(flag).collect::<Vec<_>>(),
+        },
+        "bands": band_counts(s),
+        "accounts": s.accounts.iter().map(|r| account_json(ds, r)).collect::<Vec<_>>(),
+        "kams": s.kams.iter().map(|k| json!({
+            "kam_id": k.kam_id,
+            "accounts": k.accounts,
+            "key_accounts": k.key_accounts,
+            "key_accounts_all_levels": k.key_accounts_all_levels,
+            "flags": k.flags.iter().map(flag).collect::<Vec<_>>(),
+            "errors": k.errors.iter().map(|e| json!({ "rule": e.rule, "message": e.message })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "errors": s.error_count(),
+    })
+}
+
+fn band_counts(s: &Scored) -> Json {
+    let mut order: Vec<String> = Vec::new();
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in &s.accounts {
+        if !order.contains(&a.band) {
+            order.push(a.band.clone());
+        }
+        *counts.entry(a.band.clone()).or_default() += 1;
+    }
+    Json::Object(counts.into_iter().map(|(k, v)| (k, json!(v))).collect())
+}

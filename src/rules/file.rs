@@ -1,0 +1,260 @@
+//! The rule pack file format as written in YAML. Unknown keys are rejected; meaning is checked
+//! afterwards by [`super::compile`]. The reference is `docs/rules.md`.
+
+use serde::Deserialize;
+
+/// A number or an expression (`40`, `"wallet / 1000"`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum NumOrExpr {
+    /// A number.
+    Num(f64),
+    /// An expression.
+    Expr(String),
+}
+
+/// A condition: an expression, `true`, or a yes/no literal.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Cond {
+    /// Always true or false.
+    Bool(bool),
+    /// An expression.
+    Expr(String),
+}
+
+/// A whole pack file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackFile {
+    /// The pack's name.
+    pub pack: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+    /// Lua files (in the rules folder) with the functions the pack names.
+    #[serde(default)]
+    pub lua: Vec<String>,
+    /// Sandbox limits for its Lua.
+    #[serde(default)]
+    pub limits: Option<LimitsFile>,
+    /// How the portfolio pass ranks and classes accounts.
+    #[serde(default)]
+    pub portfolio: Option<PortfolioFile>,
+    /// Named values with defaults.
+    #[serde(default)]
+    pub params: serde_yaml::Mapping,
+    /// Derived per-account figures, in order.
+    #[serde(default)]
+    pub measures: serde_yaml::Mapping,
+    /// Decision tables, in order.
+    #[serde(default)]
+    pub tables: Vec<TableFile>,
+    /// Criteria, in order.
+    #[serde(default)]
+    pub criteria: Vec<CriterionFile>,
+    /// Ordered tiers.
+    #[serde(default)]
+    pub bands: Vec<BandFile>,
+    /// Checks per KAM after scoring.
+    #[serde(default)]
+    pub kam_checks: Vec<CheckFile>,
+    /// Checks on the whole portfolio.
+    #[serde(default)]
+    pub portfolio_checks: Vec<CheckFile>,
+    /// Test cases.
+    #[serde(default)]
+    pub tests: Vec<TestFile>,
+}
+
+/// Lua limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Instructions per call.
+    pub instructions: Option<u64>,
+    /// Memory per Lua VM, in MiB.
+    pub memory_mb: Option<u64>,
+}
+
+/// Portfolio settings; each value is an expression over params (usually a param's name).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PortfolioFile {
+    /// `gross_profit` or `revenue` (text).
+    pub basis: String,
+    /// Class A while the cumulative share before the account is below this.
+    pub a_cutoff: NumOrExpr,
+    /// Class B while below this.
+    pub b_cutoff: NumOrExpr,
+}
+
+/// A parameter.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ParamFile {
+    /// Default value: a number, text or yes/no.
+    pub default: serde_yaml::Value,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+    /// Smallest allowed number.
+    pub min: Option<f64>,
+    /// Largest allowed number.
+    pub max: Option<f64>,
+    /// Allowed texts.
+    #[serde(default)]
+    pub choices: Vec<String>,
+}
+
+/// A measure: an expression or a Lua function.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureFile {
+    /// Expression.
+    pub expr: Option<String>,
+    /// Lua function name.
+    pub lua: Option<String>,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A criterion.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionFile {
+    /// Unique id.
+    pub id: String,
+    /// Condition (expression).
+    pub when: Option<Cond>,
+    /// Lua function name deciding instead of `when`.
+    pub lua: Option<String>,
+    /// Points when matched.
+    #[serde(default)]
+    pub points: Option<NumOrExpr>,
+    /// Label (definition) granted when matched.
+    pub label: Option<String>,
+    /// Reason template with `{name}` placeholders.
+    #[serde(default)]
+    pub reason: String,
+    /// Recommended actions when matched.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A decision table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TableFile {
+    /// Unique id.
+    pub id: String,
+    /// `first`, `unique` or `collect`.
+    pub hit: String,
+    /// With `collect`: `sum`, `max`, `min` or `count`.
+    pub aggregate: Option<String>,
+    /// The output's name (`points` adds to the score).
+    pub output: String,
+    /// Value when no row matches (default: not known).
+    pub default: Option<serde_yaml::Value>,
+    /// Rows in order.
+    pub rows: Vec<RowFile>,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A row of a decision table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RowFile {
+    /// Condition.
+    pub when: Cond,
+    /// Output value: number, text or expression-free literal.
+    pub value: serde_yaml::Value,
+    /// Label granted when this row decides.
+    pub label: Option<String>,
+    /// Reason template.
+    #[serde(default)]
+    pub reason: String,
+    /// Recommended actions.
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+/// A band.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BandFile {
+    /// Name.
+    pub name: String,
+    /// Lowest score of the band.
+    pub min_score: Option<NumOrExpr>,
+    /// Any of these labels puts the account in the band.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Accounts in the band get an account plan.
+    #[serde(default)]
+    pub plan: bool,
+    /// Accounts in the band are key accounts.
+    #[serde(default)]
+    pub key: bool,
+}
+
+/// A KAM or portfolio check.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckFile {
+    /// Unique id.
+    pub id: String,
+    /// Condition.
+    pub when: Cond,
+    /// Flag name when it holds.
+    pub flag: Option<String>,
+    /// Message template.
+    #[serde(default)]
+    pub reason: String,
+    /// Recommended actions.
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+/// A test case.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// What it checks.
+    pub name: String,
+    /// Account fields.
+    #[serde(default)]
+    pub account: serde_yaml::Mapping,
+    /// Per-account portfolio facts and `portfolio.*` aggregates to force.
+    #[serde(default)]
+    pub facts: serde_yaml::Mapping,
+    /// Params to set.
+    #[serde(default)]
+    pub set: serde_yaml::Mapping,
+    /// What must come out.
+    pub expect: ExpectFile,
+}
+
+/// Expected results of a test case.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectFile {
+    /// Band name.
+    pub band: Option<String>,
+    /// Exactly these labels (any order).
+    pub labels: Option<Vec<String>>,
+    /// Total points.
+    pub score: Option<f64>,
+    /// Table outputs and measures by name.
+    #[serde(default)]
+    pub values: serde_yaml::Mapping,
+    /// No rule error.
+    #[serde(default)]
+    pub errors: Option<usize>,
+}

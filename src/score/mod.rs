@@ -1,0 +1,1377 @@
+//! Scoring: bind a [`RuleSet`] to a workbook's names, run the portfolio pass, then score every
+//! account in parallel (one Lua VM per worker thread), recording every contribution with the
+//! reason and the values it saw.
+
+pub mod explain;
+pub mod names;
+pub mod portfolio;
+pub mod testing;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::diag::{Diagnostic, Span, did_you_mean};
+use crate::expr::{Expr, V};
+use crate::model::{Account, Dataset, Value};
+use crate::rules::lua::LuaVm;
+use crate::rules::{
+    Aggregate, Check, Compute, Decide, Hit, ParamValue, RuleSet, SExpr, Template, TemplatePart,
+};
+use names::{ACCOUNT_FACTS, ACCOUNT_FIELDS, KAM_FACTS, PORTFOLIO_FACTS};
+use portfolio::{AccountFacts, Basis, PortfolioFacts};
+
+/// What happened to one rule on one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The condition held.
+    Matched,
+    /// The condition did not hold.
+    NotMatched,
+    /// An input was not known, so the condition could not be decided.
+    NotKnown,
+    /// The rule failed on this account.
+    Error,
+}
+
+impl Outcome {
+    /// `matched`, `not matched`, `not known` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Matched => "matched",
+            Outcome::NotMatched => "not matched",
+            Outcome::NotKnown => "not known",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One rule's effect on one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// Criterion id, or `table/row N`.
+    pub rule: String,
+    /// `criterion` or `table`.
+    pub kind: &'static str,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Points added to the score.
+    pub points: f64,
+    /// Label granted.
+    pub label: Option<String>,
+    /// Table output (`dependency = critical`).
+    pub output: Option<(String, String)>,
+    /// The reason, with values.
+    pub reason: String,
+    /// The inputs it read and their values.
+    pub inputs: Vec<(String, String)>,
+    /// Source cells of those inputs.
+    pub cells: Vec<String>,
+    /// Recommended actions.
+    pub actions: Vec<String>,
+}
+
+/// A rule that failed on an account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleError {
+    /// Rule id.
+    pub rule: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The scoring of one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountResult {
+    /// Index into the dataset's accounts.
+    pub index: usize,
+    /// Total points.
+    pub score: f64,
+    /// Band name.
+    pub band: String,
+    /// The band gets an account plan.
+    pub plan: bool,
+    /// The band counts as key.
+    pub key: bool,
+    /// Labels (definitions matched), in rule order.
+    pub labels: Vec<String>,
+    /// Table outputs by name.
+    pub outputs: BTreeMap<String, String>,
+    /// Measures by name (`None`: not known).
+    pub measures: BTreeMap<String, Option<f64>>,
+    /// Portfolio facts of the account.
+    pub facts: AccountFacts,
+    /// Contributions (matched rules; every rule when traced).
+    pub contributions: Vec<Contribution>,
+    /// Rule errors.
+    pub errors: Vec<RuleError>,
+}
+
+/// A flag raised by a KAM or portfolio check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    /// Check id.
+    pub check: String,
+    /// Flag name.
+    pub flag: String,
+    /// Message with values.
+    pub reason: String,
+    /// Actions.
+    pub actions: Vec<String>,
+}
+
+/// Per-KAM results of the key-client pack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KamResult {
+    /// KAM id.
+    pub kam_id: String,
+    /// Accounts.
+    pub accounts: usize,
+    /// Company-level key accounts.
+    pub key_accounts: usize,
+    /// Key accounts at any level.
+    pub key_accounts_all_levels: usize,
+    /// Flags raised.
+    pub flags: Vec<Flag>,
+    /// Check errors.
+    pub errors: Vec<RuleError>,
+}
+
+/// Everything a scoring run produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Params as used (name, value).
+    pub params: Vec<(String, String)>,
+    /// Portfolio aggregates.
+    pub portfolio: PortfolioFacts,
+    /// Portfolio flags.
+    pub portfolio_flags: Vec<Flag>,
+    /// Accounts in dataset order.
+    pub accounts: Vec<AccountResult>,
+    /// KAMs by id.
+    pub kams: Vec<KamResult>,
+}
+
+impl Scored {
+    /// Number of rule errors over all accounts and KAMs.
+    pub fn error_count(&self) -> usize {
+        self.accounts.iter().map(|a| a.errors.len()).sum::<usize>()
+            + self.kams.iter().map(|k| k.errors.len()).sum::<usize>()
+    }
+}
+
+static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
+
+/// A rule set bound to one workbook's names.
+pub struct Engine {
+    rules: RuleSet,
+    id: u64,
+    names: Vec<String>,
+    n_base: usize,
+    extras: Vec<String>,
+    param_slots: std::ops::Range<usize>,
+    measure_slots: std::ops::Range<usize>,
+    output_names: Vec<String>,
+    basis: Basis,
+    a_cutoff: f64,
+    b_cutoff: f64,
+}
+
+fn num_param(v: &ParamValue) -> Option<f64> {
+    match v {
+        ParamValue::Num(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn param_v(v: &ParamValue) -> V<'_> {
+    match v {
+        ParamValue::Num(n) => V::Num(*n),
+        ParamValue::Text(t) => V::Str(Cow::Borrowed(t)),
+        ParamValue::Bool(b) => V::Bool(*b),
+    }
+}
+
+fn unknown_name(sexpr: &SExpr, name: &str, known: &[String], scope: &str) -> Diagnostic {
+    let line = &sexpr.span.source_line;
+    let start = line
+        .char_indices()
+        .nth(sexpr.span.col - 1)
+        .map_or(line.len(), |(b, _)| b);
+    let col = line[start..].find(name).map_or(sexpr.span.col, |b| {
+        sexpr.span.col + line[start..start + b].chars().count()
+    });
+    let span = Span {
+        col,
+        len: name.chars().count(),
+        ..sexpr.span.clone()
+    };
+    let hint = match did_you_mean(name, known.iter().map(String::as_str)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "{scope} can read account fields, portfolio facts, params, measures, table outputs and the workbook's extra columns (see docs/rules.md)"
+        ),
+    };
+    Diagnostic::new(format!(
+        "{}: `{name}` is not a field, fact, param or measure {scope} can read",
+        span.file.display()
+    ))
+    .with_span(span)
+    .with_hint(hint)
+}
+
+fn bind(
+    sexpr: &mut SExpr,
+    slot_of: &impl Fn(&str) -> Option<usize>,
+    known: &[String],
+    scope: &str,
+    problems: &mut Vec<Diagnostic>,
+) {
+    if let Err(name) = sexpr.expr.resolve(slot_of) {
+        problems.push(unknown_name(sexpr, &name, known, scope));
+    }
+}
+
+fn bind_template(
+    t: &mut Template,
+    slot_of: &impl Fn(&str) -> Option<usize>,
+    known: &[String],
+    problems: &mut Vec<Diagnostic>,
+) {
+    for part in &mut t.parts {
+        if let TemplatePart::Value(name, _, slot) = part {
+            match slot_of(name) {
+                Some(s) => *slot = s,
+                None => {
+                    let span = t
+                        .span
+                        .clone()
+                        .unwrap_or_else(|| Span::at(std::path::Path::new("?"), "", 1, 1, 1));
+                    let hint = did_you_mean(name, known.iter().map(String::as_str))
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            "placeholders name fields, facts, params, measures or outputs".into()
+                        });
+                    problems.push(
+                        Diagnostic::new(format!(
+                            "{}: the reason uses `{{{name}}}`, which is not a name rules can read",
+                            span.file.display()
+                        ))
+                        .with_span(span)
+                        .with_hint(hint),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Binds a rule set to a workbook's extra Accounts columns. Unknown names, a missing
+    /// `portfolio` section and Lua syntax errors are reported all at once.
+    pub fn new(rules: &RuleSet, extras: &[String]) -> Result<Engine, Vec<Diagnostic>> {
+        let mut rules = rules.clone();
+        let mut problems = Vec::new();
+        let mut names: Vec<String> = ACCOUNT_FIELDS
+            .iter()
+            .chain(ACCOUNT_FACTS)
+            .chain(PORTFOLIO_FACTS)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let extras: Vec<String> = extras
+            .iter()
+            .filter(|e| !names.contains(e))
+            .cloned()
+            .collect();
+        names.extend(extras.iter().cloned());
+        let n_base = names.len();
+        let param_start = names.len();
+        names.extend(rules.params.iter().map(|p| p.name.clone()));
+        let param_slots = param_start..names.len();
+        let measure_start = names.len();
+        names.extend(rules.measures.iter().map(|m| m.name.clone()));
+        let measure_slots = measure_start..names.len();
+        let output_names: Vec<String> = rules
+            .tables
+            .iter()
+            .map(|t| t.output.clone())
+            .filter(|o| o != "points")
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        names.extend(output_names.iter().cloned());
+        let all = names.clone();
+        let slot_of = |n: &str| all.iter().position(|x| x == n);
+        // Portfolio settings read params only.
+        let param_names: Vec<String> = rules.params.iter().map(|p| p.name.clone()).collect();
+        let param_slot = |n: &str| param_names.iter().position(|x| x == n);
+        let mut basis = Basis::GrossProfit;
+        let (mut a_cutoff, mut b_cutoff) = (0.0, 0.0);
+        let pvals: Vec<ParamValue> = rules.params.iter().map(|p| p.value.clone()).collect();
+        match &mut rules.portfolio {
+            None => problems.push(Diagnostic::new("no rule pack declares `portfolio:` (basis, a_cutoff, b_cutoff); the default key-clients.yaml shows how").with_hint("add a `portfolio:` section to one pack")),
+            Some(p) => {
+                for e in [&mut p.basis, &mut p.a_cutoff, &mut p.b_cutoff] {
+                    bind(e, &param_slot, &param_names, "the portfolio section", &mut problems);
+                }
+                let eval = |e: &SExpr| eval_params(e, &pvals);
+                match eval(&p.basis) {
+                    Some(V::Str(s)) if s == "gross_profit" => basis = Basis::GrossProfit,
+                    Some(V::Str(s)) if s == "revenue" => basis = Basis::Revenue,
+                    other => problems.push(Diagnostic::new(format!("{}: the portfolio basis must be 'gross_profit' or 'revenue', not {}", p.basis.span.file.display(), other.map_or("an error".to_string(), |v| v.to_string()))).with_span(p.basis.span.clone())),
+                }
+                for (e, out) in [(&p.a_cutoff, &mut a_cutoff), (&p.b_cutoff, &mut b_cutoff)] {
+                    match eval(e) {
+                        Some(V::Num(n)) if (0.0..=1.0).contains(&n) => *out = n,
+                        _ => problems.push(Diagnostic::new(format!("{}: a cut-off must be a share between 0 and 1", e.span.file.display())).with_span(e.span.clone())),
+                    }
+                }
+            }
+        }
+        // Measures may read earlier measures only; tables read measures; criteria read all.
+        for (i, m) in rules.measures.iter_mut().enumerate() {
+            if let Compute::Expr(e) = &mut m.compute {
+                let visible = measure_start + i;
+                let limited = |n: &str| slot_of(n).filter(|s| *s < visible);
+                bind(
+                    e,
+                    &limited,
+                    &all[..visible],
+                    &format!("measure `{}`", m.name),
+                    &mut problems,
+                );
+            }
+        }
+        for t in &mut rules.tables {
+            for r in &mut t.rows {
+                bind(
+                    &mut r.when,
+                    &slot_of,
+                    &all,
+                    &format!("table `{}`", t.id),
+                    &mut problems,
+                );
+                bind_template(&mut r.reason, &slot_of, &all, &mut problems);
+            }
+        }
+        for c in &mut rules.criteria {
+            if let Decide::Expr(e) = &mut c.decide {
+                bind(
+                    e,
+                    &slot_of,
+                    &all,
+                    &format!("criterion `{}`", c.id),
+                    &mut problems,
+                );
+            }
+            if let Some(p) = &mut c.points {
+                bind(
+                    p,
+                    &slot_of,
+                    &all,
+                    &format!("criterion `{}`", c.id),
+                    &mut problems,
+                );
+            }
+            bind_template(&mut c.reason, &slot_of, &all, &mut problems);
+        }
+        for b in &mut rules.bands {
+            if let Some(m) = &mut b.min_score {
+                bind(m, &param_slot, &param_names, "a band", &mut problems);
+            }
+        }
+        let kam_names: Vec<String> = KAM_FACTS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .chain(param_names.iter().cloned())
+            .collect();
+        let kam_slot = |n: &str| kam_names.iter().position(|x| x == n);
+        for c in &mut rules.kam_checks {
+            bind(
+                &mut c.when,
+                &kam_slot,
+                &kam_names,
+                &format!("KAM check `{}`", c.id),
+                &mut problems,
+            );
+            bind_template(&mut c.reason, &kam_slot, &kam_names, &mut problems);
+        }
+        let pf_names: Vec<String> = PORTFOLIO_FACTS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .chain(param_names.iter().cloned())
+            .collect();
+        let pf_slot = |n: &str| pf_names.iter().position(|x| x == n);
+        for c in &mut rules.portfolio_checks {
+            bind(
+                &mut c.when,
+                &pf_slot,
+                &pf_names,
+                &format!("portfolio check `{}`", c.id),
+                &mut problems,
+            );
+            bind_template(&mut c.reason, &pf_slot, &pf_names, &mut problems);
+        }
+        if rules.bands.is_empty() {
+            problems.push(Diagnostic::new(
+                "no rule pack declares `bands:`; the default key-clients.yaml shows how",
+            ));
+        }
+        if !rules.lua.is_empty()
+            && let Err(m) = LuaVm::new(&rules.lua, rules.limits)
+        {
+            problems.push(lua_problem(&rules.lua, &m));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Engine {
+            rules,
+            id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
+            names,
+            n_base,
+            extras,
+            param_slots,
+            measure_slots,
+            output_names,
+            basis,
+            a_cutoff,
+            b_cutoff,
+        })
+    }
+
+    /// The bound rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Scores a dataset with `jobs` worker threads (0: all cores).
+    pub fn score(&self, ds: &Dataset, jobs: usize, trace: bool) -> crate::Result<Scored> {
+        let (facts, portfolio) = portfolio::compute(ds, self.basis, self.a_cutoff, self.b_cutoff);
+        let aggregates = AccountAggregates::of(ds);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
+        let pv = self.portfolio_values(&portfolio);
+        let accounts: Vec<AccountResult> = pool.install(|| {
+            (0..ds.accounts.len())
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|i| {
+                    self.with_vm(&pv, |vm| {
+                        self.evaluate(ds, i, &facts[i], &pv, &aggregates, trace, vm)
+                    })
+                })
+                .collect()
+        });
+        let kams = self.kam_results(ds, &accounts);
+        let portfolio_flags = self.portfolio_flags(&pv);
+        let params = self
+            .rules
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.value.to_string()))
+            .collect();
+        Ok(Scored {
+            params,
+            portfolio,
+            portfolio_flags,
+            accounts,
+            kams,
+        })
+    }
+
+    /// Scores one account alone (for `kam test`), with facts forced by the caller.
+    pub fn score_one(
+        &self,
+        ds: &Dataset,
+        facts: &AccountFacts,
+        portfolio: &PortfolioFacts,
+        overrides: &BTreeMap<String, V<'static>>,
+    ) -> AccountResult {
+        let mut pv = self.portfolio_values(portfolio);
+        for (k, v) in overrides {
+            if let Some(p) = PORTFOLIO_FACTS.iter().position(|(n, _)| n == k) {
+                pv[p] = v.clone();
+            }
+        }
+        let aggregates = AccountAggregates::of(ds);
+        self.with_vm(&pv, |vm| {
+            self.evaluate_with(ds, 0, facts, &pv, &aggregates, true, vm, overrides)
+        })
+    }
+
+    fn portfolio_values(&self, p: &PortfolioFacts) -> Vec<V<'static>> {
+        let opt = |x: Option<f64>| x.map_or(V::Missing, V::Num);
+        PORTFOLIO_FACTS
+            .iter()
+            .map(|(n, _)| match *n {
+                "portfolio.accounts" => V::Num(p.accounts as f64),
+                "portfolio.basis" => V::Str(Cow::Borrowed(p.basis)),
+                "portfolio.total_gross_profit" => V::Num(p.total_gross_profit),
+                "portfolio.total_revenue" => V::Num(p.total_revenue),
+                "portfolio.total_basis" => V::Num(p.total_basis),
+                "portfolio.hhi" => opt(p.hhi),
+                "portfolio.hhi_10000" => opt(p.hhi.map(|h| h * 10_000.0)),
+                "portfolio.top1_share" => opt(p.top1_share),
+                "portfolio.top5_share" => opt(p.top5_share),
+                "portfolio.pareto_accounts" => V::Num(p.pareto_accounts as f64),
+                "portfolio.innovators" => V::Num(p.innovators as f64),
+                "portfolio.innovator_share" => {
+                    if p.accounts > 0 {
+                        V::Num(p.innovators as f64 / p.accounts as f64)
+                    } else {
+                        V::Missing
+                    }
+                }
+                _ => V::Missing,
+            })
+            .collect()
+    }
+
+    fn with_vm<R>(&self, pv: &[V<'static>], f: impl FnOnce(Option<&LuaVm>) -> R) -> R {
+        thread_local! {
+            static VM: RefCell<Option<(u64, LuaVm)>> = const { RefCell::new(None) };
+        }
+        if self.rules.lua.is_empty() {
+            return f(None);
+        }
+        VM.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let stale = !matches!(&*slot, Some((id, _)) if *id == self.id);
+            if stale {
+                *slot = LuaVm::new(&self.rules.lua, self.rules.limits)
+                    .ok()
+                    .map(|mut vm| {
+                        let params: Vec<(String, V<'_>)> = self
+                            .rules
+                            .params
+                            .iter()
+                            .map(|p| (p.name.clone(), param_v(&p.value)))
+                            .collect();
+                        let portfolio: Vec<(String, V<'_>)> = PORTFOLIO_FACTS
+                            .iter()
+                            .zip(pv)
+                            .map(|((n, _), v)| (n.to_string(), v.clone()))
+                            .collect();
+                        let _ = vm.set_context(&params, &portfolio);
+                        (self.id, vm)
+                    });
+            }
+            f(slot.as_ref().map(|(_, vm)| vm))
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        ds: &Dataset,
+        i: usize,
+        facts: &AccountFacts,
+        pv: &[V<'static>],
+        agg: &AccountAggregates,
+        trace: bool,
+        vm: Option<&LuaVm>,
+    ) -> AccountResult {
+        self.evaluate_with(ds, i, facts, pv, agg, trace, vm, &BTreeMap::new())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_with(
+        &self,
+        ds: &Dataset,
+        i: usize,
+        facts: &AccountFacts,
+        pv: &[V<'static>],
+        agg: &AccountAggregates,
+        trace: bool,
+        vm: Option<&LuaVm>,
+        overrides: &BTreeMap<String, V<'static>>,
+    ) -> AccountResult {
+        let a = &ds.accounts[i];
+        let mut slots: Vec<V<'_>> = Vec::with_capacity(self.names.len());
+        account_values(a, agg, i, &mut slots);
+        fact_values(facts, &mut slots);
+        slots.extend(pv.iter().cloned());
+        for (j, _) in self.extras.iter().enumerate() {
+            let name = &self.extras[j];
+            slots.push(match ds.account_extra(a, name) {
+                Some(v) => value_v(v),
+                None => V::Missing,
+            });
+        }
+        debug_assert_eq!(slots.len(), self.n_base);
+        slots.extend(self.rules.params.iter().map(|p| param_v(&p.value)));
+        slots.resize(self.names.len(), V::Missing);
+        for (k, v) in overrides {
+            if let Some(s) = self.names.iter().position(|n| n == k) {
+                slots[s] = v.clone();
+            }
+        }
+        let mut result = AccountResult {
+            index: i,
+            score: 0.0,
+            band: String::new(),
+            plan: false,
+            key: false,
+            labels: Vec::new(),
+            outputs: BTreeMap::new(),
+            measures: BTreeMap::new(),
+            facts: facts.clone(),
+            contributions: Vec::new(),
+            errors: Vec::new(),
+        };
+        let cite = |inputs: &[&str]| -> Vec<String> { cells_of(ds, a, inputs) };
+
+        // Measures.
+        for (m_i, m) in self.rules.measures.iter().enumerate() {
+            let slot = self.measure_slots.start + m_i;
+            let value = match &m.compute {
+                Compute::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
+                    Ok(V::Num(n)) => Ok(Some(n)),
+                    Ok(V::Missing) => Ok(None),
+                    Ok(other) => Err(format!(
+                        "measure `{}` must be a number, got {} {other}",
+                        m.name,
+                        other.type_name()
+                    )),
+                    Err(e) => Err(format!("measure `{}`: {e}", m.name)),
+                },
+                Compute::Lua(func, _) => match vm {
+                    Some(vm) => vm
+                        .measure(func, &self.lua_account(&slots))
+                        .map_err(|e| format!("measure `{}` (Lua {func}): {e}", m.name)),
+                    None => Err("the Lua sandbox could not start".into()),
+                },
+            };
+            match value {
+                Ok(v) => {
+                    slots[slot] = v.map_or(V::Missing, V::Num);
+                    result.measures.insert(m.name.clone(), v);
+                }
+                Err(message) => {
+                    result.measures.insert(m.name.clone(), None);
+                    result.errors.push(RuleError {
+                        rule: m.name.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+
+        // Decision tables.
+        for t in &self.rules.tables {
+            let mut matched: Vec<usize> = Vec::new();
+            let mut unknown = false;
+            let mut blocked: Option<usize> = None;
+            let mut failed = None;
+            for (r_i, row) in t.rows.iter().enumerate() {
+                match row.when.expr.eval(&|s| slots[s].clone()) {
+                    Ok(V::Bool(true)) => {
+                        matched.push(r_i);
+                        if t.hit == Hit::First {
+                            break;
+                        }
+                    }
+                    Ok(V::Bool(false)) => {}
+                    Ok(V::Missing) => {
+                        unknown = true;
+                        // Under `first`, a row that cannot be decided blocks the rows below it.
+                        if t.hit == Hit::First {
+                            blocked = Some(r_i);
+                            break;
+                        }
+                    }
+                    Ok(other) => {
+                        failed = Some(format!(
+                            "row {}: the condition must be yes/no, got {} {other}",
+                            r_i + 1,
+                            other.type_name()
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        failed = Some(format!("row {}: {e}", r_i + 1));
+                        break;
+                    }
+                }
+            }
+            if failed.is_none() && t.hit == Hit::Unique && matched.len() > 1 {
+                failed = Some(format!(
+                    "rows {} and {} both match, but the hit policy is unique",
+                    matched[0] + 1,
+                    matched[1] + 1
+                ));
+            }
+            if let Some(message) = failed {
+                result.errors.push(RuleError {
+                    rule: t.id.clone(),
+                    message: message.clone(),
+                });
+                result.contributions.push(Contribution {
+                    rule: t.id.clone(),
+                    kind: "table",
+                    outcome: Outcome::Error,
+                    points: 0.0,
+                    label: None,
+                    output: None,
+                    reason: message,
+                    inputs: Vec::new(),
+                    cells: Vec::new(),
+                    actions: Vec::new(),
+                });
+                continue;
+            }
+            let value: Option<ParamValue> = match t.hit {
+                Hit::First if unknown => None,
+                Hit::First | Hit::Unique => matched
+                    .first()
+                    .map(|&r| t.rows[r].value.clone())
+                    .or_else(|| t.default.clone()),
+                Hit::Collect(agg_kind) => {
+                    let nums: Vec<f64> = matched
+                        .iter()
+                        .filter_map(|&r| num_param(&t.rows[r].value))
+                        .collect();
+                    match agg_kind {
+                        Aggregate::Count => Some(ParamValue::Num(matched.len() as f64)),
+                        _ if nums.is_empty() => t.default.clone(),
+                        Aggregate::Sum => Some(ParamValue::Num(nums.iter().sum())),
+                        Aggregate::Max => {
+                            nums.iter().copied().reduce(f64::max).map(ParamValue::Num)
+                        }
+                        Aggregate::Min => {
+                            nums.iter().copied().reduce(f64::min).map(ParamValue::Num)
+                        }
+                    }
+                }
+            };
+            let is_points = t.output == "points";
+            if let Some(v) = &value {
+                if is_points {
+                    result.score += num_param(v).unwrap_or(0.0);
+                } else if let Some(s) = self.output_slot(&t.output) {
+                    slots[s] = param_v(v).into_owned_static();
+                    result.outputs.insert(t.output.clone(), v.to_string());
+                }
+            }
+            let deciding: Vec<usize> = if matches!(t.hit, Hit::Collect(_)) {
+                matched.clone()
+            } else {
+                matched.first().copied().into_iter().collect()
+            };
+            for &r in &deciding {
+                let row = &t.rows[r];
+                if let Some(l) = &row.label
+                    && !result.labels.contains(l)
+                {
+                    result.labels.push(l.clone());
+                }
+                let inputs = row_inputs(&row.when.expr, &self.names, &slots);
+                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                result.contributions.push(Contribution {
+                    rule: format!("{}/row {}", t.id, r + 1),
+                    kind: "table",
+                    outcome: Outcome::Matched,
+                    points: if is_points {
+                        num_param(&row.value).unwrap_or(0.0)
+                    } else {
+                        0.0
+                    },
+                    label: row.label.clone(),
+                    output: (!is_points).then(|| (t.output.clone(), row.value.to_string())),
+                    reason: render(&row.reason, &slots),
+                    cells: cite(&names),
+                    inputs,
+                    actions: row.actions.clone(),
+                });
+            }
+            if deciding.is_empty() && (trace || unknown) {
+                let out = value.as_ref().map(|v| (t.output.clone(), v.to_string()));
+                let (reason, inputs) = match blocked {
+                    Some(r) => (
+                        format!(
+                            "not known: row {} ({}) cannot be decided",
+                            r + 1,
+                            t.rows[r].when.text
+                        ),
+                        row_inputs(&t.rows[r].when.expr, &self.names, &slots),
+                    ),
+                    None if unknown => (
+                        "no row matched; some inputs are not known".to_string(),
+                        Vec::new(),
+                    ),
+                    None => ("no row matched".to_string(), Vec::new()),
+                };
+                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                result.contributions.push(Contribution {
+                    rule: t.id.clone(),
+                    kind: "table",
+                    outcome: if unknown {
+                        Outcome::NotKnown
+                    } else {
+                        Outcome::NotMatched
+                    },
+                    points: 0.0,
+                    label: None,
+                    output: out,
+                    reason,
+                    cells: cite(&names),
+                    inputs,
+                    actions: Vec::new(),
+                });
+            }
+        }
+
+        // Criteria.
+        for c in &self.rules.criteria {
+            let (outcome, verdict_points, label, reason_override, actions_override, error) =
+                match &c.decide {
+                    Decide::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
+                        Ok(V::Bool(true)) => (Outcome::Matched, None, None, None, None, None),
+                        Ok(V::Bool(false)) => (Outcome::NotMatched, None, None, None, None, None),
+                        Ok(V::Missing) => (Outcome::NotKnown, None, None, None, None, None),
+                        Ok(other) => (
+                            Outcome::Error,
+                            None,
+                            None,
+                            None,
+                            None,
+                            Some(format!(
+                                "the condition must be yes/no, got {} {other}",
+                                other.type_name()
+                            )),
+                        ),
+                        Err(e) => (Outcome::Error, None, None, None, None, Some(e.to_string())),
+                    },
+                    Decide::Lua(func, _) => match vm {
+                        None => (
+                            Outcome::Error,
+                            None,
+                            None,
+                            None,
+                            None,
+                            Some("the Lua sandbox could not start".into()),
+                        ),
+                        Some(vm) => match vm.criterion(func, &self.lua_account(&slots)) {
+                            Ok(v) => (
+                                if v.matched {
+                                    Outcome::Matched
+                                } else {
+                                    Outcome::NotMatched
+                                },
+                                v.points,
+                                v.label,
+                                v.reason,
+                                v.actions,
+                                None,
+                            ),
+                            Err(e) => (
+                                Outcome::Error,
+                                None,
+                                None,
+                                None,
+                                None,
+                                Some(format!("Lua {func}: {e}")),
+                            ),
+                        },
+                    },
+                };
+            let (inputs, cells) = match &c.decide {
+                Decide::Expr(e) => {
+                    let mut inputs = row_inputs(&e.expr, &self.names, &slots);
+                    if let Some(p) = &c.points {
+                        for extra in row_inputs(&p.expr, &self.names, &slots) {
+                            if !inputs.contains(&extra) {
+                                inputs.push(extra);
+                            }
+                        }
+                    }
+                    let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                    let cells = cite(&names);
+                    (inputs, cells)
+                }
+                Decide::Lua(..) => (Vec::new(), Vec::new()),
+            };
+            if let Some(message) = error {
+                result.errors.push(RuleError {
+                    rule: c.id.clone(),
+                    message: message.clone(),
+                });
+                result.contributions.push(Contribution {
+                    rule: c.id.clone(),
+                    kind: "criterion",
+                    outcome,
+                    points: 0.0,
+                    label: None,
+                    output: None,
+                    reason: message,
+                    inputs,
+                    cells,
+                    actions: Vec::new(),
+                });
+                continue;
+            }
+            if outcome != Outcome::Matched {
+                if trace {
+                    result.contributions.push(Contribution {
+                        rule: c.id.clone(),
+                        kind: "criterion",
+                        outcome,
+                        points: 0.0,
+                        label: None,
+                        output: None,
+                        reason: render(&c.reason, &slots),
+                        inputs,
+                        cells,
+                        actions: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            let points = match (verdict_points, &c.points) {
+                (Some(p), _) => Ok(p),
+                (None, Some(p)) => match p.expr.eval(&|s| slots[s].clone()) {
+                    Ok(V::Num(n)) => Ok(n),
+                    Ok(V::Missing) => Ok(0.0),
+                    Ok(other) => Err(format!(
+                        "points must be a number, got {} {other}",
+                        other.type_name()
+                    )),
+                    Err(e) => Err(e.to_string()),
+                },
+                (None, None) => Ok(0.0),
+            };
+            let points = match points {
+                Ok(p) => p,
+                Err(message) => {
+                    result.errors.push(RuleError {
+                        rule: c.id.clone(),
+                        message: message.clone(),
+                    });
+                    result.contributions.push(Contribution {
+                        rule: c.id.clone(),
+                        kind: "criterion",
+                        outcome: Outcome::Error,
+                        points: 0.0,
+                        label: None,
+                        output: None,
+                        reason: message,
+                        inputs,
+                        cells,
+                        actions: Vec::new(),
+                    });
+                    continue;
+                }
+            };
+            result.score += points;
+            let label = label.or_else(|| c.label.clone());
+            if let Some(l) = &label
+                && !result.labels.contains(l)
+            {
+                result.labels.push(l.clone());
+            }
+            result.contributions.push(Contribution {
+                rule: c.id.clone(),
+                kind: "criterion",
+                outcome,
+                points,
+                label,
+                output: None,
+                reason: reason_override.unwrap_or_else(|| render(&c.reason, &slots)),
+                inputs,
+                cells,
+                actions: actions_override.unwrap_or_else(|| c.actions.clone()),
+            });
+        }
+
+        // Band.
+        let params: Vec<V<'_>> = self
+            .rules
+            .params
+            .iter()
+            .map(|p| param_v(&p.value))
+            .collect();
+        for b in &self.rules.bands {
+            let by_score = b.min_score.as_ref().is_some_and(|m| matches!(m.expr.eval(&|s| params[s].clone()), Ok(V::Num(min)) if result.score >= min));
+            let by_label = b.labels.iter().any(|l| result.labels.contains(l));
+            let catch_all = b.min_score.is_none() && b.labels.is_empty();
+            if by_score || by_label || catch_all {
+                result.band = b.name.clone();
+                result.plan = b.plan;
+                result.key = b.key;
+                break;
+            }
+        }
+        result
+    }
+
+    fn output_slot(&self, name: &str) -> Option<usize> {
+        self.output_names
+            .iter()
+            .position(|n| n == name)
+            .map(|p| self.measure_slots.end + p)
+    }
+
+    fn lua_account<'s>(&'s self, slots: &'s [V<'s>]) -> Vec<(&'s str, V<'s>)> {
+        self.names
+            .iter()
+            .zip(slots)
+            .enumerate()
+            .filter(|(i, (n, _))| !self.param_slots.contains(i) && !n.starts_with("portfolio."))
+            .map(|(_, (n, v))| (n.as_str(), v.clone()))
+            .collect()
+    }
+
+    fn kam_results(&self, ds: &Dataset, accounts: &[AccountResult]) -> Vec<KamResult> {
+        let mut by_kam: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+        for m in &ds.managers {
+            by_kam.entry(m.id.clone()).or_default();
+        }
+        for r in accounts {
+            let a = &ds.accounts[r.index];
+            let Some(k) = &a.kam_id else { continue };
+            let e = by_kam.entry(k.clone()).or_default();
+            e.0 += 1;
+            if r.key {
+                e.2 += 1;
+                if a.level == "company" {
+                    e.1 += 1;
+                }
+            }
+        }
+        let params: Vec<V<'_>> = self
+            .rules
+            .params
+            .iter()
+            .map(|p| param_v(&p.value))
+            .collect();
+        by_kam
+            .into_iter()
+            .map(|(kam_id, (n, key, key_all))| {
+                let mut slots: Vec<V<'_>> = vec![
+                    V::Str(Cow::Owned(kam_id.clone())),
+                    V::Num(n as f64),
+                    V::Num(key as f64),
+                    V::Num(key_all as f64),
+                ];
+                slots.extend(params.iter().cloned());
+                let (flags, errors) = run_checks(&self.rules.kam_checks, &slots);
+                KamResult {
+                    kam_id,
+                    accounts: n,
+                    key_accounts: key,
+                    key_accounts_all_levels: key_all,
+                    flags,
+                    errors,
+                }
+            })
+            .collect()
+    }
+
+    fn portfolio_flags(&self, pv: &[V<'static>]) -> Vec<Flag> {
+        let mut slots: Vec<V<'_>> = pv.to_vec();
+        slots.extend(self.rules.params.iter().map(|p| param_v(&p.value)));
+        run_checks(&self.rules.portfolio_checks, &slots).0
+    }
+}
+
+/// A Lua compile error as a diagnostic pointing at its line (messages read `path:line: text`).
+fn lua_problem(sources: &[(String, String)], message: &str) -> Diagnostic {
+    for (path, text) in sources {
+        if let Some(rest) = message.strip_prefix(&format!("{path}:"))
+            && let Some((line, what)) = rest.split_once(": ")
+            && let Ok(line) = line.parse::<usize>()
+        {
+            let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            let indent = source_line
+                .chars()
+                .take_while(|c| c.is_whitespace())
+                .count();
+            let len = source_line.trim().chars().count().max(1);
+            return Diagnostic::new(format!("{path}: Lua: {what}")).with_span(Span::at(
+                std::path::Path::new(path),
+                text,
+                line,
+                indent + 1,
+                len,
+            ));
+        }
+    }
+    Diagnostic::new(format!("Lua: {message}"))
+}
+
+fn eval_params(e: &SExpr, pvals: &[ParamValue]) -> Option<V<'static>> {
+    e.expr
+        .eval(&|i| param_v(&pvals[i]))
+        .ok()
+        .map(IntoOwnedStatic::into_owned_static)
+}
+
+fn run_checks(checks: &[Check], slots: &[V<'_>]) -> (Vec<Flag>, Vec<RuleError>) {
+    let mut flags = Vec::new();
+    let mut errors = Vec::new();
+    for c in checks {
+        match c.when.expr.eval(&|s| slots[s].clone()) {
+            Ok(V::Bool(true)) => flags.push(Flag {
+                check: c.id.clone(),
+                flag: c.flag.clone(),
+                reason: render(&c.reason, slots),
+                actions: c.actions.clone(),
+            }),
+            Ok(V::Bool(false) | V::Missing) => {}
+            Ok(other) => errors.push(RuleError {
+                rule: c.id.clone(),
+                message: format!(
+                    "the condition must be yes/no, got {} {other}",
+                    other.type_name()
+                ),
+            }),
+            Err(e) => errors.push(RuleError {
+                rule: c.id.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    (flags, errors)
+}
+
+trait IntoOwnedStatic {
+    fn into_owned_static(self) -> V<'static>;
+}
+
+impl IntoOwnedStatic for V<'_> {
+    fn into_owned_static(self) -> V<'static> {
+        match self {
+            V::Missing => V::Missing,
+            V::Num(n) => V::Num(n),
+            V::Bool(b) => V::Bool(b),
+            V::Str(s) => V::Str(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+/// Per-account counts from the child sheets.
+struct AccountAggregates {
+    contacts: Vec<(u32, f64, u32, f64, f64, f64)>,
+    activities: Vec<u32>,
+    tenders: Vec<(u32, u32)>,
+    plans: Vec<u32>,
+}
+
+impl AccountAggregates {
+    fn of(ds: &Dataset) -> AccountAggregates {
+        let n = ds.accounts.len();
+        let mut contacts = vec![(0u32, 0.0, 0u32, 0.0, 0.0, 0.0); n];
+        for c in &ds.contacts {
+            let e = &mut contacts[c.account];
+            e.0 += 1;
+            if let Some(r) = c.relationship {
+                e.1 += r;
+                e.2 += 1;
+                let w = c.influence.unwrap_or(1.0).max(0.0);
+                e.4 += r * w;
+                e.5 += w;
+            }
+            if let Some(i) = c.influence {
+                e.3 += i;
+            }
+        }
+        let mut activities = vec![0u32; n];
+        ds.activities
+            .iter()
+            .for_each(|a| activities[a.account] += 1);
+        let mut tenders = vec![(0u32, 0u32); n];
+        for t in &ds.tenders {
+            tenders[t.account].0 += 1;
+            if t.outcome == Some("won") {
+                tenders[t.account].1 += 1;
+            }
+        }
+        let mut plans = vec![0u32; n];
+        ds.plans.iter().for_each(|p| plans[p.account] += 1);
+        // Influence averages need the count of contacts with influence; recompute simply.
+        let mut with_influence = vec![0u32; n];
+        ds.contacts
+            .iter()
+            .filter(|c| c.influence.is_some())
+            .for_each(|c| with_influence[c.account] += 1);
+        for (e, k) in contacts.iter_mut().zip(&with_influence) {
+            e.3 = if *k > 0 { e.3 / *k as f64 } else { f64::NAN };
+        }
+        AccountAggregates {
+            contacts,
+            activities,
+            tenders,
+            plans,
+        }
+    }
+}
+
+fn opt_num<'a>(v: Option<f64>) -> V<'a> {
+    v.map_or(V::Missing, V::Num)
+}
+
+fn opt_str(v: &Option<String>) -> V<'_> {
+    v.as_deref()
+        .map_or(V::Missing, |s| V::Str(Cow::Borrowed(s)))
+}
+
+fn account_values<'a>(a: &'a Account, agg: &AccountAggregates, i: usize, out: &mut Vec<V<'a>>) {
+    let (n_contacts, rel_sum, rel_n, avg_inf, wrel, w) =
+        agg.contacts
+            .get(i)
+            .copied()
+            .unwrap_or((0, 0.0, 0, f64::NAN, 0.0, 0.0));
+    let (tenders, won) = agg.tenders.get(i).copied().unwrap_or((0, 0));
+    for (name, _) in ACCOUNT_FIELDS {
+        out.push(match *name {
+            "id" => V::Str(Cow::Borrowed(&a.id)),
+            "name" => V::Str(Cow::Borrowed(&a.name)),
+            "kam_id" => opt_str(&a.kam_id),
+            "industry" => opt_str(&a.industry),
+            "region" => opt_str(&a.region),
+            "level" => V::Str(Cow::Borrowed(&a.level)),
+            "revenue" => opt_num(a.revenue),
+            "gross_profit" => opt_num(a.gross_profit),
+            "wallet" => opt_num(a.wallet),
+            "reference" => a.reference.map_or(V::Missing, V::Bool),
+            "brand_score" => opt_num(a.brand_score),
+            "partnership" => opt_num(a.partnership),
+            "competence" => opt_num(a.competence),
+            "innovator" => a.innovator.map_or(V::Missing, V::Bool),
+            "history" => opt_str(&a.history),
+            "needs" => opt_str(&a.needs),
+            "development_plans" => opt_str(&a.development_plans),
+            "contacts" => V::Num(n_contacts as f64),
+            "avg_relationship" => {
+                if rel_n > 0 {
+                    V::Num(rel_sum / rel_n as f64)
+                } else {
+                    V::Missing
+                }
+            }
+            "avg_influence" => {
+                if avg_inf.is_finite() {
+                    V::Num(avg_inf)
+                } else {
+                    V::Missing
+                }
+            }
+            "weighted_relationship" => {
+                if w > 0.0 {
+                    V::Num(wrel / w)
+                } else {
+                    V::Missing
+                }
+            }
+            "activities" => V::Num(agg.activities.get(i).copied().unwrap_or(0) as f64),
+            "tenders" => V::Num(tenders as f64),
+            "tenders_won" => V::Num(won as f64),
+            "plan_items" => V::Num(agg.plans.get(i).copied().unwrap_or(0) as f64),
+            _ => V::Missing,
+        });
+    }
+}
+
+fn fact_values(f: &AccountFacts, out: &mut Vec<V<'_>>) {
+    for (name, _) in ACCOUNT_FACTS {
+        out.push(match *name {
+            "share" => opt_num(f.share),
+            "profit_share" => opt_num(f.profit_share),
+            "revenue_share" => opt_num(f.revenue_share),
+            "rank" => V::Num(f.rank as f64),
+            "cum_share_before" => opt_num(f.cum_share_before),
+            "cum_share" => opt_num(f.cum_share),
+            "abc" => V::Str(Cow::Borrowed(f.abc)),
+            "pareto" => V::Bool(f.abc == "A" && f.share.is_some()),
+            _ => V::Missing,
+        });
+    }
+}
+
+fn value_v(v: &Value) -> V<'_> {
+    match v {
+        Value::Empty => V::Missing,
+        Value::Number(n) => V::Num(*n),
+        Value::Text(t) => V::Str(Cow::Borrowed(t)),
+        Value::Symbol(s) => V::Str(Cow::Borrowed(s)),
+        Value::Bool(b) => V::Bool(*b),
+        Value::Date(d) => V::Num(*d),
+    }
+}
+
+fn row_inputs(e: &Expr, names: &[String], slots: &[V<'_>]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for n in e.fields() {
+        if out.iter().any(|(k, _)| k == n) {
+            continue;
+        }
+        let v = names
+            .iter()
+            .position(|x| x == n)
+            .map(|s| slots[s].clone())
+            .unwrap_or(V::Missing);
+        out.push((n.to_string(), show(&v, "")));
+    }
+    out
+}
+
+/// Formats a value for reasons: `%` as a percentage with one decimal, a digit as decimals.
+pub fn show(v: &V<'_>, fmt: &str) -> String {
+    match (v, fmt) {
+        (V::Num(n), "%") => format!("{:.1} %", n * 100.0),
+        (V::Num(n), d) if !d.is_empty() => format!("{:.*}", d.parse::<usize>().unwrap_or(0), n),
+        (V::Str(s), _) => s.to_string(),
+        (other, _) => other.to_string(),
+    }
+}
+
+fn render(t: &Template, slots: &[V<'_>]) -> String {
+    let mut out = String::new();
+    for p in &t.parts {
+        match p {
+            TemplatePart::Text(s) => out.push_str(s),
+            TemplatePart::Value(_, fmt, slot) => {
+                out.push_str(&show(slots.get(*slot).unwrap_or(&V::Missing), fmt))
+            }
+        }
+    }
+    out
+}
+
+fn cells_of(ds: &Dataset, a: &Account, inputs: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in inputs {
+        let name = match *n {
+            "share" | "profit_share" | "cum_share" | "cum_share_before" | "rank" | "abc"
+            | "pareto" => "gross_profit",
+            "revenue_share" => "revenue",
+            other => other,
+        };
+        if matches!(name, "revenue" | "gross_profit") && a.figures_source == "transactions" {
+            let sheet = ds
+                .sheets
+                .iter()
+                .find(|s| s.kind == Some(crate::model::SheetKind::Transactions))
+                .map(|s| s.sheet.clone())
+                .unwrap_or_else(|| "Transactions".into());
+            let c = format!("{sheet} (sum of lines)");
+            if !out.contains(&c) {
+                out.push(c);
+            }
+            continue;
+        }
+        if let Some(col) = ds.account_columns.get(name) {
+            let c = a.origin.cell(*col);
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
