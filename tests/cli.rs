@@ -746,3 +746,513 @@ fn output_is_identical_for_any_jobs_value() {
     assert_eq!(read("1"), read("2"));
     assert_eq!(read("2"), read("2"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rule engine (issue 3).
+
+fn scores(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.file("scores.json")).expect("scores.json is JSON")
+}
+
+fn accounts_where(s: &serde_json::Value, pred: impl Fn(&serde_json::Value) -> bool) -> Vec<String> {
+    s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| pred(a))
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn account<'a>(s: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("no account {id}"))
+}
+
+/// Expected values computed by tests/expected/key_clients_sample.py from the sample's CSV source
+/// (not from kam's output), with the default pack's params.
+#[test]
+fn the_default_pack_on_the_sample_matches_the_independent_calculation() {
+    let r = run(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = scores(&r);
+    assert_eq!(s["schema"], "kam-scores/1");
+    let p = &s["portfolio"];
+    assert_eq!(p["basis"], "gross_profit");
+    assert_eq!(p["total_gross_profit"], 10_000_000.0);
+    assert_eq!(p["hhi"], 0.11593218);
+    assert_eq!(p["hhi_10000"], 1159.3218);
+    assert_eq!(p["top1_share"], 0.25);
+    assert_eq!(p["top5_share"], 0.655);
+    assert_eq!(p["pareto_accounts"], 8);
+    assert_eq!(p["key_accounts"], 7);
+    let band = |b: &str| accounts_where(&s, |a| a["band"] == b);
+    assert_eq!(band("strategic"), ["A01", "A02", "A03"]);
+    assert_eq!(band("key"), ["A06", "A15", "A16", "A29"]);
+    assert_eq!(band("develop"), ["A05", "A09", "A10", "A13", "A22"]);
+    assert_eq!(band("standard").len(), 18);
+    assert_eq!(
+        accounts_where(&s, |a| a["dependency"] == "critical"),
+        ["A01"]
+    );
+    assert_eq!(
+        accounts_where(&s, |a| a["dependency"] == "key"),
+        ["A02", "A03"]
+    );
+    assert_eq!(
+        accounts_where(&s, |a| a["dependency"] == "mono"),
+        Vec::<String>::new()
+    );
+    // A04 has exactly 10 %: "share > threshold" is strict.
+    assert_eq!(account(&s, "A04")["dependency"], "none");
+    assert_eq!(
+        accounts_where(&s, |a| a["abc"] == "A"),
+        ["A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08"]
+    );
+    assert_eq!(
+        accounts_where(&s, |a| a["abc"] == "B"),
+        ["A09", "A10", "A11", "A12", "A13", "A14", "A15"]
+    );
+    for (id, score, labels) in [
+        ("A01", 70.0, vec!["big_money", "reference", "partner"]),
+        (
+            "A02",
+            65.0,
+            vec!["big_money", "reference", "more_competent"],
+        ),
+        ("A03", 75.0, vec!["big_money", "big_potential", "partner"]),
+        ("A16", 35.0, vec!["partner", "more_competent", "innovator"]),
+        ("A29", 35.0, vec!["big_potential", "reference"]),
+        ("A30", 0.0, vec![]),
+    ] {
+        let a = account(&s, id);
+        assert_eq!(a["score"], score, "{id}");
+        assert_eq!(a["labels"], serde_json::json!(labels), "{id}");
+    }
+    // A01: 25 % of profit, rank 1, nothing before it.
+    let a01 = account(&s, "A01");
+    assert_eq!(a01["shares"]["share"], 0.25);
+    assert_eq!(a01["shares"]["rank"], 1);
+    assert_eq!(a01["shares"]["cum_share_before"], 0.0);
+    assert_eq!(a01["pareto"], true);
+    assert_eq!(a01["outputs"]["quadrant"], "strategic");
+    let big = a01["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rule"] == "big_money")
+        .unwrap();
+    assert_eq!(big["points"], 40.0);
+    assert_eq!(
+        big["reason"],
+        "25.0 % of our gross_profit (key above 10.0 %); gross profit 2500000"
+    );
+    assert_eq!(big["inputs"]["share"], "0.25");
+    assert_eq!(big["cells"], serde_json::json!(["Accounts!H2"]));
+    // K1 carries A01, A03, A15 and A29 as company-level key accounts: more than 3.
+    let kams = s["kams"].as_array().unwrap();
+    let k1 = kams.iter().find(|k| k["kam_id"] == "K1").unwrap();
+    assert_eq!(k1["key_accounts"], 4);
+    assert_eq!(
+        k1["flags"][0]["reason"],
+        "K1 carries 4 company-level key accounts (at most 3)"
+    );
+    assert!(
+        kams.iter()
+            .filter(|k| k["kam_id"] != "K1")
+            .all(|k| k["flags"].as_array().unwrap().is_empty())
+    );
+    assert_eq!(s["errors"], 0);
+    assert!(
+        r.stderr
+            .contains("7 key accounts (strategic 3, key 4, develop 5, standard 18); 0 rule errors"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn explain_prints_the_whole_trace() {
+    let o = kam().args(["explain", "A03"]).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    insta::assert_snapshot!("explain_a03", String::from_utf8(o.stdout).unwrap());
+    let o = kam().args(["explain", "A3"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("no account `A3` in kam-sample.xlsx (embedded); did you mean `A03`?")
+    );
+}
+
+#[test]
+fn tracing_does_not_change_results() {
+    let plain = scores(&run(&["run"]));
+    let traced = scores(&run(&["run", "--trace"]));
+    let strip = |s: &serde_json::Value| -> Vec<serde_json::Value> {
+        s["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                serde_json::json!([
+                    a["id"],
+                    a["score"],
+                    a["band"],
+                    a["labels"],
+                    a["outputs"],
+                    a["measures"],
+                    a["shares"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(strip(&plain), strip(&traced));
+    let n = |s: &serde_json::Value| {
+        s["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["contributions"].as_array().unwrap().len())
+            .sum::<usize>()
+    };
+    assert!(
+        n(&traced) > n(&plain),
+        "the trace records the rules that did not match too"
+    );
+}
+
+#[test]
+fn pack_tests_run_with_kam_test() {
+    let o = kam().arg("test").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.ends_with("8 passed, 0 failed\n"), "{out}");
+    let o = kam()
+        .arg("test")
+        .arg(fixture("rules/failing-test"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("FAILED  failing :: expects the wrong band"),
+        "{out}"
+    );
+    assert!(
+        out.contains("        band: expected top, got rest\n        score: expected 10, got 0\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+}
+
+/// The shipped packs' own tests, inside `cargo test`.
+#[test]
+fn shipped_pack_tests_pass() {
+    let rules = kam::rules::load(None, &[]).unwrap();
+    let outcomes = kam::score::testing::run(&rules);
+    assert!(outcomes.len() >= 8);
+    for o in outcomes {
+        assert!(
+            o.failures.is_empty(),
+            "{} :: {}: {:?}",
+            o.pack,
+            o.name,
+            o.failures
+        );
+    }
+}
+
+#[test]
+fn hostile_scripts_fail_per_account_and_the_run_finishes() {
+    let rules = fixture("rules/hostile");
+    let r = run(&["run", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = scores(&r);
+    let lua = format!("{}/hostile.lua", rules.display());
+    let expected = [
+        (
+            "spin",
+            format!("Lua spin: {lua}:1: instruction budget of 200000 exceeded (an endless loop?)"),
+        ),
+        (
+            "pcall_spin",
+            format!(
+                "Lua pcall_spin: {lua}:3: instruction budget of 200000 exceeded (an endless loop?)"
+            ),
+        ),
+        (
+            "memory_bomb",
+            format!("Lua memory_bomb: {lua}:5: in function memory_bomb: memory limit exceeded"),
+        ),
+        (
+            "use_io",
+            format!("Lua use_io: {lua}:10: attempt to index a nil value (global 'io')"),
+        ),
+        (
+            "use_os",
+            format!("Lua use_os: {lua}:11: attempt to index a nil value (global 'os')"),
+        ),
+        (
+            "use_require",
+            format!(
+                "Lua use_require: {lua}:12: in function use_require: require: no module `os` among the rules folder's Lua files"
+            ),
+        ),
+        (
+            "use_load",
+            format!("Lua use_load: {lua}:13: attempt to call a nil value (global 'load')"),
+        ),
+        (
+            "use_dofile",
+            format!("Lua use_dofile: {lua}:14: attempt to call a nil value (global 'dofile')"),
+        ),
+        (
+            "use_dump",
+            format!("Lua use_dump: {lua}:15: attempt to call a nil value (field 'dump')"),
+        ),
+        (
+            "tamper_lib",
+            format!(
+                "Lua tamper_lib: {lua}:16: string is read-only in kam rules (tried to set upper)"
+            ),
+        ),
+        (
+            "tamper_meta",
+            format!("Lua tamper_meta: {lua}:17: attempt to index a boolean value"),
+        ),
+    ];
+    for a in s["accounts"].as_array().unwrap() {
+        let errors: Vec<(String, String)> = a["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["rule"].as_str().unwrap().to_string(),
+                    e["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(r, m)| (r.to_string(), m.clone()))
+            .collect();
+        assert_eq!(errors, want, "account {}", a["id"]);
+        // Globals and upvalues never carry over to the next account; the plain rule still scores.
+        assert_eq!(
+            a["labels"],
+            serde_json::json!(["scored"]),
+            "account {}",
+            a["id"]
+        );
+    }
+    assert!(
+        r.stderr
+            .contains("kam:   rule error: account A01: rule spin: Lua spin:"),
+        "{}",
+        r.stderr
+    );
+    assert!(!Path::new("/tmp/kam-pwned").exists());
+    let strict = run(&["run", "--strict", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(strict.code, 1);
+}
+
+#[test]
+fn a_rule_error_is_recorded_for_the_account_not_taken_for_no_match() {
+    let rules = fixture("rules/type-error");
+    let r = run(&["run", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(r.code, 0);
+    let s = scores(&r);
+    let a01 = account(&s, "A01");
+    assert_eq!(
+        a01["errors"][0]["message"],
+        "cannot apply `+` to text 'Manufacturing' and number 1"
+    );
+    let c = a01["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rule"] == "bad_sum")
+        .unwrap();
+    assert_eq!(c["outcome"], "error");
+    assert_eq!(
+        a01["labels"],
+        serde_json::json!(["big"]),
+        "the other rules still run"
+    );
+    assert_eq!(
+        run(&["run", "--strict", "--rules", rules.to_str().unwrap()]).code,
+        1
+    );
+    let ff = run(&["run", "--fail-fast", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(ff.code, 2);
+    assert_eq!(
+        ff.stderr,
+        "error: stopped at the first problem (--fail-fast): kam-sample.xlsx (embedded): account A01: rule bad_sum: cannot apply `+` to text 'Manufacturing' and number 1\n"
+    );
+    assert!(!ff.out.exists());
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_line() {
+    let check = |dir: &str| -> String {
+        let o = kam()
+            .args(["validate", "--rules"])
+            .arg(fixture(dir))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{dir}");
+        String::from_utf8(o.stderr)
+            .unwrap()
+            .replace(&fixture("").display().to_string(), "[fixtures]/")
+    };
+    let e = check("rules/bad-yaml");
+    assert!(
+        e.contains("[fixtures]/rules/bad-yaml/pack.yaml: unknown field `critera`"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "pack.yaml:5:1\n  |\n5 | critera:\n  | ^^^^^^^\n  = hint: did you mean `criteria`?"
+        ),
+        "{e}"
+    );
+    let e = check("rules/bad-meaning");
+    assert!(
+        e.contains("default: key_share must be between 0 and 1, not 1.5"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "table `tier` row 2 can never decide: row 1 above it always matches (hit policy first)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("`shares` is not a field, fact, param or measure criterion `big` can read\n  --> [fixtures]/rules/bad-meaning/pack.yaml:15:11\n   |\n15 |     when: shares > key_share\n   |           ^^^^^^\n  = hint: did you mean `share`?"), "{e}");
+    assert!(e.contains("`strategic_fit` is not a field"), "{e}");
+    assert!(
+        e.contains("if it is a column of your workbook, pass the workbook: kam validate WORKBOOK"),
+        "{e}"
+    );
+    assert!(e.ends_with("4 problems in the rules\n"), "{e}");
+    let e = check("rules/bad-lua");
+    assert!(e.contains("broken.lua: Lua: 'then' expected near 'return'\n --> [fixtures]/rules/bad-lua/broken.lua:3:5\n  |\n3 |     return true\n  |     ^^^^^^^^^^^"), "{e}");
+    let o = kam().arg("validate").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("rules OK: 1 pack"));
+    // With the workbook, a column it has is a name rules can read.
+    let o = kam()
+        .args(["validate", "--rules"])
+        .arg(fixture("rules/bad-meaning"))
+        .arg(fixture("valid/foreign.xlsx"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("`strategic_fit` is not a field"), "{e}");
+}
+
+#[test]
+fn set_changes_a_param_for_one_run_and_checks_it() {
+    let base = scores(&run_file("valid/foreign.xlsx", &[]));
+    assert_eq!(
+        accounts_where(&base, |a| a["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "big_money")),
+        ["C-001", "C-002", "C-003"]
+    );
+    let what_if = scores(&run_file(
+        "valid/foreign.xlsx",
+        &["--set", "key_share=0.25"],
+    ));
+    assert_eq!(
+        accounts_where(&what_if, |a| a["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "big_money")),
+        ["C-001"]
+    );
+    assert_eq!(what_if["params"]["key_share"], "0.25");
+    let bad = run(&["run", "--set", "key_share=1.5"]);
+    assert_eq!(bad.code, 2);
+    assert_eq!(
+        bad.stderr,
+        "error: --set key_share=1.5: key_share must be between 0 and 1, not 1.5\n1 problem in the rules\n"
+    );
+    let typo = run(&["run", "--set", "key_shar=0.2"]);
+    assert!(
+        typo.stderr
+            .contains("there is no param `key_shar`\n  = hint: did you mean `key_share`?"),
+        "{}",
+        typo.stderr
+    );
+}
+
+/// The same binary, changed rules: a threshold, a YAML criterion on a workbook's own column and
+/// a criterion in a new Lua file.
+#[test]
+fn rules_change_without_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    kam().arg("init").arg(&rules).assert().success();
+    let yaml_path = rules.join("key-clients.yaml");
+    let yaml = fs::read_to_string(&yaml_path).unwrap();
+    let yaml = yaml.replacen(
+        "  key_share:\n    default: 0.10\n",
+        "  key_share:\n    default: 0.25\n",
+        1,
+    );
+    let yaml = yaml.replacen(
+        "lua: [key-clients.lua]",
+        "lua: [key-clients.lua, ours.lua]",
+        1,
+    );
+    let yaml = yaml.replacen(
+        "\nbands:\n",
+        "  - id: strategic_fit\n    when: strategic_fit >= 4\n    points: 5\n    label: fits_our_strategy\n    reason: \"strategic fit {strategic_fit}\"\n  - id: big_wallet\n    lua: big_wallet\n    points: 3\n    label: big_wallet\n\nbands:\n",
+        1,
+    );
+    fs::write(&yaml_path, yaml).unwrap();
+    fs::write(
+        rules.join("ours.lua"),
+        "function big_wallet(account, ctx)\n  return (account.wallet or 0) > 800000\nend\n",
+    )
+    .unwrap();
+    let has = |s: &serde_json::Value, label: &str| {
+        accounts_where(s, |a| {
+            a["labels"].as_array().unwrap().iter().any(|l| l == label)
+        })
+    };
+    let changed = scores(&run_file(
+        "valid/foreign.xlsx",
+        &["--rules", rules.to_str().unwrap()],
+    ));
+    assert_eq!(has(&changed, "big_money"), ["C-001"]);
+    assert_eq!(has(&changed, "fits_our_strategy"), ["C-001", "C-003"]);
+    assert_eq!(has(&changed, "big_wallet"), ["C-001", "C-003"]);
+    let c3 = account(&changed, "C-003");
+    let fit = c3["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rule"] == "strategic_fit")
+        .unwrap();
+    assert_eq!(fit["reason"], "strategic fit 4");
+    assert_eq!(fit["cells"], serde_json::json!(["'CRM Export'!H6"]));
+    let default = scores(&run_file("valid/foreign.xlsx", &[]));
+    assert_eq!(has(&default, "fits_our_strategy"), Vec::<String>::new());
+    // `kam init` refuses to overwrite edited rules.
+    let o = kam().arg("init").arg(&rules).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

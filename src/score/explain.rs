@@ -146,10 +146,10 @@ pub fn render(engine: &Engine, ds: &Dataset, scored: &Scored, r: &AccountResult)
         }
         let _ = writeln!(
             o,
-            "  {}{} {}: {}",
+            "  {}{}{}: {}",
             if b.name == r.band { "→ " } else { "  " },
             b.name,
-            if b.key { "(key)" } else { "" },
+            if b.key { " (key)" } else { "" },
             cond.join(" or ")
         );
     }

@@ -178,6 +178,8 @@ pub struct Engine {
     basis: Basis,
     a_cutoff: f64,
     b_cutoff: f64,
+    /// For each measure, the names it reads, measures expanded (to cite source cells).
+    measure_inputs: BTreeMap<String, Vec<String>>,
 }
 
 fn num_param(v: &ParamValue) -> Option<f64> {
@@ -428,6 +430,24 @@ impl Engine {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut measure_inputs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for m in &rules.measures {
+            let mut inputs = Vec::new();
+            if let Compute::Expr(e) = &m.compute {
+                for f in e.expr.fields() {
+                    let expanded = measure_inputs
+                        .get(f)
+                        .cloned()
+                        .unwrap_or_else(|| vec![f.to_string()]);
+                    for x in expanded {
+                        if !inputs.contains(&x) {
+                            inputs.push(x);
+                        }
+                    }
+                }
+            }
+            measure_inputs.insert(m.name.clone(), inputs);
+        }
         Ok(Engine {
             rules,
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
@@ -440,6 +460,7 @@ impl Engine {
             basis,
             a_cutoff,
             b_cutoff,
+            measure_inputs,
         })
     }
 
@@ -625,7 +646,16 @@ impl Engine {
             contributions: Vec::new(),
             errors: Vec::new(),
         };
-        let cite = |inputs: &[&str]| -> Vec<String> { cells_of(ds, a, inputs) };
+        let cite = |inputs: &[&str]| -> Vec<String> {
+            let mut expanded: Vec<&str> = Vec::new();
+            for n in inputs {
+                match self.measure_inputs.get(*n) {
+                    Some(list) => expanded.extend(list.iter().map(String::as_str)),
+                    None => expanded.push(n),
+                }
+            }
+            cells_of(ds, a, &expanded)
+        };
 
         // Measures.
         for (m_i, m) in self.rules.measures.iter().enumerate() {
