@@ -502,6 +502,19 @@ impl Expr {
         out
     }
 
+    /// The bound slots the expression reads, first occurrence first, without repeats.
+    pub fn slots(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| {
+            if let Expr::Field(_, slot) = e
+                && !out.contains(slot)
+            {
+                out.push(*slot);
+            }
+        });
+        out
+    }
+
     fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         f(self);
         match self {

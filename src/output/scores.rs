@@ -51,7 +51,7 @@ fn flag(f: &Flag) -> Json {
 }
 
 /// One account's entry.
-pub fn account_json(ds: &Dataset, r: &AccountResult) -> Json {
+pub fn account_json(ds: &Dataset, s: &Scored, r: &AccountResult) -> Json {
     let a = &ds.accounts[r.index];
     let f = &r.facts;
     json!({
@@ -64,8 +64,8 @@ pub fn account_json(ds: &Dataset, r: &AccountResult) -> Json {
         "key": r.key,
         "plan": r.plan,
         "labels": r.labels,
-        "outputs": r.outputs,
-        "dependency": r.outputs.get("dependency"),
+        "outputs": s.output_names.iter().zip(&r.outputs).map(|(k, v)| (k.clone(), json!(v.as_deref()))).collect::<Map<_, _>>(),
+        "dependency": r.output(&s.output_names, "dependency"),
         "abc": f.abc,
         "pareto": f.abc == "A" && f.share.is_some(),
         "shares": {
@@ -82,7 +82,7 @@ pub fn account_json(ds: &Dataset, r: &AccountResult) -> Json {
             "wallet": num(a.wallet),
             "source": a.figures_source,
         },
-        "measures": r.measures.iter().map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
+        "measures": s.measure_names.iter().zip(&r.measures).map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
         "contributions": r.contributions.iter().map(contribution).collect::<Vec<_>>(),
         "errors": r.errors.iter().map(|e| json!({ "rule": e.rule, "message": e.message })).collect::<Vec<_>>(),
         "source": a.origin.cell(0),
@@ -115,7 +115,7 @@ pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json
             "flags": s.portfolio_flags.iter().map(flag).collect::<Vec<_>>(),
         },
         "bands": band_counts(s),
-        "accounts": s.accounts.iter().map(|r| account_json(ds, r)).collect::<Vec<_>>(),
+        "accounts": s.accounts.iter().map(|r| account_json(ds, s, r)).collect::<Vec<_>>(),
         "kams": s.kams.iter().map(|k| json!({
             "kam_id": k.kam_id,
             "accounts": k.accounts,

@@ -41,11 +41,13 @@ pub struct LuaVerdict {
 /// A sandboxed Lua VM holding a rule set's compiled chunks.
 pub struct LuaVm {
     lua: Lua,
-    chunks: Vec<Vec<u8>>,
+    chunks: Vec<Function>,
+    require: Function,
     used: Rc<Cell<u64>>,
     aborted: Rc<Cell<bool>>,
     base_meta: Table,
     ctx: Option<Table>,
+    keys: Vec<mlua::LuaString>,
 }
 
 /// The first line of the root cause of a Lua error (no traceback).
@@ -186,59 +188,59 @@ impl LuaVm {
             },
         )
         .map_err(|e| e.to_string())?;
-        let mut chunks = Vec::new();
+        // Each file is compiled once as a factory `function(_ENV) <file> end` (on the file's
+        // first line, so line numbers stay true); calling the factory with a fresh environment
+        // runs the file afresh: new closures, new upvalues, nothing kept from the last account.
+        let mut factories: Vec<(String, Function)> = Vec::new();
         for (path, text) in sources {
-            let f = lua
-                .load(text.as_str())
+            let wrapped = format!("return function(_ENV) {text}\nend");
+            let factory: Function = lua
+                .load(wrapped)
                 .set_name(format!("@{path}"))
                 .set_mode(ChunkMode::Text)
-                .into_function()
+                .call(())
                 .map_err(|e| error_message(&e))?;
-            chunks.push(f.dump(false));
+            let stem = std::path::Path::new(path)
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            factories.push((stem, factory));
         }
         // require(name): another Lua file of the rules folder, by plain name.
-        let modules: Vec<(String, Vec<u8>)> = sources
-            .iter()
-            .zip(&chunks)
-            .map(|((p, _), c)| {
-                (
-                    std::path::Path::new(p)
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().to_string())
-                        .unwrap_or_default(),
-                    c.clone(),
-                )
-            })
-            .collect();
+        let modules = factories.clone();
         let meta = base_meta.clone();
         let require = lua
             .create_function(move |lua, name: String| {
-                let Some((_, code)) = modules.iter().find(|(n, _)| *n == name) else {
+                let Some((_, factory)) = modules.iter().find(|(n, _)| *n == name) else {
                     return Err(mlua::Error::runtime(format!(
                         "require: no module `{name}` among the rules folder's Lua files"
                     )));
                 };
                 let env = lua.create_table()?;
                 env.set_metatable(Some(meta.clone()))?;
-                lua.load(code.as_slice())
-                    .set_mode(ChunkMode::Binary)
-                    .set_environment(env)
-                    .call::<Value>(())
+                factory.call::<Value>(env)
             })
-            .map_err(|e| e.to_string())?;
-        let ro_base: Table = base_meta.raw_get("__index").map_err(|e| e.to_string())?;
-        let _ = ro_base;
-        // `require` lives in each call's environment (set in `call`), not in the shared base.
-        lua.set_named_registry_value("kam_require", require)
             .map_err(|e| e.to_string())?;
         Ok(LuaVm {
             lua,
-            chunks,
+            chunks: factories.into_iter().map(|(_, f)| f).collect(),
+            require,
             used,
             aborted,
             base_meta,
             ctx: None,
+            keys: Vec::new(),
         })
+    }
+
+    /// Sets the names of the value slots calls pass (interned once, reused for every account).
+    pub fn set_keys(&mut self, names: &[String]) -> Result<(), String> {
+        self.keys = names
+            .iter()
+            .map(|n| self.lua.create_string(n))
+            .collect::<mlua::Result<_>>()
+            .map_err(|e| error_message(&e))?;
+        Ok(())
     }
 
     /// Sets the read-only `ctx` table (params and portfolio) every call receives.
@@ -266,20 +268,15 @@ impl LuaVm {
         Ok(())
     }
 
-    fn call_value(&self, func: &str, account: &[(&str, V<'_>)]) -> Result<Value, String> {
+    fn call_value(&self, func: &str, slots: &[V<'_>], visible: &[usize]) -> Result<Value, String> {
         self.used.set(0);
         self.aborted.set(false);
         let run = || -> mlua::Result<Value> {
             let env = self.lua.create_table()?;
             env.set_metatable(Some(self.base_meta.clone()))?;
-            let require: Function = self.lua.named_registry_value("kam_require")?;
-            env.raw_set("require", require)?;
-            for code in &self.chunks {
-                self.lua
-                    .load(code.as_slice())
-                    .set_mode(ChunkMode::Binary)
-                    .set_environment(env.clone())
-                    .exec()?;
+            env.raw_set("require", self.require.clone())?;
+            for factory in &self.chunks {
+                factory.call::<()>(env.clone())?;
             }
             let f: Value = env.raw_get(func)?;
             let Value::Function(f) = f else {
@@ -287,22 +284,26 @@ impl LuaVm {
                     "no Lua function `{func}` in the pack's Lua files"
                 )));
             };
-            let t = self.lua.create_table_with_capacity(0, account.len())?;
-            for (k, v) in account {
+            let mut fields: Vec<(&mlua::LuaString, Value)> = Vec::with_capacity(visible.len());
+            for &i in visible {
+                let (Some(k), Some(v)) = (self.keys.get(i), slots.get(i)) else {
+                    continue;
+                };
                 if !matches!(v, V::Missing) {
-                    t.raw_set(*k, to_lua(&self.lua, v)?)?;
+                    fields.push((k, to_lua(&self.lua, v)?));
                 }
             }
+            let t = self.lua.create_table_from(fields)?;
             let ctx = match &self.ctx {
                 Some(c) => Value::Table(c.clone()),
                 None => Value::Nil,
             };
-            let info = f.info();
             f.call::<Value>((t, ctx)).map_err(|e| {
                 let message = error_message(&e);
                 if message.contains(".lua:") {
                     mlua::Error::runtime(message)
                 } else {
+                    let info = f.info();
                     let src = info.short_src.clone().unwrap_or_default();
                     let line = info.line_defined.map(|l| l.to_string()).unwrap_or_default();
                     mlua::Error::runtime(format!("{src}:{line}: in function {func}: {message}"))
@@ -318,8 +319,15 @@ impl LuaVm {
     }
 
     /// Calls a criterion function.
-    pub fn criterion(&self, func: &str, account: &[(&str, V<'_>)]) -> Result<LuaVerdict, String> {
-        match self.call_value(func, account)? {
+    /// `slots` are the account's values by slot, `visible` the slots the account table gets
+    /// (names set with [`LuaVm::set_keys`]).
+    pub fn criterion(
+        &self,
+        func: &str,
+        slots: &[V<'_>],
+        visible: &[usize],
+    ) -> Result<LuaVerdict, String> {
+        match self.call_value(func, slots, visible)? {
             Value::Nil | Value::Boolean(false) => Ok(LuaVerdict::default()),
             Value::Boolean(true) => Ok(LuaVerdict {
                 matched: true,
@@ -378,8 +386,13 @@ impl LuaVm {
     }
 
     /// Calls a measure function: a number or nothing.
-    pub fn measure(&self, func: &str, account: &[(&str, V<'_>)]) -> Result<Option<f64>, String> {
-        match self.call_value(func, account)? {
+    pub fn measure(
+        &self,
+        func: &str,
+        slots: &[V<'_>],
+        visible: &[usize],
+    ) -> Result<Option<f64>, String> {
+        match self.call_value(func, slots, visible)? {
             Value::Nil => Ok(None),
             Value::Integer(i) => Ok(Some(i as f64)),
             Value::Number(n) if n.is_finite() => Ok(Some(n)),

@@ -66,8 +66,8 @@ pub fn render(engine: &Engine, ds: &Dataset, scored: &Scored, r: &AccountResult)
             r.labels.join(", ")
         }
     );
-    for (k, v) in &r.outputs {
-        let _ = writeln!(o, "{k}: {v}");
+    for (k, v) in scored.output_names.iter().zip(&r.outputs) {
+        let _ = writeln!(o, "{k}: {}", v.as_deref().unwrap_or("not known"));
     }
     if !engine.rules().measures.is_empty() {
         let _ = writeln!(o, "\nMeasures");
@@ -76,7 +76,7 @@ pub fn render(engine: &Engine, ds: &Dataset, scored: &Scored, r: &AccountResult)
                 Compute::Expr(e) => e.text.clone(),
                 Compute::Lua(f, _) => format!("Lua {f}()"),
             };
-            let v = r.measures.get(&m.name).copied().flatten();
+            let v = r.measure(&scored.measure_names, &m.name);
             let _ = writeln!(
                 o,
                 "  {} = {}    ({how})",

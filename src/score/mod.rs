@@ -10,6 +10,7 @@ pub mod testing;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -98,10 +99,10 @@ pub struct AccountResult {
     pub key: bool,
     /// Labels (definitions matched), in rule order.
     pub labels: Vec<String>,
-    /// Table outputs by name.
-    pub outputs: BTreeMap<String, String>,
-    /// Measures by name (`None`: not known).
-    pub measures: BTreeMap<String, Option<f64>>,
+    /// Table outputs, aligned with [`Scored::output_names`] (`None`: not known).
+    pub outputs: Vec<Option<Arc<str>>>,
+    /// Measures, aligned with [`Scored::measure_names`] (`None`: not known).
+    pub measures: Vec<Option<f64>>,
     /// Portfolio facts of the account.
     pub facts: AccountFacts,
     /// Contributions (matched rules; every rule when traced).
@@ -143,6 +144,10 @@ pub struct KamResult {
 /// Everything a scoring run produces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
+    /// Names of the measures, in order.
+    pub measure_names: Vec<String>,
+    /// Names of the table outputs, in order.
+    pub output_names: Vec<String>,
     /// Params as used (name, value).
     pub params: Vec<(String, String)>,
     /// Portfolio aggregates.
@@ -153,6 +158,24 @@ pub struct Scored {
     pub accounts: Vec<AccountResult>,
     /// KAMs by id.
     pub kams: Vec<KamResult>,
+}
+
+impl AccountResult {
+    /// A table output by name.
+    pub fn output<'a>(&'a self, names: &[String], name: &str) -> Option<&'a str> {
+        names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.outputs.get(i)?.as_deref())
+    }
+
+    /// A measure by name (`None` when not known or no such measure).
+    pub fn measure(&self, names: &[String], name: &str) -> Option<f64> {
+        names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| *self.measures.get(i)?)
+    }
 }
 
 impl Scored {
@@ -172,7 +195,6 @@ pub struct Engine {
     names: Vec<String>,
     n_base: usize,
     extras: Vec<String>,
-    param_slots: std::ops::Range<usize>,
     measure_slots: std::ops::Range<usize>,
     output_names: Vec<String>,
     basis: Basis,
@@ -180,6 +202,8 @@ pub struct Engine {
     b_cutoff: f64,
     /// For each measure, the names it reads, measures expanded (to cite source cells).
     measure_inputs: BTreeMap<String, Vec<String>>,
+    /// The slots a Lua function's account table gets (not params, not `portfolio.*`).
+    lua_visible: Vec<usize>,
 }
 
 fn num_param(v: &ParamValue) -> Option<f64> {
@@ -430,6 +454,9 @@ impl Engine {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let lua_visible: Vec<usize> = (0..names.len())
+            .filter(|i| !param_slots.contains(i) && !names[*i].starts_with("portfolio."))
+            .collect();
         let mut measure_inputs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for m in &rules.measures {
             let mut inputs = Vec::new();
@@ -454,14 +481,19 @@ impl Engine {
             names,
             n_base,
             extras,
-            param_slots,
             measure_slots,
             output_names,
             basis,
             a_cutoff,
             b_cutoff,
             measure_inputs,
+            lua_visible,
         })
+    }
+
+    /// Names of the table outputs, in the order of [`AccountResult::outputs`].
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
     }
 
     /// The bound rules.
@@ -472,7 +504,7 @@ impl Engine {
     /// Scores a dataset with `jobs` worker threads (0: all cores).
     pub fn score(&self, ds: &Dataset, jobs: usize, trace: bool) -> crate::Result<Scored> {
         let (facts, portfolio) = portfolio::compute(ds, self.basis, self.a_cutoff, self.b_cutoff);
-        let aggregates = AccountAggregates::of(ds);
+        let aggregates = AccountAggregates::of(ds, &self.extras);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
             .build()
@@ -498,6 +530,8 @@ impl Engine {
             .map(|p| (p.name.clone(), p.value.to_string()))
             .collect();
         Ok(Scored {
+            measure_names: self.rules.measures.iter().map(|m| m.name.clone()).collect(),
+            output_names: self.output_names.clone(),
             params,
             portfolio,
             portfolio_flags,
@@ -520,7 +554,7 @@ impl Engine {
                 pv[p] = v.clone();
             }
         }
-        let aggregates = AccountAggregates::of(ds);
+        let aggregates = AccountAggregates::of(ds, &self.extras);
         self.with_vm(&pv, |vm| {
             self.evaluate_with(ds, 0, facts, &pv, &aggregates, true, vm, overrides)
         })
@@ -580,6 +614,7 @@ impl Engine {
                             .map(|((n, _), v)| (n.to_string(), v.clone()))
                             .collect();
                         let _ = vm.set_context(&params, &portfolio);
+                        let _ = vm.set_keys(&self.names);
                         (self.id, vm)
                     });
             }
@@ -618,9 +653,8 @@ impl Engine {
         account_values(a, agg, i, &mut slots);
         fact_values(facts, &mut slots);
         slots.extend(pv.iter().cloned());
-        for (j, _) in self.extras.iter().enumerate() {
-            let name = &self.extras[j];
-            slots.push(match ds.account_extra(a, name) {
+        for j in agg.extra_index.iter() {
+            slots.push(match j.and_then(|j| a.extra.get(j)) {
                 Some(v) => value_v(v),
                 None => V::Missing,
             });
@@ -640,8 +674,8 @@ impl Engine {
             plan: false,
             key: false,
             labels: Vec::new(),
-            outputs: BTreeMap::new(),
-            measures: BTreeMap::new(),
+            outputs: vec![None; self.output_names.len()],
+            measures: vec![None; self.rules.measures.len()],
             facts: facts.clone(),
             contributions: Vec::new(),
             errors: Vec::new(),
@@ -673,7 +707,7 @@ impl Engine {
                 },
                 Compute::Lua(func, _) => match vm {
                     Some(vm) => vm
-                        .measure(func, &self.lua_account(&slots))
+                        .measure(func, &slots, &self.lua_visible)
                         .map_err(|e| format!("measure `{}` (Lua {func}): {e}", m.name)),
                     None => Err("the Lua sandbox could not start".into()),
                 },
@@ -681,10 +715,9 @@ impl Engine {
             match value {
                 Ok(v) => {
                     slots[slot] = v.map_or(V::Missing, V::Num);
-                    result.measures.insert(m.name.clone(), v);
+                    result.measures[m_i] = v;
                 }
                 Err(message) => {
-                    result.measures.insert(m.name.clone(), None);
                     result.errors.push(RuleError {
                         rule: m.name.clone(),
                         message,
@@ -786,7 +819,9 @@ impl Engine {
                     result.score += num_param(v).unwrap_or(0.0);
                 } else if let Some(s) = self.output_slot(&t.output) {
                     slots[s] = param_v(v).into_owned_static();
-                    result.outputs.insert(t.output.clone(), v.to_string());
+                    if let Some(o) = self.output_names.iter().position(|n| *n == t.output) {
+                        result.outputs[o] = Some(Arc::from(v.to_string()));
+                    }
                 }
             }
             let deciding: Vec<usize> = if matches!(t.hit, Hit::Collect(_)) {
@@ -887,7 +922,7 @@ impl Engine {
                             None,
                             Some("the Lua sandbox could not start".into()),
                         ),
-                        Some(vm) => match vm.criterion(func, &self.lua_account(&slots)) {
+                        Some(vm) => match vm.criterion(func, &slots, &self.lua_visible) {
                             Ok(v) => (
                                 if v.matched {
                                     Outcome::Matched
@@ -911,7 +946,7 @@ impl Engine {
                         },
                     },
                 };
-            let (inputs, cells) = match &c.decide {
+            let describe = || match &c.decide {
                 Decide::Expr(e) => {
                     let mut inputs = row_inputs(&e.expr, &self.names, &slots);
                     if let Some(p) = &c.points {
@@ -928,6 +963,7 @@ impl Engine {
                 Decide::Lua(..) => (Vec::new(), Vec::new()),
             };
             if let Some(message) = error {
+                let (inputs, cells) = describe();
                 result.errors.push(RuleError {
                     rule: c.id.clone(),
                     message: message.clone(),
@@ -948,6 +984,7 @@ impl Engine {
             }
             if outcome != Outcome::Matched {
                 if trace {
+                    let (inputs, cells) = describe();
                     result.contributions.push(Contribution {
                         rule: c.id.clone(),
                         kind: "criterion",
@@ -979,6 +1016,7 @@ impl Engine {
             let points = match points {
                 Ok(p) => p,
                 Err(message) => {
+                    let (inputs, cells) = describe();
                     result.errors.push(RuleError {
                         rule: c.id.clone(),
                         message: message.clone(),
@@ -999,6 +1037,7 @@ impl Engine {
                 }
             };
             result.score += points;
+            let (inputs, cells) = describe();
             let label = label.or_else(|| c.label.clone());
             if let Some(l) = &label
                 && !result.labels.contains(l)
@@ -1045,16 +1084,6 @@ impl Engine {
             .iter()
             .position(|n| n == name)
             .map(|p| self.measure_slots.end + p)
-    }
-
-    fn lua_account<'s>(&'s self, slots: &'s [V<'s>]) -> Vec<(&'s str, V<'s>)> {
-        self.names
-            .iter()
-            .zip(slots)
-            .enumerate()
-            .filter(|(i, (n, _))| !self.param_slots.contains(i) && !n.starts_with("portfolio."))
-            .map(|(_, (n, v))| (n.as_str(), v.clone()))
-            .collect()
     }
 
     fn kam_results(&self, ds: &Dataset, accounts: &[AccountResult]) -> Vec<KamResult> {
@@ -1187,6 +1216,8 @@ impl IntoOwnedStatic for V<'_> {
 
 /// Per-account counts from the child sheets.
 struct AccountAggregates {
+    /// For each extra slot of the engine, its index in the accounts' extra values.
+    extra_index: Vec<Option<usize>>,
     contacts: Vec<(u32, f64, u32, f64, f64, f64)>,
     activities: Vec<u32>,
     tenders: Vec<(u32, u32)>,
@@ -1194,7 +1225,11 @@ struct AccountAggregates {
 }
 
 impl AccountAggregates {
-    fn of(ds: &Dataset) -> AccountAggregates {
+    fn of(ds: &Dataset, extras: &[String]) -> AccountAggregates {
+        let extra_index = extras
+            .iter()
+            .map(|e| ds.account_extras.names.iter().position(|n| n == e))
+            .collect();
         let n = ds.accounts.len();
         let mut contacts = vec![(0u32, 0.0, 0u32, 0.0, 0.0, 0.0); n];
         for c in &ds.contacts {
@@ -1234,6 +1269,7 @@ impl AccountAggregates {
             e.3 = if *k > 0 { e.3 / *k as f64 } else { f64::NAN };
         }
         AccountAggregates {
+            extra_index,
             contacts,
             activities,
             tenders,
@@ -1336,19 +1372,10 @@ fn value_v(v: &Value) -> V<'_> {
 }
 
 fn row_inputs(e: &Expr, names: &[String], slots: &[V<'_>]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for n in e.fields() {
-        if out.iter().any(|(k, _)| k == n) {
-            continue;
-        }
-        let v = names
-            .iter()
-            .position(|x| x == n)
-            .map(|s| slots[s].clone())
-            .unwrap_or(V::Missing);
-        out.push((n.to_string(), show(&v, "")));
-    }
-    out
+    e.slots()
+        .into_iter()
+        .filter_map(|s| Some((names.get(s)?.clone(), show(slots.get(s)?, ""))))
+        .collect()
 }
 
 /// Formats a value for reasons: `%` as a percentage with one decimal, a digit as decimals.

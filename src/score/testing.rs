@@ -212,11 +212,20 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
     }
     for (k, v) in &e.values {
         let name = key(k);
-        let got = r.outputs.get(&name).cloned().or_else(|| {
-            r.measures
-                .get(&name)
-                .map(|m| m.map_or("not known".into(), crate::model::value::format_number))
-        });
+        let measure_names: Vec<String> = engine
+            .rules()
+            .measures
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        let got = r
+            .output(engine.output_names(), &name)
+            .map(str::to_string)
+            .or_else(|| {
+                measure_names.iter().position(|m| *m == name).map(|i| {
+                    r.measures[i].map_or("not known".into(), crate::model::value::format_number)
+                })
+            });
         let want = match v {
             serde_yaml::Value::Number(n) => n
                 .as_f64()
