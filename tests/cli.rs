@@ -951,7 +951,11 @@ fn pack_tests_run_with_kam_test() {
         out.contains("        band: expected top, got rest\n        score: expected 10, got 0\n"),
         "{out}"
     );
-    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+    assert!(
+        out.contains("ok      failing :: a case beside the pack"),
+        "{out}"
+    );
+    assert!(out.ends_with("2 passed, 1 failed\n"), "{out}");
 }
 
 /// The shipped packs' own tests, inside `cargo test`.

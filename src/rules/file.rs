@@ -67,6 +67,16 @@ pub struct PackFile {
     pub tests: Vec<TestFile>,
 }
 
+/// A file of test cases beside a pack (`*.tests.yaml`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TestsFile {
+    /// The pack the cases test.
+    pub pack: String,
+    /// The cases.
+    pub tests: Vec<TestFile>,
+}
+
 /// Lua limits.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -687,9 +687,13 @@ pub fn load_lenient(
         .collect();
     let mut defined: BTreeMap<String, Span> = BTreeMap::new();
     let mut used_lua: HashSet<String> = HashSet::new();
+    let is_tests = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".tests.yaml"))
+    };
     for (path, source) in files
         .iter()
-        .filter(|(p, _)| p.extension().is_some_and(|x| x != "lua"))
+        .filter(|(p, _)| p.extension().is_some_and(|x| x != "lua") && !is_tests(p))
     {
         let file: PackFile = match serde_yaml::from_str(source) {
             Ok(f) => f,
@@ -718,6 +722,38 @@ pub fn load_lenient(
             text: source.clone(),
         });
         problems.extend(cx.problems);
+    }
+    // Test cases beside a pack: `<anything>.tests.yaml` with `pack:` and `tests:`.
+    for (path, source) in files.iter().filter(|(p, _)| is_tests(p)) {
+        match serde_yaml::from_str::<file::TestsFile>(source) {
+            Ok(t) => {
+                if !set.packs.iter().any(|p| p.name == t.pack) {
+                    let span = Span::find(path, source, &t.pack, 1);
+                    let names: Vec<&str> = set.packs.iter().map(|p| p.name.as_str()).collect();
+                    let hint = did_you_mean(&t.pack, names.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"));
+                    let mut d = Diagnostic::new(format!(
+                        "{}: no pack `{}` for these tests",
+                        path.display(),
+                        t.pack
+                    ))
+                    .with_span(span);
+                    if let Some(h) = hint {
+                        d = d.with_hint(h);
+                    }
+                    problems.push(d);
+                }
+                for case in t.tests {
+                    let span = Span::find(path, source, &case.name, 1);
+                    set.tests.push(TestCase {
+                        pack: t.pack.clone(),
+                        span,
+                        case,
+                    });
+                }
+            }
+            Err(e) => problems.push(yaml_error(path, source, &e, ALL_KEYS)),
+        }
     }
     // --set
     for (name, value) in sets {
