@@ -12,7 +12,18 @@ use kam::rules;
 use kam::sample::{SampleOptions, write_sample};
 use kam::score::Engine;
 
-const NO_LUA_MEASURE: &str = "    expr: >-\n      if(coalesce(reference, false) or coalesce(brand_score, -1) >= reference_brand_score, 1, 0)\n      + if(coalesce(partnership, -1) >= partner_score, 1, 0)\n      + if(coalesce(competence, -1) >= competence_score, 1, 0)\n      + if(coalesce(innovator, false), 1, 0)\n";
+/// The default pack's `strategic_definitions` measure, written in Lua instead.
+const LUA_MEASURE: &str = r#"
+function strategic_definitions(account, ctx)
+  local p = ctx.params
+  local n = 0
+  if account.reference or (account.brand_score or -1) >= p.reference_brand_score then n = n + 1 end
+  if (account.partnership or -1) >= p.partner_score then n = n + 1 end
+  if (account.competence or -1) >= p.competence_score then n = n + 1 end
+  if account.innovator then n = n + 1 end
+  return n
+end
+"#;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -26,16 +37,26 @@ fn main() {
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    // Rules without Lua: the same pack with the Lua measure written as an expression.
-    let no_lua_dir = dir.join("rules-no-lua");
-    std::fs::create_dir_all(&no_lua_dir).unwrap();
-    let yaml = rules::DEFAULT_FILES[0]
-        .1
-        .replace("    lua: strategic_definitions\n", NO_LUA_MEASURE)
-        .replace("lua: [key-clients.lua]\n", "");
-    std::fs::write(no_lua_dir.join("key-clients.yaml"), yaml).unwrap();
-    let with_lua = rules::load(None, &[]).expect("default rules");
-    let without_lua = rules::load(Some(&no_lua_dir), &[]).expect("rules without Lua");
+    // The default pack, and the same pack with one measure computed by a Lua function.
+    let lua_dir = dir.join("rules-with-lua");
+    std::fs::create_dir_all(&lua_dir).unwrap();
+    let default_yaml = rules::DEFAULT_FILES[0].1;
+    let start = default_yaml
+        .find("  strategic_definitions:\n")
+        .expect("the measure");
+    let end = start
+        + default_yaml[start..]
+            .find("    description:")
+            .expect("its description");
+    let yaml = format!(
+        "lua: [plugin.lua]\n{}  strategic_definitions:\n    lua: strategic_definitions\n{}",
+        &default_yaml[..start],
+        &default_yaml[end..]
+    );
+    std::fs::write(lua_dir.join("key-clients.yaml"), yaml).unwrap();
+    std::fs::write(lua_dir.join("plugin.lua"), LUA_MEASURE).unwrap();
+    let without_lua = rules::load(None, &[]).expect("default rules");
+    let with_lua = rules::load(Some(&lua_dir), &[]).expect("rules with a Lua measure");
 
     for n in sizes {
         let book = dir.join(format!("scoring-{n}.xlsx"));

@@ -1218,8 +1218,8 @@ fn rules_change_without_recompiling() {
         1,
     );
     let yaml = yaml.replacen(
-        "lua: [key-clients.lua]",
-        "lua: [key-clients.lua, ours.lua]",
+        "pack: key-clients\n",
+        "pack: key-clients\nlua: [ours.lua]\n",
         1,
     );
     let yaml = yaml.replacen(

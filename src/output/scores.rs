@@ -19,7 +19,7 @@ fn round9(v: f64) -> f64 {
 
 fn contribution(c: &Contribution) -> Json {
     let mut m = Map::new();
-    m.insert("rule".into(), json!(c.rule));
+    m.insert("rule".into(), json!(c.rule.as_ref()));
     m.insert("kind".into(), json!(c.kind));
     m.insert("outcome".into(), json!(c.outcome.as_str()));
     m.insert("points".into(), json!(round9(c.points)));
@@ -35,13 +35,13 @@ fn contribution(c: &Contribution) -> Json {
         Json::Object(
             c.inputs
                 .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
+                .map(|(k, v)| (k.to_string(), json!(v)))
                 .collect(),
         ),
     );
     m.insert("cells".into(), json!(c.cells));
     if !c.actions.is_empty() {
-        m.insert("actions".into(), json!(c.actions));
+        m.insert("actions".into(), json!(c.actions.as_ref()));
     }
     Json::Object(m)
 }
@@ -84,7 +84,7 @@ pub fn account_json(ds: &Dataset, s: &Scored, r: &AccountResult) -> Json {
         },
         "measures": s.measure_names.iter().zip(&r.measures).map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
         "contributions": r.contributions.iter().map(contribution).collect::<Vec<_>>(),
-        "errors": r.errors.iter().map(|e| json!({ "rule": e.rule, "message": e.message })).collect::<Vec<_>>(),
+        "errors": r.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         "source": a.origin.cell(0),
     })
 }
@@ -122,7 +122,7 @@ pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json
             "key_accounts": k.key_accounts,
             "key_accounts_all_levels": k.key_accounts_all_levels,
             "flags": k.flags.iter().map(flag).collect::<Vec<_>>(),
-            "errors": k.errors.iter().map(|e| json!({ "rule": e.rule, "message": e.message })).collect::<Vec<_>>(),
+            "errors": k.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "errors": s.error_count(),
     })

@@ -47,7 +47,7 @@ pub struct LuaVm {
     aborted: Rc<Cell<bool>>,
     base_meta: Table,
     ctx: Option<Table>,
-    keys: Vec<mlua::LuaString>,
+    key_index: std::collections::HashMap<String, usize>,
 }
 
 /// The first line of the root cause of a Lua error (no traceback).
@@ -229,18 +229,17 @@ impl LuaVm {
             aborted,
             base_meta,
             ctx: None,
-            keys: Vec::new(),
+            key_index: Default::default(),
         })
     }
 
-    /// Sets the names of the value slots calls pass (interned once, reused for every account).
-    pub fn set_keys(&mut self, names: &[String]) -> Result<(), String> {
-        self.keys = names
+    /// Sets the names of the value slots calls pass and which of them the account table shows
+    /// (not params, not `portfolio.*`: those are in `ctx`).
+    pub fn set_keys(&mut self, names: &[String], visible: &[usize]) {
+        self.key_index = visible
             .iter()
-            .map(|n| self.lua.create_string(n))
-            .collect::<mlua::Result<_>>()
-            .map_err(|e| error_message(&e))?;
-        Ok(())
+            .filter_map(|&i| Some((names.get(i)?.clone(), i)))
+            .collect();
     }
 
     /// Sets the read-only `ctx` table (params and portfolio) every call receives.
@@ -268,7 +267,7 @@ impl LuaVm {
         Ok(())
     }
 
-    fn call_value(&self, func: &str, slots: &[V<'_>], visible: &[usize]) -> Result<Value, String> {
+    fn call_value(&self, func: &str, slots: &[V<'_>]) -> Result<Value, String> {
         self.used.set(0);
         self.aborted.set(false);
         let run = || -> mlua::Result<Value> {
@@ -284,21 +283,30 @@ impl LuaVm {
                     "no Lua function `{func}` in the pack's Lua files"
                 )));
             };
-            let mut fields: Vec<(&mlua::LuaString, Value)> = Vec::with_capacity(visible.len());
-            for &i in visible {
-                let (Some(k), Some(v)) = (self.keys.get(i), slots.get(i)) else {
-                    continue;
-                };
-                if !matches!(v, V::Missing) {
-                    fields.push((k, to_lua(&self.lua, v)?));
-                }
-            }
-            let t = self.lua.create_table_from(fields)?;
             let ctx = match &self.ctx {
                 Some(c) => Value::Table(c.clone()),
                 None => Value::Nil,
             };
-            f.call::<Value>((t, ctx)).map_err(|e| {
+            // The account is a table whose fields are looked up when the script reads them,
+            // so an account costs what the script uses, not what the workbook has.
+            let t = self.lua.create_table()?;
+            let outcome = self.lua.scope(|scope| {
+                let index = scope.create_function(|lua, (_t, key): (Value, Value)| {
+                    let Value::String(k) = key else {
+                        return Ok(Value::Nil);
+                    };
+                    let k = k.to_str()?;
+                    match self.key_index.get(&*k).and_then(|&i| slots.get(i)) {
+                        Some(v) => to_lua(lua, v),
+                        None => Ok(Value::Nil),
+                    }
+                })?;
+                let meta = self.lua.create_table()?;
+                meta.raw_set("__index", index)?;
+                t.set_metatable(Some(meta))?;
+                f.call::<Value>((t.clone(), ctx))
+            });
+            outcome.map_err(|e| {
                 let message = error_message(&e);
                 if message.contains(".lua:") {
                     mlua::Error::runtime(message)
@@ -319,15 +327,9 @@ impl LuaVm {
     }
 
     /// Calls a criterion function.
-    /// `slots` are the account's values by slot, `visible` the slots the account table gets
-    /// (names set with [`LuaVm::set_keys`]).
-    pub fn criterion(
-        &self,
-        func: &str,
-        slots: &[V<'_>],
-        visible: &[usize],
-    ) -> Result<LuaVerdict, String> {
-        match self.call_value(func, slots, visible)? {
+    /// `slots` are the account's values by slot (names set with [`LuaVm::set_keys`]).
+    pub fn criterion(&self, func: &str, slots: &[V<'_>]) -> Result<LuaVerdict, String> {
+        match self.call_value(func, slots)? {
             Value::Nil | Value::Boolean(false) => Ok(LuaVerdict::default()),
             Value::Boolean(true) => Ok(LuaVerdict {
                 matched: true,
@@ -386,13 +388,8 @@ impl LuaVm {
     }
 
     /// Calls a measure function: a number or nothing.
-    pub fn measure(
-        &self,
-        func: &str,
-        slots: &[V<'_>],
-        visible: &[usize],
-    ) -> Result<Option<f64>, String> {
-        match self.call_value(func, slots, visible)? {
+    pub fn measure(&self, func: &str, slots: &[V<'_>]) -> Result<Option<f64>, String> {
+        match self.call_value(func, slots)? {
             Value::Nil => Ok(None),
             Value::Integer(i) => Ok(Some(i as f64)),
             Value::Number(n) if n.is_finite() => Ok(Some(n)),

@@ -17,16 +17,10 @@ use crate::expr::Expr;
 use file::{Cond, NumOrExpr, PackFile};
 
 /// The default packs compiled into the binary: (file name, text).
-pub const DEFAULT_FILES: &[(&str, &str)] = &[
-    (
-        "key-clients.yaml",
-        include_str!("../../rules/key-clients.yaml"),
-    ),
-    (
-        "key-clients.lua",
-        include_str!("../../rules/key-clients.lua"),
-    ),
-];
+pub const DEFAULT_FILES: &[(&str, &str)] = &[(
+    "key-clients.yaml",
+    include_str!("../../rules/key-clients.yaml"),
+)];
 
 /// An expression with where it was written.
 #[derive(Debug, Clone, PartialEq)]

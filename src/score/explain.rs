@@ -114,7 +114,7 @@ pub fn render(engine: &Engine, ds: &Dataset, scored: &Scored, r: &AccountResult)
         if !c.cells.is_empty() {
             let _ = writeln!(o, "      cells: {}", c.cells.join(", "));
         }
-        for act in &c.actions {
+        for act in c.actions.iter() {
             let _ = writeln!(o, "      action: {act}");
         }
     }

@@ -54,7 +54,7 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contribution {
     /// Criterion id, or `table/row N`.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// `criterion` or `table`.
     pub kind: &'static str,
     /// What happened.
@@ -68,18 +68,18 @@ pub struct Contribution {
     /// The reason, with values.
     pub reason: String,
     /// The inputs it read and their values.
-    pub inputs: Vec<(String, String)>,
+    pub inputs: Vec<(Arc<str>, String)>,
     /// Source cells of those inputs.
     pub cells: Vec<String>,
     /// Recommended actions.
-    pub actions: Vec<String>,
+    pub actions: Arc<[String]>,
 }
 
 /// A rule that failed on an account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleError {
     /// Rule id.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// What went wrong.
     pub message: String,
 }
@@ -204,6 +204,14 @@ pub struct Engine {
     measure_inputs: BTreeMap<String, Vec<String>>,
     /// The slots a Lua function's account table gets (not params, not `portfolio.*`).
     lua_visible: Vec<usize>,
+    /// Shared texts for contributions (no copy per account).
+    arc_names: Vec<Arc<str>>,
+    crit_ids: Vec<Arc<str>>,
+    crit_actions: Vec<Arc<[String]>>,
+    table_ids: Vec<Arc<str>>,
+    row_rules: Vec<Vec<Arc<str>>>,
+    row_actions: Vec<Vec<Arc<[String]>>>,
+    no_actions: Arc<[String]>,
 }
 
 fn num_param(v: &ParamValue) -> Option<f64> {
@@ -476,8 +484,8 @@ impl Engine {
             measure_inputs.insert(m.name.clone(), inputs);
         }
         Ok(Engine {
-            rules,
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
+            arc_names: names.iter().map(|n| Arc::from(n.as_str())).collect(),
             names,
             n_base,
             extras,
@@ -488,6 +496,42 @@ impl Engine {
             b_cutoff,
             measure_inputs,
             lua_visible,
+            crit_ids: rules
+                .criteria
+                .iter()
+                .map(|c| Arc::from(c.id.as_str()))
+                .collect(),
+            crit_actions: rules
+                .criteria
+                .iter()
+                .map(|c| Arc::from(c.actions.clone()))
+                .collect(),
+            table_ids: rules
+                .tables
+                .iter()
+                .map(|t| Arc::from(t.id.as_str()))
+                .collect(),
+            row_rules: rules
+                .tables
+                .iter()
+                .map(|t| {
+                    (0..t.rows.len())
+                        .map(|r| Arc::from(format!("{}/row {}", t.id, r + 1)))
+                        .collect()
+                })
+                .collect(),
+            row_actions: rules
+                .tables
+                .iter()
+                .map(|t| {
+                    t.rows
+                        .iter()
+                        .map(|r| Arc::from(r.actions.clone()))
+                        .collect()
+                })
+                .collect(),
+            no_actions: Arc::from(Vec::new()),
+            rules,
         })
     }
 
@@ -614,7 +658,7 @@ impl Engine {
                             .map(|((n, _), v)| (n.to_string(), v.clone()))
                             .collect();
                         let _ = vm.set_context(&params, &portfolio);
-                        let _ = vm.set_keys(&self.names);
+                        vm.set_keys(&self.names, &self.lua_visible);
                         (self.id, vm)
                     });
             }
@@ -707,7 +751,7 @@ impl Engine {
                 },
                 Compute::Lua(func, _) => match vm {
                     Some(vm) => vm
-                        .measure(func, &slots, &self.lua_visible)
+                        .measure(func, &slots)
                         .map_err(|e| format!("measure `{}` (Lua {func}): {e}", m.name)),
                     None => Err("the Lua sandbox could not start".into()),
                 },
@@ -719,7 +763,7 @@ impl Engine {
                 }
                 Err(message) => {
                     result.errors.push(RuleError {
-                        rule: m.name.clone(),
+                        rule: Arc::from(m.name.as_str()),
                         message,
                     });
                 }
@@ -727,7 +771,7 @@ impl Engine {
         }
 
         // Decision tables.
-        for t in &self.rules.tables {
+        for (t_i, t) in self.rules.tables.iter().enumerate() {
             let mut matched: Vec<usize> = Vec::new();
             let mut unknown = false;
             let mut blocked: Option<usize> = None;
@@ -772,11 +816,11 @@ impl Engine {
             }
             if let Some(message) = failed {
                 result.errors.push(RuleError {
-                    rule: t.id.clone(),
+                    rule: self.table_ids[t_i].clone(),
                     message: message.clone(),
                 });
                 result.contributions.push(Contribution {
-                    rule: t.id.clone(),
+                    rule: self.table_ids[t_i].clone(),
                     kind: "table",
                     outcome: Outcome::Error,
                     points: 0.0,
@@ -785,7 +829,7 @@ impl Engine {
                     reason: message,
                     inputs: Vec::new(),
                     cells: Vec::new(),
-                    actions: Vec::new(),
+                    actions: self.no_actions.clone(),
                 });
                 continue;
             }
@@ -836,10 +880,10 @@ impl Engine {
                 {
                     result.labels.push(l.clone());
                 }
-                let inputs = row_inputs(&row.when.expr, &self.names, &slots);
-                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                let inputs = row_inputs(&row.when.expr, &self.arc_names, &slots);
+                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
                 result.contributions.push(Contribution {
-                    rule: format!("{}/row {}", t.id, r + 1),
+                    rule: self.row_rules[t_i][r].clone(),
                     kind: "table",
                     outcome: Outcome::Matched,
                     points: if is_points {
@@ -852,7 +896,7 @@ impl Engine {
                     reason: render(&row.reason, &slots),
                     cells: cite(&names),
                     inputs,
-                    actions: row.actions.clone(),
+                    actions: self.row_actions[t_i][r].clone(),
                 });
             }
             if deciding.is_empty() && (trace || unknown) {
@@ -864,7 +908,7 @@ impl Engine {
                             r + 1,
                             t.rows[r].when.text
                         ),
-                        row_inputs(&t.rows[r].when.expr, &self.names, &slots),
+                        row_inputs(&t.rows[r].when.expr, &self.arc_names, &slots),
                     ),
                     None if unknown => (
                         "no row matched; some inputs are not known".to_string(),
@@ -872,9 +916,9 @@ impl Engine {
                     ),
                     None => ("no row matched".to_string(), Vec::new()),
                 };
-                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
                 result.contributions.push(Contribution {
-                    rule: t.id.clone(),
+                    rule: self.table_ids[t_i].clone(),
                     kind: "table",
                     outcome: if unknown {
                         Outcome::NotKnown
@@ -887,13 +931,13 @@ impl Engine {
                     reason,
                     cells: cite(&names),
                     inputs,
-                    actions: Vec::new(),
+                    actions: self.no_actions.clone(),
                 });
             }
         }
 
         // Criteria.
-        for c in &self.rules.criteria {
+        for (c_i, c) in self.rules.criteria.iter().enumerate() {
             let (outcome, verdict_points, label, reason_override, actions_override, error) =
                 match &c.decide {
                     Decide::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
@@ -922,7 +966,7 @@ impl Engine {
                             None,
                             Some("the Lua sandbox could not start".into()),
                         ),
-                        Some(vm) => match vm.criterion(func, &slots, &self.lua_visible) {
+                        Some(vm) => match vm.criterion(func, &slots) {
                             Ok(v) => (
                                 if v.matched {
                                     Outcome::Matched
@@ -948,15 +992,15 @@ impl Engine {
                 };
             let describe = || match &c.decide {
                 Decide::Expr(e) => {
-                    let mut inputs = row_inputs(&e.expr, &self.names, &slots);
+                    let mut inputs = row_inputs(&e.expr, &self.arc_names, &slots);
                     if let Some(p) = &c.points {
-                        for extra in row_inputs(&p.expr, &self.names, &slots) {
+                        for extra in row_inputs(&p.expr, &self.arc_names, &slots) {
                             if !inputs.contains(&extra) {
                                 inputs.push(extra);
                             }
                         }
                     }
-                    let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                    let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
                     let cells = cite(&names);
                     (inputs, cells)
                 }
@@ -965,11 +1009,11 @@ impl Engine {
             if let Some(message) = error {
                 let (inputs, cells) = describe();
                 result.errors.push(RuleError {
-                    rule: c.id.clone(),
+                    rule: self.crit_ids[c_i].clone(),
                     message: message.clone(),
                 });
                 result.contributions.push(Contribution {
-                    rule: c.id.clone(),
+                    rule: self.crit_ids[c_i].clone(),
                     kind: "criterion",
                     outcome,
                     points: 0.0,
@@ -978,7 +1022,7 @@ impl Engine {
                     reason: message,
                     inputs,
                     cells,
-                    actions: Vec::new(),
+                    actions: self.no_actions.clone(),
                 });
                 continue;
             }
@@ -986,7 +1030,7 @@ impl Engine {
                 if trace {
                     let (inputs, cells) = describe();
                     result.contributions.push(Contribution {
-                        rule: c.id.clone(),
+                        rule: self.crit_ids[c_i].clone(),
                         kind: "criterion",
                         outcome,
                         points: 0.0,
@@ -995,7 +1039,7 @@ impl Engine {
                         reason: render(&c.reason, &slots),
                         inputs,
                         cells,
-                        actions: Vec::new(),
+                        actions: self.no_actions.clone(),
                     });
                 }
                 continue;
@@ -1018,11 +1062,11 @@ impl Engine {
                 Err(message) => {
                     let (inputs, cells) = describe();
                     result.errors.push(RuleError {
-                        rule: c.id.clone(),
+                        rule: self.crit_ids[c_i].clone(),
                         message: message.clone(),
                     });
                     result.contributions.push(Contribution {
-                        rule: c.id.clone(),
+                        rule: self.crit_ids[c_i].clone(),
                         kind: "criterion",
                         outcome: Outcome::Error,
                         points: 0.0,
@@ -1031,7 +1075,7 @@ impl Engine {
                         reason: message,
                         inputs,
                         cells,
-                        actions: Vec::new(),
+                        actions: self.no_actions.clone(),
                     });
                     continue;
                 }
@@ -1045,7 +1089,7 @@ impl Engine {
                 result.labels.push(l.clone());
             }
             result.contributions.push(Contribution {
-                rule: c.id.clone(),
+                rule: self.crit_ids[c_i].clone(),
                 kind: "criterion",
                 outcome,
                 points,
@@ -1054,7 +1098,9 @@ impl Engine {
                 reason: reason_override.unwrap_or_else(|| render(&c.reason, &slots)),
                 inputs,
                 cells,
-                actions: actions_override.unwrap_or_else(|| c.actions.clone()),
+                actions: actions_override
+                    .map(Arc::from)
+                    .unwrap_or_else(|| self.crit_actions[c_i].clone()),
             });
         }
 
@@ -1184,14 +1230,14 @@ fn run_checks(checks: &[Check], slots: &[V<'_>]) -> (Vec<Flag>, Vec<RuleError>) 
             }),
             Ok(V::Bool(false) | V::Missing) => {}
             Ok(other) => errors.push(RuleError {
-                rule: c.id.clone(),
+                rule: Arc::from(c.id.as_str()),
                 message: format!(
                     "the condition must be yes/no, got {} {other}",
                     other.type_name()
                 ),
             }),
             Err(e) => errors.push(RuleError {
-                rule: c.id.clone(),
+                rule: Arc::from(c.id.as_str()),
                 message: e.to_string(),
             }),
         }
@@ -1371,7 +1417,7 @@ fn value_v(v: &Value) -> V<'_> {
     }
 }
 
-fn row_inputs(e: &Expr, names: &[String], slots: &[V<'_>]) -> Vec<(String, String)> {
+fn row_inputs(e: &Expr, names: &[Arc<str>], slots: &[V<'_>]) -> Vec<(Arc<str>, String)> {
     e.slots()
         .into_iter()
         .filter_map(|s| Some((names.get(s)?.clone(), show(slots.get(s)?, ""))))
