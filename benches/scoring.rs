@@ -5,6 +5,9 @@
 //! `cargo bench --bench scoring -- [ACCOUNTS ...]` (default: 100000 1000000)
 
 use std::path::PathBuf;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use kam::import::{ImportOptions, import_path};
@@ -82,8 +85,8 @@ fn main() {
         println!("\n{n} accounts: import {import:.2} s");
         let mut base = None;
         for (label, rules) in [
-            ("with Lua measure", &with_lua),
-            ("expressions only", &without_lua),
+            ("default pack", &without_lua),
+            ("with a Lua measure", &with_lua),
         ] {
             let engine = Engine::new(rules, &ds.account_extras.names).unwrap();
             for trace in [false, true] {

@@ -537,7 +537,13 @@ pub fn write_sample(opts: &SampleOptions, path: &Path) -> Result<SampleCounts> {
             "Last contact",
         ])?;
         for i in 0..n {
-            let size = if i < 2 { 6 } else { rng.int(1, 4) as usize };
+            let size = if i < 2 {
+                6
+            } else if n * 4 > 1_040_000 {
+                1 // one sheet holds at most 1 048 576 rows
+            } else {
+                rng.int(1, 4) as usize
+            };
             let id = format!("A{:06}", i + 1);
             let kam_good = kam_of[i] == 0;
             for r in 0..size {
