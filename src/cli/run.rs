@@ -30,6 +30,9 @@ pub struct RunArgs {
     /// Record every rule in scores.json, not only those that matched.
     #[arg(long)]
     pub trace: bool,
+    /// Print the time each stage took (also in manifest.json).
+    #[arg(long)]
+    pub timings: bool,
     /// Mapping file for exports not in kam's layout (default: `<workbook>.mapping.yaml` or
     /// `kam-mapping.yaml` beside the workbook).
     #[arg(long, value_name = "FILE")]
@@ -56,6 +59,7 @@ impl Default for RunArgs {
             mapping: None,
             rules: Default::default(),
             trace: false,
+            timings: false,
             jobs: None,
             strict: false,
             fail_fast: false,
@@ -156,6 +160,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             ))
         })?;
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let started = std::time::Instant::now();
     let results: Vec<Option<Imported>> = pool.install(|| {
         inputs
             .par_iter()
@@ -178,6 +183,8 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         return Err(e);
     }
     let imported: Vec<Imported> = results.into_iter().flatten().collect();
+    let import_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let mut scored = Vec::new();
     for imp in &imported {
         let engine = super::rules::engine(&rules, &imp.dataset)?;
@@ -201,6 +208,8 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         .map(|p| (p.name.clone(), p.path.display().to_string()))
         .collect();
 
+    let scoring_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let staging = Staging::begin(&args.out)?;
     let multi = imported.len() > 1;
     let mut used_names: Vec<String> = Vec::new();
@@ -229,10 +238,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let ds = &imp.dataset;
         staging.write(&format!("{prefix}rejects.csv"), &files::rejects_csv(&[ds])?)?;
         staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
-        staging.write(
-            &format!("{prefix}scores.json"),
-            &files::to_json_bytes(&crate::output::scores::scores_json(ds, sc, &packs)),
-        )?;
+        staging.write_with(&format!("{prefix}scores.json"), |w| {
+            crate::output::scores::write_scores_json(w, ds, sc, &packs)
+        })?;
         staging.write(
             &format!("{prefix}import.json"),
             &files::to_json_bytes(&files::import_json(ds)),
@@ -248,9 +256,21 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             "accounts": i.dataset.accounts.len(),
             "rejects": i.dataset.rejects.len(),
         })).collect::<Vec<_>>(),
+        // Wall-clock seconds per stage: the only part of the output that differs between runs.
+        "timings": {
+            "import_s": (import_s * 1000.0).round() / 1000.0,
+            "scoring_s": (scoring_s * 1000.0).round() / 1000.0,
+            "writing_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        },
     });
     staging.write(crate::output::MARKER, &files::to_json_bytes(&manifest))?;
     let out = staging.commit()?;
+    let writing_s = started.elapsed().as_secs_f64();
+    if args.timings {
+        eprintln!(
+            "kam: timings: import {import_s:.3} s, scoring {scoring_s:.3} s, writing {writing_s:.3} s"
+        );
+    }
 
     let rejects: usize = imported.iter().map(|i| i.dataset.rejects.len()).sum();
     let rule_errors: usize = scored.iter().map(|s| s.error_count()).sum();

@@ -80,6 +80,25 @@ impl Staging {
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
+    /// Writes one file through a buffered writer (for large files written piece by piece).
+    pub fn write_with(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let path = self.temp.join(safe_relative(name)?);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
+        }
+        let file = fs::File::create(&path)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        let mut w = std::io::BufWriter::new(file);
+        f(&mut w)
+            .and_then(|_| std::io::Write::flush(&mut w))
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    }
+
     /// Moves the finished output into place, replacing the previous one.
     pub fn commit(mut self) -> Result<PathBuf> {
         let old = self.temp.with_file_name(format!(

@@ -89,8 +89,59 @@ pub fn account_json(ds: &Dataset, s: &Scored, r: &AccountResult) -> Json {
     })
 }
 
-/// The whole document.
+/// Writes the whole document, one account at a time (the accounts are never all held as JSON).
+pub fn write_scores_json(
+    w: &mut dyn std::io::Write,
+    ds: &Dataset,
+    s: &Scored,
+    packs: &[(String, String)],
+) -> std::io::Result<()> {
+    const HOLE: &str = "\u{0}accounts\u{0}";
+    let mut head = scores_json_without_accounts(ds, s, packs);
+    head["accounts"] = json!(HOLE);
+    let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
+    let marker = format!(
+        "\"accounts\": {}",
+        serde_json::to_string(HOLE).map_err(std::io::Error::other)?
+    );
+    let (before, after) = text
+        .split_once(&marker)
+        .expect("the accounts placeholder is in the document");
+    w.write_all(before.as_bytes())?;
+    if s.accounts.is_empty() {
+        w.write_all(b"\"accounts\": []")?;
+    } else {
+        w.write_all(b"\"accounts\": [\n")?;
+        for (i, r) in s.accounts.iter().enumerate() {
+            let one = serde_json::to_string_pretty(&account_json(ds, s, r))
+                .map_err(std::io::Error::other)?;
+            for (j, line) in one.lines().enumerate() {
+                if j > 0 {
+                    w.write_all(b"\n")?;
+                }
+                w.write_all(b"    ")?;
+                w.write_all(line.as_bytes())?;
+            }
+            w.write_all(if i + 1 < s.accounts.len() {
+                b",\n"
+            } else {
+                b"\n"
+            })?;
+        }
+        w.write_all(b"  ]")?;
+    }
+    w.write_all(after.as_bytes())?;
+    w.write_all(b"\n")
+}
+
+/// The whole document as one JSON value (small workbooks, tests).
 pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
+    let mut doc = scores_json_without_accounts(ds, s, packs);
+    doc["accounts"] = Json::Array(s.accounts.iter().map(|r| account_json(ds, s, r)).collect());
+    doc
+}
+
+fn scores_json_without_accounts(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
     let p = &s.portfolio;
     json!({
         "schema": SCHEMA,
@@ -115,7 +166,7 @@ pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json
             "flags": s.portfolio_flags.iter().map(flag).collect::<Vec<_>>(),
         },
         "bands": band_counts(s),
-        "accounts": s.accounts.iter().map(|r| account_json(ds, s, r)).collect::<Vec<_>>(),
+        "accounts": [],
         "kams": s.kams.iter().map(|k| json!({
             "kam_id": k.kam_id,
             "accounts": k.accounts,
@@ -138,4 +189,23 @@ fn band_counts(s: &Scored) -> Json {
         *counts.entry(a.band.clone()).or_default() += 1;
     }
     Json::Object(counts.into_iter().map(|(k, v)| (k, json!(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_and_whole_documents_are_the_same() {
+        let ds = crate::import::import_bytes("s.xlsx", crate::SAMPLE_WORKBOOK, &Default::default())
+            .unwrap();
+        let rules = crate::rules::load(None, &[]).unwrap();
+        let engine = crate::score::Engine::new(&rules, &ds.account_extras.names).unwrap();
+        let scored = engine.score(&ds, 1, false).unwrap();
+        let mut streamed = Vec::new();
+        write_scores_json(&mut streamed, &ds, &scored, &[]).unwrap();
+        let mut whole = serde_json::to_string_pretty(&scores_json(&ds, &scored, &[])).unwrap();
+        whole.push('\n');
+        assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+    }
 }
