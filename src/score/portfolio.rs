@@ -183,3 +183,125 @@ pub fn compute(
     };
     (facts, portfolio)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Account, Origin};
+    use std::sync::Arc;
+
+    fn ds(gps: &[(&str, Option<f64>)]) -> Dataset {
+        let accounts = gps
+            .iter()
+            .map(|(id, gp)| Account {
+                id: id.to_string(),
+                name: id.to_string(),
+                kam_id: None,
+                industry: None,
+                region: None,
+                level: "company".into(),
+                revenue: gp.map(|g| g * 4.0),
+                gross_profit: *gp,
+                figures_source: "accounts",
+                wallet: None,
+                reference: None,
+                brand_score: None,
+                partnership: None,
+                competence: None,
+                innovator: None,
+                history: None,
+                needs: None,
+                development_plans: None,
+                quarters: Default::default(),
+                extra: Vec::new(),
+                origin: Origin {
+                    sheet: Arc::from("Accounts"),
+                    row: 2,
+                },
+            })
+            .collect();
+        Dataset {
+            accounts,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_account_that_crosses_the_cutoff_is_class_a_and_ties_go_by_id() {
+        let d = ds(&[
+            ("B", Some(50.0)),
+            ("A", Some(30.0)),
+            ("C", Some(30.0)),
+            ("D", Some(10.0)),
+            ("E", None),
+        ]);
+        let (f, p) = compute(&d, Basis::GrossProfit, 0.8, 0.95);
+        let ranks: Vec<usize> = f.iter().map(|x| x.rank).collect();
+        assert_eq!(
+            ranks,
+            [1, 2, 3, 4, 5],
+            "B 50, then A and C tied at 30 by id, D, then the unknown E"
+        );
+        let classes: Vec<&str> = f.iter().map(|x| x.abc).collect();
+        // Cumulative before: B 0, A 0.4166…, C 0.6666… (< 0.8: A), D 0.9166… (< 0.95: B), E unknown.
+        assert_eq!(classes, ["A", "A", "A", "B", "C"]);
+        assert_eq!(p.pareto_accounts, 3);
+        assert_eq!(f[4].share, None);
+        let hhi =
+            (50.0f64 / 120.0).powi(2) + 2.0 * (30.0f64 / 120.0).powi(2) + (10.0f64 / 120.0).powi(2);
+        assert!((p.hhi.unwrap() - hhi).abs() < 1e-12);
+        assert!((p.top1_share.unwrap() - 50.0 / 120.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_zero_or_negative_total_makes_shares_unknown_and_says_so() {
+        let (f, p) = compute(
+            &ds(&[("A", Some(0.0)), ("B", Some(0.0))]),
+            Basis::GrossProfit,
+            0.8,
+            0.95,
+        );
+        assert!(f.iter().all(|x| x.share.is_none() && x.abc == "C"));
+        assert_eq!(p.hhi, None);
+        assert_eq!(
+            p.warnings,
+            [
+                "total gross profit of the portfolio is 0: shares, ABC classes, Pareto set and HHI are not known"
+            ]
+        );
+        let (_, p) = compute(
+            &ds(&[("A", Some(-5.0)), ("B", Some(2.0))]),
+            Basis::GrossProfit,
+            0.8,
+            0.95,
+        );
+        assert_eq!(
+            p.warnings,
+            [
+                "total gross profit of the portfolio is -3: shares, ABC classes, Pareto set and HHI are not known"
+            ]
+        );
+        let (f, p) = compute(
+            &ds(&[("A", Some(-5.0)), ("B", Some(10.0))]),
+            Basis::GrossProfit,
+            0.8,
+            0.95,
+        );
+        assert_eq!(f[1].share, Some(2.0));
+        assert!(p.warnings[0].starts_with("some accounts have negative gross profit"));
+    }
+
+    #[test]
+    fn one_account_with_all_the_profit() {
+        let (f, p) = compute(
+            &ds(&[("A", Some(100.0)), ("B", Some(0.0))]),
+            Basis::Revenue,
+            0.8,
+            0.95,
+        );
+        assert_eq!(f[0].share, Some(1.0));
+        assert_eq!(p.hhi, Some(1.0));
+        assert_eq!(p.basis, "revenue");
+        assert_eq!(f[1].abc, "C");
+    }
+}
