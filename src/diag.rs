@@ -113,6 +113,39 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A serde_yaml error as a diagnostic: the message without serde's "at line …", the place
+/// with a caret under the offending key, and a "did you mean" for an unknown key.
+pub fn yaml_error(
+    path: &Path,
+    source: &str,
+    e: &serde_yaml::Error,
+    expected: &[&str],
+) -> Diagnostic {
+    let msg = e.to_string();
+    let core = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let mut d = Diagnostic::new(format!("{}: {core}", path.display()));
+    if let Some(loc) = e.location() {
+        let line_text = source
+            .lines()
+            .nth(loc.line().saturating_sub(1))
+            .unwrap_or("");
+        let len = line_text
+            .chars()
+            .skip(loc.column().saturating_sub(1))
+            .take_while(|c| !c.is_whitespace() && *c != ':')
+            .count();
+        d = d.with_span(Span::at(path, source, loc.line(), loc.column(), len));
+    }
+    if let Some(unknown) = core
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+        && let Some(s) = did_you_mean(unknown, expected.iter().copied())
+    {
+        d = d.with_hint(format!("did you mean `{s}`?"));
+    }
+    d
+}
+
 /// Levenshtein distance in characters.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

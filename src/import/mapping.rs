@@ -86,41 +86,19 @@ pub struct Mapping {
     pub sheets: BTreeMap<SheetKind, SheetMapping>,
 }
 
+/// The keys a mapping file may use, for "did you mean".
+const MAPPING_KEYS: &[&str] = &[
+    "sheets",
+    "sheet",
+    "header_row",
+    "columns",
+    "constants",
+    "derived",
+    "ignore",
+];
+
 fn yaml_error(path: &Path, source: &str, e: &serde_yaml::Error) -> Diagnostic {
-    let msg = e.to_string();
-    // serde_yaml appends " at line L column C"; keep the message itself.
-    let core = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    let mut d = Diagnostic::new(format!("{}: {core}", path.display()));
-    if let Some(loc) = e.location() {
-        let line_text = source
-            .lines()
-            .nth(loc.line().saturating_sub(1))
-            .unwrap_or("");
-        let word_len = line_text
-            .chars()
-            .skip(loc.column().saturating_sub(1))
-            .take_while(|c| !c.is_whitespace() && *c != ':')
-            .count();
-        d = d.with_span(Span::at(path, source, loc.line(), loc.column(), word_len));
-    }
-    if let Some(unknown) = core
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
-        let expected = [
-            "sheets",
-            "sheet",
-            "header_row",
-            "columns",
-            "constants",
-            "derived",
-            "ignore",
-        ];
-        if let Some(s) = did_you_mean(unknown, expected) {
-            d = d.with_hint(format!("did you mean `{s}`?"));
-        }
-    }
-    d
+    crate::diag::yaml_error(path, source, e, MAPPING_KEYS)
 }
 
 fn key_text(v: &serde_yaml::Value) -> String {

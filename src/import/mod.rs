@@ -526,29 +526,11 @@ pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Resul
                         AccountRef::New(id) => {
                             let i = accounts.len();
                             index_ref.insert(id.clone(), i);
-                            accounts.push(Account {
-                                name: row.text(f_accname).unwrap_or_else(|| id.clone()),
-                                id,
-                                kam_id: row.text(f_kam),
-                                industry: None,
-                                region: None,
-                                level: "company".to_string(),
-                                revenue: None,
-                                gross_profit: None,
-                                figures_source: "transactions",
-                                wallet: None,
-                                reference: None,
-                                brand_score: None,
-                                partnership: None,
-                                competence: None,
-                                innovator: None,
-                                history: None,
-                                needs: None,
-                                development_plans: None,
-                                quarters: BTreeMap::new(),
-                                extra: Vec::new(),
-                                origin: row.origin.clone(),
-                            });
+                            let name = row.text(f_accname).unwrap_or_else(|| id.clone());
+                            let mut account = Account::new(id, name, row.origin.clone());
+                            account.kam_id = row.text(f_kam);
+                            account.figures_source = "transactions";
+                            accounts.push(account);
                             totals_ref.push(TxTotals::default());
                             i
                         }

@@ -121,6 +121,36 @@ pub struct Account {
     pub origin: Origin,
 }
 
+impl Account {
+    /// An account with only an id, a name and its origin; everything else not known, key level
+    /// `company`.
+    pub fn new(id: String, name: String, origin: Origin) -> Account {
+        Account {
+            id,
+            name,
+            kam_id: None,
+            industry: None,
+            region: None,
+            level: "company".to_string(),
+            revenue: None,
+            gross_profit: None,
+            figures_source: "accounts",
+            wallet: None,
+            reference: None,
+            brand_score: None,
+            partnership: None,
+            competence: None,
+            innovator: None,
+            history: None,
+            needs: None,
+            development_plans: None,
+            quarters: BTreeMap::new(),
+            extra: Vec::new(),
+            origin,
+        }
+    }
+}
+
 /// A member of an account's decision-making unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contact {

@@ -513,32 +513,6 @@ fn key_text(v: &serde_yaml::Value) -> String {
     }
 }
 
-fn yaml_error(path: &Path, source: &str, e: &serde_yaml::Error, expected: &[&str]) -> Diagnostic {
-    let msg = e.to_string();
-    let core = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    let mut d = Diagnostic::new(format!("{}: {core}", path.display()));
-    if let Some(loc) = e.location() {
-        let line_text = source
-            .lines()
-            .nth(loc.line().saturating_sub(1))
-            .unwrap_or("");
-        let len = line_text
-            .chars()
-            .skip(loc.column().saturating_sub(1))
-            .take_while(|c| !c.is_whitespace() && *c != ':')
-            .count();
-        d = d.with_span(Span::at(path, source, loc.line(), loc.column(), len));
-    }
-    if let Some(unknown) = core
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-        && let Some(s) = did_you_mean(unknown, expected.iter().copied())
-    {
-        d = d.with_hint(format!("did you mean `{s}`?"));
-    }
-    d
-}
-
 const ALL_KEYS: &[&str] = &[
     "pack",
     "description",
@@ -692,7 +666,7 @@ pub fn load_lenient(
         let file: PackFile = match serde_yaml::from_str(source) {
             Ok(f) => f,
             Err(e) => {
-                problems.push(yaml_error(path, source, &e, ALL_KEYS));
+                problems.push(crate::diag::yaml_error(path, source, &e, ALL_KEYS));
                 continue;
             }
         };
@@ -746,7 +720,7 @@ pub fn load_lenient(
                     });
                 }
             }
-            Err(e) => problems.push(yaml_error(path, source, &e, ALL_KEYS)),
+            Err(e) => problems.push(crate::diag::yaml_error(path, source, &e, ALL_KEYS)),
         }
     }
     // --set

@@ -269,6 +269,32 @@ fn bind(
     }
 }
 
+/// Binds checks that read `facts` (in that order) and then the params.
+fn bind_checks(
+    checks: &mut [Check],
+    facts: &[(&str, &str)],
+    params: &[String],
+    what: &str,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let names: Vec<String> = facts
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(params.iter().cloned())
+        .collect();
+    let slot = |n: &str| names.iter().position(|x| x == n);
+    for c in checks {
+        bind(
+            &mut c.when,
+            &slot,
+            &names,
+            &format!("{what} `{}`", c.id),
+            problems,
+        );
+        bind_template(&mut c.reason, &slot, &names, problems);
+    }
+}
+
 fn bind_template(
     t: &mut Template,
     slot_of: &impl Fn(&str) -> Option<usize>,
@@ -417,38 +443,20 @@ impl Engine {
                 bind(m, &param_slot, &param_names, "a band", &mut problems);
             }
         }
-        let kam_names: Vec<String> = KAM_FACTS
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .chain(param_names.iter().cloned())
-            .collect();
-        let kam_slot = |n: &str| kam_names.iter().position(|x| x == n);
-        for c in &mut rules.kam_checks {
-            bind(
-                &mut c.when,
-                &kam_slot,
-                &kam_names,
-                &format!("KAM check `{}`", c.id),
-                &mut problems,
-            );
-            bind_template(&mut c.reason, &kam_slot, &kam_names, &mut problems);
-        }
-        let pf_names: Vec<String> = PORTFOLIO_FACTS
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .chain(param_names.iter().cloned())
-            .collect();
-        let pf_slot = |n: &str| pf_names.iter().position(|x| x == n);
-        for c in &mut rules.portfolio_checks {
-            bind(
-                &mut c.when,
-                &pf_slot,
-                &pf_names,
-                &format!("portfolio check `{}`", c.id),
-                &mut problems,
-            );
-            bind_template(&mut c.reason, &pf_slot, &pf_names, &mut problems);
-        }
+        bind_checks(
+            &mut rules.kam_checks,
+            KAM_FACTS,
+            &param_names,
+            "KAM check",
+            &mut problems,
+        );
+        bind_checks(
+            &mut rules.portfolio_checks,
+            PORTFOLIO_FACTS,
+            &param_names,
+            "portfolio check",
+            &mut problems,
+        );
         if rules.bands.is_empty() {
             problems.push(Diagnostic::new(
                 "no rule pack declares `bands:`; the default key-clients.yaml shows how",

@@ -193,31 +193,18 @@ mod tests {
     fn ds(gps: &[(&str, Option<f64>)]) -> Dataset {
         let accounts = gps
             .iter()
-            .map(|(id, gp)| Account {
-                id: id.to_string(),
-                name: id.to_string(),
-                kam_id: None,
-                industry: None,
-                region: None,
-                level: "company".into(),
-                revenue: gp.map(|g| g * 4.0),
-                gross_profit: *gp,
-                figures_source: "accounts",
-                wallet: None,
-                reference: None,
-                brand_score: None,
-                partnership: None,
-                competence: None,
-                innovator: None,
-                history: None,
-                needs: None,
-                development_plans: None,
-                quarters: Default::default(),
-                extra: Vec::new(),
-                origin: Origin {
-                    sheet: Arc::from("Accounts"),
-                    row: 2,
-                },
+            .map(|(id, gp)| {
+                let mut a = Account::new(
+                    id.to_string(),
+                    id.to_string(),
+                    Origin {
+                        sheet: Arc::from("Accounts"),
+                        row: 2,
+                    },
+                );
+                a.revenue = gp.map(|g| g * 4.0);
+                a.gross_profit = *gp;
+                a
             })
             .collect();
         Dataset {

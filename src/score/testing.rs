@@ -89,40 +89,39 @@ fn account_of(case: &TestFile) -> Result<Dataset, String> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let id = text("id").unwrap_or_else(|| "TEST".into());
-    let account = Account {
-        name: text("name").unwrap_or_else(|| id.clone()),
+    let name = text("name").unwrap_or_else(|| id.clone());
+    let mut account = Account::new(
         id,
-        kam_id: text("kam_id"),
-        industry: text("industry"),
-        region: text("region"),
-        level: text("level").unwrap_or_else(|| "company".into()),
-        revenue: num("revenue"),
-        gross_profit: num("gross_profit"),
-        figures_source: "accounts",
-        wallet: num("wallet"),
-        reference: flag("reference"),
-        brand_score: num("brand_score"),
-        partnership: num("partnership"),
-        competence: num("competence"),
-        innovator: flag("innovator"),
-        history: text("history"),
-        needs: text("needs"),
-        development_plans: text("development_plans"),
-        quarters: BTreeMap::new(),
-        extra: extras
-            .iter()
-            .map(|(_, v)| match v {
-                V::Missing => Value::Empty,
-                V::Num(n) => Value::Number(*n),
-                V::Bool(b) => Value::Bool(*b),
-                V::Str(s) => Value::Text(s.to_string().into()),
-            })
-            .collect(),
-        origin: Origin {
+        name,
+        Origin {
             sheet: Arc::from("test"),
             row: 1,
         },
-    };
+    );
+    account.kam_id = text("kam_id");
+    account.industry = text("industry");
+    account.region = text("region");
+    account.level = text("level").unwrap_or_else(|| "company".into());
+    account.revenue = num("revenue");
+    account.gross_profit = num("gross_profit");
+    account.wallet = num("wallet");
+    account.reference = flag("reference");
+    account.brand_score = num("brand_score");
+    account.partnership = num("partnership");
+    account.competence = num("competence");
+    account.innovator = flag("innovator");
+    account.history = text("history");
+    account.needs = text("needs");
+    account.development_plans = text("development_plans");
+    account.extra = extras
+        .iter()
+        .map(|(_, v)| match v {
+            V::Missing => Value::Empty,
+            V::Num(n) => Value::Number(*n),
+            V::Bool(b) => Value::Bool(*b),
+            V::Str(s) => Value::Text(s.to_string().into()),
+        })
+        .collect();
     Ok(Dataset {
         file: "test".into(),
         accounts: vec![account],
