@@ -161,6 +161,34 @@ pub struct Scored {
 }
 
 impl AccountResult {
+    /// Records a rule that failed on this account: an error and an `error` contribution.
+    fn record_error(
+        &mut self,
+        rule: &Arc<str>,
+        kind: &'static str,
+        message: String,
+        inputs: Vec<(Arc<str>, String)>,
+        cells: Vec<String>,
+        no_actions: &Arc<[String]>,
+    ) {
+        self.errors.push(RuleError {
+            rule: rule.clone(),
+            message: message.clone(),
+        });
+        self.contributions.push(Contribution {
+            rule: rule.clone(),
+            kind,
+            outcome: Outcome::Error,
+            points: 0.0,
+            label: None,
+            output: None,
+            reason: message,
+            inputs,
+            cells,
+            actions: no_actions.clone(),
+        });
+    }
+
     /// A table output by name.
     pub fn output<'a>(&'a self, names: &[String], name: &str) -> Option<&'a str> {
         names
@@ -823,22 +851,14 @@ impl Engine {
                 ));
             }
             if let Some(message) = failed {
-                result.errors.push(RuleError {
-                    rule: self.table_ids[t_i].clone(),
-                    message: message.clone(),
-                });
-                result.contributions.push(Contribution {
-                    rule: self.table_ids[t_i].clone(),
-                    kind: "table",
-                    outcome: Outcome::Error,
-                    points: 0.0,
-                    label: None,
-                    output: None,
-                    reason: message,
-                    inputs: Vec::new(),
-                    cells: Vec::new(),
-                    actions: self.no_actions.clone(),
-                });
+                result.record_error(
+                    &self.table_ids[t_i],
+                    "table",
+                    message,
+                    Vec::new(),
+                    Vec::new(),
+                    &self.no_actions,
+                );
                 continue;
             }
             let value: Option<ParamValue> = match t.hit {
@@ -1016,22 +1036,14 @@ impl Engine {
             };
             if let Some(message) = error {
                 let (inputs, cells) = describe();
-                result.errors.push(RuleError {
-                    rule: self.crit_ids[c_i].clone(),
-                    message: message.clone(),
-                });
-                result.contributions.push(Contribution {
-                    rule: self.crit_ids[c_i].clone(),
-                    kind: "criterion",
-                    outcome,
-                    points: 0.0,
-                    label: None,
-                    output: None,
-                    reason: message,
+                result.record_error(
+                    &self.crit_ids[c_i],
+                    "criterion",
+                    message,
                     inputs,
                     cells,
-                    actions: self.no_actions.clone(),
-                });
+                    &self.no_actions,
+                );
                 continue;
             }
             if outcome != Outcome::Matched {
@@ -1069,22 +1081,14 @@ impl Engine {
                 Ok(p) => p,
                 Err(message) => {
                     let (inputs, cells) = describe();
-                    result.errors.push(RuleError {
-                        rule: self.crit_ids[c_i].clone(),
-                        message: message.clone(),
-                    });
-                    result.contributions.push(Contribution {
-                        rule: self.crit_ids[c_i].clone(),
-                        kind: "criterion",
-                        outcome: Outcome::Error,
-                        points: 0.0,
-                        label: None,
-                        output: None,
-                        reason: message,
+                    result.record_error(
+                        &self.crit_ids[c_i],
+                        "criterion",
+                        message,
                         inputs,
                         cells,
-                        actions: self.no_actions.clone(),
-                    });
+                        &self.no_actions,
+                    );
                     continue;
                 }
             };
