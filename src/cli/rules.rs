@@ -237,10 +237,7 @@ pub fn explain_cmd(args: &ExplainArgs) -> Result<u8> {
         )));
     };
     let engine = engine(&rules, &ds)?;
-    let scored = engine.score(&ds, 0, true)?;
-    print!(
-        "{}",
-        explain::render(&engine, &ds, &scored, &scored.accounts[index])
-    );
+    let scored = engine.explain_account(&ds, index);
+    print!("{}", explain::render(&engine, &ds, &scored, &scored.accounts[0]));
     Ok(super::EXIT_OK)
 }
