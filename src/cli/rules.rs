@@ -238,6 +238,9 @@ pub fn explain_cmd(args: &ExplainArgs) -> Result<u8> {
     };
     let engine = engine(&rules, &ds)?;
     let scored = engine.explain_account(&ds, index);
-    print!("{}", explain::render(&engine, &ds, &scored, &scored.accounts[0]));
+    print!(
+        "{}",
+        explain::render(&engine, &ds, &scored, &scored.accounts[0])
+    );
     Ok(super::EXIT_OK)
 }

@@ -268,3 +268,103 @@ pub struct ExpectFile {
     #[serde(default)]
     pub errors: Option<usize>,
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/rule-pack.schema.json must know every key the parser accepts, and no other.
+    #[test]
+    fn the_json_schema_matches_the_parser() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../docs/rule-pack.schema.json"))
+                .expect("the schema is JSON");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let sorted = |list: &[&str]| {
+            let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            v.sort();
+            v
+        };
+        let defs = &schema["$defs"];
+        assert_eq!(
+            keys(&schema),
+            sorted(&[
+                "pack",
+                "description",
+                "lua",
+                "limits",
+                "portfolio",
+                "params",
+                "measures",
+                "tables",
+                "criteria",
+                "bands",
+                "kam_checks",
+                "portfolio_checks",
+                "tests"
+            ])
+        );
+        assert_eq!(
+            keys(&defs["criterion"]),
+            sorted(&[
+                "id",
+                "when",
+                "lua",
+                "points",
+                "label",
+                "reason",
+                "actions",
+                "description"
+            ])
+        );
+        assert_eq!(
+            keys(&defs["table"]),
+            sorted(&[
+                "id",
+                "hit",
+                "aggregate",
+                "output",
+                "default",
+                "rows",
+                "description"
+            ])
+        );
+        assert_eq!(
+            keys(&defs["row"]),
+            sorted(&["when", "value", "label", "reason", "actions"])
+        );
+        assert_eq!(
+            keys(&defs["band"]),
+            sorted(&["name", "min_score", "labels", "plan", "key"])
+        );
+        assert_eq!(
+            keys(&defs["param"]),
+            sorted(&["default", "description", "min", "max", "choices"])
+        );
+        assert_eq!(
+            keys(&defs["check"]),
+            sorted(&["id", "when", "flag", "reason", "actions"])
+        );
+        assert_eq!(
+            keys(&defs["test"]),
+            sorted(&["name", "account", "facts", "set", "expect"])
+        );
+        // Each of those lists is what serde accepts: an unknown key names the expected ones.
+        let err = serde_yaml::from_str::<super::PackFile>("pack: x\nbogus: 1\n")
+            .unwrap_err()
+            .to_string();
+        for k in keys(&schema) {
+            assert!(
+                err.contains(&format!("`{k}`")),
+                "{k} missing from the parser's list: {err}"
+            );
+        }
+    }
+}

@@ -626,11 +626,18 @@ impl Engine {
         let (facts, portfolio) = portfolio::compute(ds, self.basis, self.a_cutoff, self.b_cutoff);
         let aggregates = AccountAggregates::of(ds, &self.extras);
         let pv = self.portfolio_values(&portfolio);
-        let account = self.with_vm(&pv, |vm| self.evaluate(ds, index, &facts[index], &pv, &aggregates, true, vm));
+        let account = self.with_vm(&pv, |vm| {
+            self.evaluate(ds, index, &facts[index], &pv, &aggregates, true, vm)
+        });
         Scored {
             measure_names: self.rules.measures.iter().map(|m| m.name.clone()).collect(),
             output_names: self.output_names.clone(),
-            params: self.rules.params.iter().map(|p| (p.name.clone(), p.value.to_string())).collect(),
+            params: self
+                .rules
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.value.to_string()))
+                .collect(),
             portfolio_flags: self.portfolio_flags(&pv),
             portfolio,
             accounts: vec![account],
