@@ -1261,3 +1261,14 @@ fn rules_change_without_recompiling() {
     let o = kam().arg("init").arg(&rules).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_workbook_column_named_like_a_param_is_refused() {
+    let r = run_file("invalid/name-clash.xlsx", &[]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: the workbook's column `key_share` has the same name as a param, measure or table output of the rules, so rules could not tell them apart\n  = hint: rename the column in the workbook, leave it out with `ignore:` in a mapping file, or rename the rule name\n1 problem in the rules\n"
+    );
+    assert!(!r.out.exists());
+}

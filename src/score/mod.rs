@@ -391,6 +391,16 @@ impl Engine {
             .into_iter()
             .collect();
         names.extend(output_names.iter().cloned());
+        for e in &extras {
+            if names[n_base..].contains(e) {
+                problems.push(
+                    Diagnostic::new(format!(
+                        "the workbook's column `{e}` has the same name as a param, measure or table output of the rules, so rules could not tell them apart"
+                    ))
+                    .with_hint("rename the column in the workbook, leave it out with `ignore:` in a mapping file, or rename the rule name"),
+                );
+            }
+        }
         let all = names.clone();
         let slot_of = |n: &str| all.iter().position(|x| x == n);
         // Portfolio settings read params only.
