@@ -991,10 +991,6 @@ fn compile_pack(
         let mut catch_all: Option<usize> = None;
         let mut row_line = from;
         for (i, r) in t.rows.iter().enumerate() {
-            let when_text = match &r.when {
-                Cond::Bool(b) => b.to_string(),
-                Cond::Expr(e) => e.clone(),
-            };
             let Some(when) = cx.cond(
                 &r.when,
                 row_line,
@@ -1053,7 +1049,6 @@ fn compile_pack(
                     None,
                 );
             }
-            let _ = when_text;
             rows.push(TableRow {
                 when,
                 value,
