@@ -1131,6 +1131,10 @@ fn validate_reports_every_problem_with_its_line() {
         ),
         "{e}"
     );
+    assert!(
+        e.ends_with("\n1 problem in the rules\n"),
+        "a pack that cannot be parsed hides the checks that depend on it: {e}"
+    );
     let e = check("rules/bad-meaning");
     assert!(
         e.contains("default: key_share must be between 0 and 1, not 1.5"),

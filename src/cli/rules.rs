@@ -139,7 +139,10 @@ pub fn validate(args: &ValidateArgs) -> Result<u8> {
         }
         None => Vec::new(),
     };
-    if let Err(bind_problems) = Engine::new(&rules, &extras) {
+    // A pack that could not be parsed would make every later check speak of what it lacks.
+    if !rules.incomplete
+        && let Err(bind_problems) = Engine::new(&rules, &extras)
+    {
         problems.extend(bind_problems);
     }
     if !problems.is_empty() {

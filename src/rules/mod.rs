@@ -414,6 +414,8 @@ pub struct RuleSet {
     pub lua: Vec<(String, String)>,
     /// Lua limits.
     pub limits: Limits,
+    /// Some pack file could not be parsed at all (so what is missing says nothing).
+    pub incomplete: bool,
 }
 
 /// Default Lua limits when a pack names none.
@@ -639,6 +641,7 @@ pub fn load_lenient(
         tests: Vec::new(),
         lua: Vec::new(),
         limits: DEFAULT_LIMITS,
+        incomplete: false,
     };
     let mut problems = Vec::new();
     let lua_files: BTreeMap<String, (PathBuf, String)> = files
@@ -667,6 +670,7 @@ pub fn load_lenient(
             Ok(f) => f,
             Err(e) => {
                 problems.push(crate::diag::yaml_error(path, source, &e, ALL_KEYS));
+                set.incomplete = true;
                 continue;
             }
         };
