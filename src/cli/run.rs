@@ -13,6 +13,7 @@ use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
 use crate::model::{Dataset, RejectScope};
+use crate::output::scores::ScoresWriter;
 use crate::output::{Staging, files, slug};
 
 /// Arguments of `kam run`.
@@ -185,37 +186,18 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     let imported: Vec<Imported> = results.into_iter().flatten().collect();
     let import_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
-    let mut scored = Vec::new();
-    for imp in &imported {
-        let engine = super::rules::engine(&rules, &imp.dataset)?;
-        let s = engine.score(&imp.dataset, args.jobs.unwrap_or(0), args.trace)?;
-        if args.fail_fast
-            && let Some((r, e)) = s
-                .accounts
-                .iter()
-                .find_map(|r| r.errors.first().map(|e| (r, e)))
-        {
-            return Err(Error::FailFast(format!(
-                "{}: account {}: rule {}: {}",
-                imp.input.display, imp.dataset.accounts[r.index].id, e.rule, e.message
-            )));
-        }
-        scored.push(s);
-    }
     let packs: Vec<(String, String)> = rules
         .packs
         .iter()
         .map(|p| (p.name.clone(), p.path.display().to_string()))
         .collect();
-
-    let scoring_s = started.elapsed().as_secs_f64();
-    let started = std::time::Instant::now();
     let staging = Staging::begin(&args.out)?;
+    // One folder per workbook when there are several.
     let multi = imported.len() > 1;
     let mut used_names: Vec<String> = Vec::new();
     let mut folders = Vec::new();
-    for (imp, sc) in imported.iter().zip(&scored) {
-        let prefix = if multi {
+    for imp in &imported {
+        folders.push(if multi {
             let stem = imp
                 .input
                 .path
@@ -234,18 +216,49 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             format!("{name}/")
         } else {
             String::new()
-        };
+        });
+    }
+    // Score each workbook, writing scores.json account by account as results come.
+    let mut scored = Vec::new();
+    for (imp, prefix) in imported.iter().zip(&folders) {
+        let ds = &imp.dataset;
+        let engine = super::rules::engine(&rules, ds)?;
+        let (path, mut file) = staging.create(&format!("{prefix}scores.json"))?;
+        let io_error = |e: std::io::Error| Error::io(format!("cannot write {}", path.display()), e);
+        let mut out = ScoresWriter::begin(&mut file).map_err(io_error)?;
+        let output_names = engine.output_names().to_vec();
+        let measure_names: Vec<String> = engine
+            .rules()
+            .measures
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        let s = engine.score_streaming(ds, args.jobs.unwrap_or(0), args.trace, &mut |r| {
+            if args.fail_fast
+                && let Some(e) = r.errors.first()
+            {
+                return Err(Error::FailFast(format!(
+                    "{}: account {}: rule {}: {}",
+                    imp.input.display, ds.accounts[r.index].id, e.rule, e.message
+                )));
+            }
+            out.account(ds, &output_names, &measure_names, r)
+                .map_err(io_error)
+        })?;
+        out.finish(ds, &s, &packs).map_err(io_error)?;
+        std::io::Write::flush(&mut file).map_err(io_error)?;
+        scored.push(s);
+    }
+    let scoring_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    for (imp, prefix) in imported.iter().zip(&folders) {
         let ds = &imp.dataset;
         staging.write(&format!("{prefix}rejects.csv"), &files::rejects_csv(&[ds])?)?;
         staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
-        staging.write_with(&format!("{prefix}scores.json"), |w| {
-            crate::output::scores::write_scores_json(w, ds, sc, &packs)
-        })?;
         staging.write(
             &format!("{prefix}import.json"),
             &files::to_json_bytes(&files::import_json(ds)),
         )?;
-        folders.push(prefix);
     }
     let manifest = serde_json::json!({
         "kam_version": env!("CARGO_PKG_VERSION"),

@@ -80,6 +80,19 @@ impl Staging {
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
+    /// Creates one file for writing piece by piece; returns its path (for messages) and a
+    /// buffered writer.
+    pub fn create(&self, name: &str) -> Result<(PathBuf, std::io::BufWriter<fs::File>)> {
+        let path = self.temp.join(safe_relative(name)?);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
+        }
+        let file = fs::File::create(&path)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        Ok((path, std::io::BufWriter::new(file)))
+    }
+
     /// Writes one file through a buffered writer (for large files written piece by piece).
     pub fn write_with(
         &self,

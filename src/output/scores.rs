@@ -51,7 +51,12 @@ fn flag(f: &Flag) -> Json {
 }
 
 /// One account's entry.
-pub fn account_json(ds: &Dataset, s: &Scored, r: &AccountResult) -> Json {
+pub fn account_json(
+    ds: &Dataset,
+    output_names: &[String],
+    measure_names: &[String],
+    r: &AccountResult,
+) -> Json {
     let a = &ds.accounts[r.index];
     let f = &r.facts;
     json!({
@@ -64,8 +69,8 @@ pub fn account_json(ds: &Dataset, s: &Scored, r: &AccountResult) -> Json {
         "key": r.key,
         "plan": r.plan,
         "labels": r.labels,
-        "outputs": s.output_names.iter().zip(&r.outputs).map(|(k, v)| (k.clone(), json!(v.as_deref()))).collect::<Map<_, _>>(),
-        "dependency": r.output(&s.output_names, "dependency"),
+        "outputs": output_names.iter().zip(&r.outputs).map(|(k, v)| (k.clone(), json!(v.as_deref()))).collect::<Map<_, _>>(),
+        "dependency": r.output(output_names, "dependency"),
         "abc": f.abc,
         "pareto": f.abc == "A" && f.share.is_some(),
         "shares": {
@@ -82,62 +87,95 @@ pub fn account_json(ds: &Dataset, s: &Scored, r: &AccountResult) -> Json {
             "wallet": num(a.wallet),
             "source": a.figures_source,
         },
-        "measures": s.measure_names.iter().zip(&r.measures).map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
+        "measures": measure_names.iter().zip(&r.measures).map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
         "contributions": r.contributions.iter().map(contribution).collect::<Vec<_>>(),
         "errors": r.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         "source": a.origin.cell(0),
     })
 }
 
-/// Writes the whole document, one account at a time (the accounts are never all held as JSON).
+/// Writes `scores.json` while the accounts are being scored: the accounts first (the
+/// document's keys are in alphabetical order and `accounts` is the first), everything that
+/// needs all of them once they are known. No account is held as JSON longer than it is written.
+pub struct ScoresWriter<'w> {
+    w: &'w mut dyn std::io::Write,
+    count: usize,
+}
+
+impl<'w> ScoresWriter<'w> {
+    /// Starts the document.
+    pub fn begin(w: &'w mut dyn std::io::Write) -> std::io::Result<ScoresWriter<'w>> {
+        w.write_all(b"{\n  \"accounts\": [")?;
+        Ok(ScoresWriter { w, count: 0 })
+    }
+
+    /// Writes one account.
+    pub fn account(
+        &mut self,
+        ds: &Dataset,
+        output_names: &[String],
+        measure_names: &[String],
+        r: &AccountResult,
+    ) -> std::io::Result<()> {
+        let one = serde_json::to_string_pretty(&account_json(ds, output_names, measure_names, r))
+            .map_err(std::io::Error::other)?;
+        self.w
+            .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        for (j, line) in one.lines().enumerate() {
+            if j > 0 {
+                self.w.write_all(b"\n")?;
+            }
+            self.w.write_all(b"    ")?;
+            self.w.write_all(line.as_bytes())?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the rest of the document.
+    pub fn finish(
+        self,
+        ds: &Dataset,
+        s: &Scored,
+        packs: &[(String, String)],
+    ) -> std::io::Result<()> {
+        self.w
+            .write_all(if self.count == 0 { b"]" } else { b"\n  ]" })?;
+        let mut head = scores_json_without_accounts(ds, s, packs);
+        if let Some(m) = head.as_object_mut() {
+            m.remove("accounts");
+        }
+        let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
+        self.w.write_all(b",\n")?;
+        self.w
+            .write_all(text.strip_prefix("{\n").unwrap_or(&text).as_bytes())?;
+        self.w.write_all(b"\n")
+    }
+}
+
+/// Writes the whole document for an already scored dataset.
 pub fn write_scores_json(
     w: &mut dyn std::io::Write,
     ds: &Dataset,
     s: &Scored,
     packs: &[(String, String)],
 ) -> std::io::Result<()> {
-    const HOLE: &str = "\u{0}accounts\u{0}";
-    let mut head = scores_json_without_accounts(ds, s, packs);
-    head["accounts"] = json!(HOLE);
-    let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
-    let marker = format!(
-        "\"accounts\": {}",
-        serde_json::to_string(HOLE).map_err(std::io::Error::other)?
-    );
-    let (before, after) = text
-        .split_once(&marker)
-        .expect("the accounts placeholder is in the document");
-    w.write_all(before.as_bytes())?;
-    if s.accounts.is_empty() {
-        w.write_all(b"\"accounts\": []")?;
-    } else {
-        w.write_all(b"\"accounts\": [\n")?;
-        for (i, r) in s.accounts.iter().enumerate() {
-            let one = serde_json::to_string_pretty(&account_json(ds, s, r))
-                .map_err(std::io::Error::other)?;
-            for (j, line) in one.lines().enumerate() {
-                if j > 0 {
-                    w.write_all(b"\n")?;
-                }
-                w.write_all(b"    ")?;
-                w.write_all(line.as_bytes())?;
-            }
-            w.write_all(if i + 1 < s.accounts.len() {
-                b",\n"
-            } else {
-                b"\n"
-            })?;
-        }
-        w.write_all(b"  ]")?;
+    let mut out = ScoresWriter::begin(w)?;
+    for r in &s.accounts {
+        out.account(ds, &s.output_names, &s.measure_names, r)?;
     }
-    w.write_all(after.as_bytes())?;
-    w.write_all(b"\n")
+    out.finish(ds, s, packs)
 }
 
 /// The whole document as one JSON value (small workbooks, tests).
 pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
     let mut doc = scores_json_without_accounts(ds, s, packs);
-    doc["accounts"] = Json::Array(s.accounts.iter().map(|r| account_json(ds, s, r)).collect());
+    doc["accounts"] = Json::Array(
+        s.accounts
+            .iter()
+            .map(|r| account_json(ds, &s.output_names, &s.measure_names, r))
+            .collect(),
+    );
     doc
 }
 
@@ -205,6 +243,16 @@ mod tests {
         let mut streamed = Vec::new();
         write_scores_json(&mut streamed, &ds, &scored, &[]).unwrap();
         let mut whole = serde_json::to_string_pretty(&scores_json(&ds, &scored, &[])).unwrap();
+        whole.push('\n');
+        assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        // And with no account at all.
+        let empty = crate::score::Scored {
+            accounts: Vec::new(),
+            ..scored
+        };
+        let mut streamed = Vec::new();
+        write_scores_json(&mut streamed, &ds, &empty, &[]).unwrap();
+        let mut whole = serde_json::to_string_pretty(&scores_json(&ds, &empty, &[])).unwrap();
         whole.push('\n');
         assert_eq!(String::from_utf8(streamed).unwrap(), whole);
     }

@@ -154,7 +154,8 @@ pub struct Scored {
     pub portfolio: PortfolioFacts,
     /// Portfolio flags.
     pub portfolio_flags: Vec<Flag>,
-    /// Accounts in dataset order.
+    /// Accounts in dataset order (after [`Engine::score_streaming`], without their
+    /// contributions, measures and outputs, which went to the sink).
     pub accounts: Vec<AccountResult>,
     /// KAMs by id.
     pub kams: Vec<KamResult>,
@@ -213,6 +214,9 @@ impl Scored {
             + self.kams.iter().map(|k| k.errors.len()).sum::<usize>()
     }
 }
+
+/// Receives each account's result in order during [`Engine::score_streaming`].
+pub type AccountSink<'a> = dyn FnMut(&AccountResult) -> crate::Result<()> + 'a;
 
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 
@@ -593,6 +597,32 @@ impl Engine {
 
     /// Scores a dataset with `jobs` worker threads (0: all cores).
     pub fn score(&self, ds: &Dataset, jobs: usize, trace: bool) -> crate::Result<Scored> {
+        self.score_into(ds, jobs, trace, None)
+    }
+
+    /// Scores a dataset and hands each account's result to `sink`, in account order, as soon as
+    /// its chunk is scored; the returned [`Scored`] keeps only what the summary needs of each
+    /// account (band, key, labels, errors), so a large workbook's results never sit in memory
+    /// all at once.
+    pub fn score_streaming(
+        &self,
+        ds: &Dataset,
+        jobs: usize,
+        trace: bool,
+        sink: &mut AccountSink<'_>,
+    ) -> crate::Result<Scored> {
+        self.score_into(ds, jobs, trace, Some(sink))
+    }
+
+    fn score_into(
+        &self,
+        ds: &Dataset,
+        jobs: usize,
+        trace: bool,
+        mut sink: Option<&mut AccountSink<'_>>,
+    ) -> crate::Result<Scored> {
+        /// Accounts scored in parallel before their results are handed on.
+        const CHUNK: usize = 16_384;
         let (facts, portfolio) = portfolio::compute(ds, self.basis, self.a_cutoff, self.b_cutoff);
         let aggregates = AccountAggregates::of(ds, &self.extras);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -600,17 +630,35 @@ impl Engine {
             .build()
             .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
         let pv = self.portfolio_values(&portfolio);
-        let accounts: Vec<AccountResult> = pool.install(|| {
-            (0..ds.accounts.len())
-                .into_par_iter()
-                .with_min_len(256)
-                .map(|i| {
-                    self.with_vm(&pv, |vm| {
-                        self.evaluate(ds, i, &facts[i], &pv, &aggregates, trace, vm)
+        let mut accounts: Vec<AccountResult> = Vec::with_capacity(ds.accounts.len());
+        let mut start = 0;
+        while start < ds.accounts.len() {
+            let end = (start + CHUNK).min(ds.accounts.len());
+            let chunk: Vec<AccountResult> = pool.install(|| {
+                (start..end)
+                    .into_par_iter()
+                    .with_min_len(256)
+                    .map(|i| {
+                        self.with_vm(&pv, |vm| {
+                            self.evaluate(ds, i, &facts[i], &pv, &aggregates, trace, vm)
+                        })
                     })
-                })
-                .collect()
-        });
+                    .collect()
+            });
+            match sink.as_mut() {
+                None => accounts.extend(chunk),
+                Some(sink) => {
+                    for mut r in chunk {
+                        sink(&r)?;
+                        r.contributions = Vec::new();
+                        r.measures = Vec::new();
+                        r.outputs = Vec::new();
+                        accounts.push(r);
+                    }
+                }
+            }
+            start = end;
+        }
         let kams = self.kam_results(ds, &accounts);
         let portfolio_flags = self.portfolio_flags(&pv);
         let params = self
