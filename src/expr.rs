@@ -149,6 +149,14 @@ pub enum Func {
     If,
     /// `contains(text, part)`, ignoring case.
     Contains,
+    /// `days(from, to)`: days between two dates (fractions for times of day).
+    Days,
+    /// `business_days(from, to)`: Monday–Friday days after `from` up to `to`.
+    BusinessDays,
+    /// `months(from, to)`: calendar months between two dates, with a fraction.
+    Months,
+    /// `minutes(from, to)`: minutes between two date-times.
+    Minutes,
 }
 
 /// The functions by name, with their argument counts (min, max).
@@ -161,6 +169,10 @@ pub const FUNCS: &[(&str, Func, usize, usize)] = &[
     ("known", Func::Known, 1, 1),
     ("if", Func::If, 3, 3),
     ("contains", Func::Contains, 2, 2),
+    ("days", Func::Days, 2, 2),
+    ("business_days", Func::BusinessDays, 2, 2),
+    ("months", Func::Months, 2, 2),
+    ("minutes", Func::Minutes, 2, 2),
 ];
 
 /// A syntax error: message and 0-based character offset in the expression.
@@ -716,6 +728,18 @@ fn call<'a>(
                 });
             }
             acc.map_or(V::Missing, V::Num)
+        }
+        Func::Days | Func::BusinessDays | Func::Months | Func::Minutes => {
+            let (Some(a), Some(b)) = (num_arg(0)?, num_arg(1)?) else {
+                return Ok(V::Missing);
+            };
+            use crate::model::value::{business_days_between, months_between};
+            V::Num(match func {
+                Func::Days => b - a,
+                Func::BusinessDays => business_days_between(a, b),
+                Func::Months => months_between(a, b),
+                _ => ((b - a) * 1440.0 * 1e6).round() / 1e6,
+            })
         }
         Func::Contains => match (args[0].eval(get)?, args[1].eval(get)?) {
             (V::Missing, _) | (_, V::Missing) => V::Missing,

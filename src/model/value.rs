@@ -211,6 +211,63 @@ pub fn quarter_label(index: i64) -> String {
     format!("{:04}-Q{}", index.div_euclid(4), index.rem_euclid(4) + 1)
 }
 
+/// Day of the week of a day number: 0 = Monday … 6 = Sunday (1970-01-01 was a Thursday).
+pub fn weekday(days: f64) -> u32 {
+    (days.floor() as i64 + 3).rem_euclid(7) as u32
+}
+
+/// Working days (Monday–Friday) after `from` up to and including `to`: a Friday proposal
+/// followed up on Monday took 1 business day. Negative when `to` is before `from`.
+pub fn business_days_between(from: f64, to: f64) -> f64 {
+    let (a, b) = (from.floor() as i64, to.floor() as i64);
+    if b < a {
+        return -business_days_between(to, from);
+    }
+    let mut n = 0i64;
+    let mut d = a + 1;
+    // Whole weeks at once, then the rest day by day.
+    let weeks = (b - a) / 7;
+    n += weeks * 5;
+    d += weeks * 7;
+    while d <= b {
+        if weekday(d as f64) < 5 {
+            n += 1;
+        }
+        d += 1;
+    }
+    n as f64
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    (28..=31)
+        .rev()
+        .find(|d| is_valid_civil(y, m, *d))
+        .unwrap_or(28)
+}
+
+/// Calendar months from `from` to `to`: whole months, plus the fraction of the next month
+/// (2025-09-01 → 2026-06-15 is 9.47). Negative when `to` is before `from`.
+pub fn months_between(from: f64, to: f64) -> f64 {
+    if to < from {
+        return -months_between(to, from);
+    }
+    let (y1, m1, d1) = civil_from_days(from.floor() as i64);
+    let (y2, m2, d2) = civil_from_days(to.floor() as i64);
+    let mut n = (y2 - y1) * 12 + m2 as i64 - m1 as i64;
+    if d2 < d1 {
+        n -= 1;
+    }
+    // The date n months after `from` (day clamped to the month's length).
+    let shift = |k: i64| {
+        let idx = y1 * 12 + m1 as i64 - 1 + k;
+        let (y, m) = (idx.div_euclid(12), (idx.rem_euclid(12) + 1) as u32);
+        days_from_civil(y, m, d1.min(days_in_month(y, m)))
+    };
+    let (start, next) = (shift(n), shift(n + 1));
+    let frac = (to.floor() as i64 - start) as f64 / (next - start).max(1) as f64;
+    n as f64 + frac
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +317,31 @@ mod tests {
         assert_eq!(format_number(-3.0), "-3");
         assert_eq!(format_number(520_336.389_999_999_96), "520336.39");
         assert_eq!(format_number(0.1 + 0.2), "0.3");
+    }
+
+    #[test]
+    fn business_days_skip_weekends() {
+        let fri = days_from_civil(2026, 11, 27) as f64;
+        assert_eq!(weekday(fri), 4);
+        assert_eq!(business_days_between(fri, fri), 0.0);
+        assert_eq!(business_days_between(fri, fri + 1.0), 0.0); // Saturday
+        assert_eq!(business_days_between(fri, fri + 3.0), 1.0); // Monday
+        assert_eq!(business_days_between(fri, fri + 4.0), 2.0);
+        assert_eq!(business_days_between(fri, fri + 17.0), 11.0);
+        assert_eq!(business_days_between(fri + 3.0, fri), -1.0);
+        // Times of day do not count.
+        assert_eq!(business_days_between(fri + 0.9, fri + 3.1), 1.0);
+    }
+
+    #[test]
+    fn months_count_calendar_months() {
+        let d = |y, m, dd| days_from_civil(y, m, dd) as f64;
+        assert_eq!(months_between(d(2025, 9, 1), d(2026, 6, 1)), 9.0);
+        assert_eq!(months_between(d(2025, 10, 1), d(2026, 6, 1)), 8.0);
+        assert!((months_between(d(2025, 9, 1), d(2026, 6, 15)) - 9.0 - 14.0 / 30.0).abs() < 1e-9);
+        assert_eq!(months_between(d(2026, 5, 31), d(2026, 6, 30)), 1.0);
+        assert!(months_between(d(2026, 5, 31), d(2026, 6, 29)) < 1.0);
+        assert_eq!(months_between(d(2026, 1, 31), d(2026, 2, 28)), 1.0);
+        assert_eq!(months_between(d(2026, 6, 1), d(2026, 3, 1)), -3.0);
     }
 }

@@ -131,7 +131,7 @@ pub fn render(engine: &Engine, ds: &Dataset, scored: &Scored, r: &AccountResult)
         .iter()
         .map(|p| super::param_v(&p.value))
         .collect();
-    for b in &engine.rules().bands {
+    for b in &engine.logic().bands {
         let mut cond = Vec::new();
         if let Some(m) = &b.min_score
             && let Ok(v) = m.expr.eval(&|s| params[s].clone())

@@ -3,13 +3,14 @@
 //! reason and the values it saw.
 
 pub mod explain;
+pub mod logic;
 pub mod names;
 pub mod portfolio;
 pub mod testing;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,9 +20,7 @@ use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::expr::{Expr, V};
 use crate::model::{Account, Dataset, Value};
 use crate::rules::lua::LuaVm;
-use crate::rules::{
-    Aggregate, Check, Compute, Decide, Hit, ParamValue, RuleSet, SExpr, Template, TemplatePart,
-};
+use crate::rules::{Check, ParamValue, RuleSet, SExpr, Template, TemplatePart};
 use names::{ACCOUNT_FACTS, ACCOUNT_FIELDS, KAM_FACTS, PORTFOLIO_FACTS};
 use portfolio::{AccountFacts, Basis, PortfolioFacts};
 
@@ -162,34 +161,6 @@ pub struct Scored {
 }
 
 impl AccountResult {
-    /// Records a rule that failed on this account: an error and an `error` contribution.
-    fn record_error(
-        &mut self,
-        rule: &Arc<str>,
-        kind: &'static str,
-        message: String,
-        inputs: Vec<(Arc<str>, String)>,
-        cells: Vec<String>,
-        no_actions: &Arc<[String]>,
-    ) {
-        self.errors.push(RuleError {
-            rule: rule.clone(),
-            message: message.clone(),
-        });
-        self.contributions.push(Contribution {
-            rule: rule.clone(),
-            kind,
-            outcome: Outcome::Error,
-            points: 0.0,
-            label: None,
-            output: None,
-            reason: message,
-            inputs,
-            cells,
-            actions: no_actions.clone(),
-        });
-    }
-
     /// A table output by name.
     pub fn output<'a>(&'a self, names: &[String], name: &str) -> Option<&'a str> {
         names
@@ -224,26 +195,14 @@ static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 pub struct Engine {
     rules: RuleSet,
     id: u64,
-    names: Vec<String>,
     n_base: usize,
     extras: Vec<String>,
-    measure_slots: std::ops::Range<usize>,
-    output_names: Vec<String>,
+    logic: logic::Logic,
     basis: Basis,
     a_cutoff: f64,
     b_cutoff: f64,
-    /// For each measure, the names it reads, measures expanded (to cite source cells).
-    measure_inputs: BTreeMap<String, Vec<String>>,
     /// The slots a Lua function's account table gets (not params, not `portfolio.*`).
     lua_visible: Vec<usize>,
-    /// Shared texts for contributions (no copy per account).
-    arc_names: Vec<Arc<str>>,
-    crit_ids: Vec<Arc<str>>,
-    crit_actions: Vec<Arc<[String]>>,
-    table_ids: Vec<Arc<str>>,
-    row_rules: Vec<Vec<Arc<str>>>,
-    row_actions: Vec<Vec<Arc<[String]>>>,
-    no_actions: Arc<[String]>,
 }
 
 fn num_param(v: &ParamValue) -> Option<f64> {
@@ -383,30 +342,6 @@ impl Engine {
         let param_start = names.len();
         names.extend(rules.params.iter().map(|p| p.name.clone()));
         let param_slots = param_start..names.len();
-        let measure_start = names.len();
-        names.extend(rules.measures.iter().map(|m| m.name.clone()));
-        let measure_slots = measure_start..names.len();
-        let output_names: Vec<String> = rules
-            .tables
-            .iter()
-            .map(|t| t.output.clone())
-            .filter(|o| o != "points")
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        names.extend(output_names.iter().cloned());
-        for e in &extras {
-            if names[n_base..].contains(e) {
-                problems.push(
-                    Diagnostic::new(format!(
-                        "the workbook's column `{e}` has the same name as a param, measure or table output of the rules, so rules could not tell them apart"
-                    ))
-                    .with_hint("rename the column in the workbook, leave it out with `ignore:` in a mapping file, or rename the rule name"),
-                );
-            }
-        }
-        let all = names.clone();
-        let slot_of = |n: &str| all.iter().position(|x| x == n);
         // Portfolio settings read params only.
         let param_names: Vec<String> = rules.params.iter().map(|p| p.name.clone()).collect();
         let param_slot = |n: &str| param_names.iter().position(|x| x == n);
@@ -433,56 +368,27 @@ impl Engine {
                 }
             }
         }
-        // Measures may read earlier measures only; tables read measures; criteria read all.
-        for (i, m) in rules.measures.iter_mut().enumerate() {
-            if let Compute::Expr(e) = &mut m.compute {
-                let visible = measure_start + i;
-                let limited = |n: &str| slot_of(n).filter(|s| *s < visible);
-                bind(
-                    e,
-                    &limited,
-                    &all[..visible],
-                    &format!("measure `{}`", m.name),
-                    &mut problems,
+        let logic = logic::Logic::bind(
+            logic::Parts {
+                measures: &rules.measures,
+                tables: &rules.tables,
+                criteria: &rules.criteria,
+                bands: &rules.bands,
+            },
+            names,
+            &param_names,
+            "",
+            &mut problems,
+        );
+        let names = &logic.names;
+        for e in &extras {
+            if names[n_base..].contains(e) {
+                problems.push(
+                    Diagnostic::new(format!(
+                        "the workbook's column `{e}` has the same name as a param, measure or table output of the rules, so rules could not tell them apart"
+                    ))
+                    .with_hint("rename the column in the workbook, leave it out with `ignore:` in a mapping file, or rename the rule name"),
                 );
-            }
-        }
-        for t in &mut rules.tables {
-            for r in &mut t.rows {
-                bind(
-                    &mut r.when,
-                    &slot_of,
-                    &all,
-                    &format!("table `{}`", t.id),
-                    &mut problems,
-                );
-                bind_template(&mut r.reason, &slot_of, &all, &mut problems);
-            }
-        }
-        for c in &mut rules.criteria {
-            if let Decide::Expr(e) = &mut c.decide {
-                bind(
-                    e,
-                    &slot_of,
-                    &all,
-                    &format!("criterion `{}`", c.id),
-                    &mut problems,
-                );
-            }
-            if let Some(p) = &mut c.points {
-                bind(
-                    p,
-                    &slot_of,
-                    &all,
-                    &format!("criterion `{}`", c.id),
-                    &mut problems,
-                );
-            }
-            bind_template(&mut c.reason, &slot_of, &all, &mut problems);
-        }
-        for b in &mut rules.bands {
-            if let Some(m) = &mut b.min_score {
-                bind(m, &param_slot, &param_names, "a band", &mut problems);
             }
         }
         bind_checks(
@@ -515,82 +421,30 @@ impl Engine {
         let lua_visible: Vec<usize> = (0..names.len())
             .filter(|i| !param_slots.contains(i) && !names[*i].starts_with("portfolio."))
             .collect();
-        let mut measure_inputs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for m in &rules.measures {
-            let mut inputs = Vec::new();
-            if let Compute::Expr(e) = &m.compute {
-                for f in e.expr.fields() {
-                    let expanded = measure_inputs
-                        .get(f)
-                        .cloned()
-                        .unwrap_or_else(|| vec![f.to_string()]);
-                    for x in expanded {
-                        if !inputs.contains(&x) {
-                            inputs.push(x);
-                        }
-                    }
-                }
-            }
-            measure_inputs.insert(m.name.clone(), inputs);
-        }
         Ok(Engine {
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
-            arc_names: names.iter().map(|n| Arc::from(n.as_str())).collect(),
-            names,
             n_base,
             extras,
-            measure_slots,
-            output_names,
             basis,
             a_cutoff,
             b_cutoff,
-            measure_inputs,
             lua_visible,
-            crit_ids: rules
-                .criteria
-                .iter()
-                .map(|c| Arc::from(c.id.as_str()))
-                .collect(),
-            crit_actions: rules
-                .criteria
-                .iter()
-                .map(|c| Arc::from(c.actions.clone()))
-                .collect(),
-            table_ids: rules
-                .tables
-                .iter()
-                .map(|t| Arc::from(t.id.as_str()))
-                .collect(),
-            row_rules: rules
-                .tables
-                .iter()
-                .map(|t| {
-                    (0..t.rows.len())
-                        .map(|r| Arc::from(format!("{}/row {}", t.id, r + 1)))
-                        .collect()
-                })
-                .collect(),
-            row_actions: rules
-                .tables
-                .iter()
-                .map(|t| {
-                    t.rows
-                        .iter()
-                        .map(|r| Arc::from(r.actions.clone()))
-                        .collect()
-                })
-                .collect(),
-            no_actions: Arc::from(Vec::new()),
+            logic,
             rules,
         })
     }
 
     /// Names of the table outputs, in the order of [`AccountResult::outputs`].
     pub fn output_names(&self) -> &[String] {
-        &self.output_names
+        &self.logic.output_names
     }
 
-    /// The bound rules.
+    /// The account rules bound to slots.
+    pub fn logic(&self) -> &logic::Logic {
+        &self.logic
+    }
+
+    /// The rules as loaded (params with their values; expressions not bound).
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }
@@ -669,7 +523,7 @@ impl Engine {
             .collect();
         Ok(Scored {
             measure_names: self.rules.measures.iter().map(|m| m.name.clone()).collect(),
-            output_names: self.output_names.clone(),
+            output_names: self.logic.output_names.clone(),
             params,
             portfolio,
             portfolio_flags,
@@ -689,7 +543,7 @@ impl Engine {
         });
         Scored {
             measure_names: self.rules.measures.iter().map(|m| m.name.clone()).collect(),
-            output_names: self.output_names.clone(),
+            output_names: self.logic.output_names.clone(),
             params: self
                 .rules
                 .params
@@ -777,7 +631,7 @@ impl Engine {
                             .map(|((n, _), v)| (n.to_string(), v.clone()))
                             .collect();
                         let _ = vm.set_context(&params, &portfolio);
-                        vm.set_keys(&self.names, &self.lua_visible);
+                        vm.set_keys(&self.logic.names, &self.lua_visible);
                         (self.id, vm)
                     });
             }
@@ -812,7 +666,7 @@ impl Engine {
         overrides: &BTreeMap<String, V<'static>>,
     ) -> AccountResult {
         let a = &ds.accounts[i];
-        let mut slots: Vec<V<'_>> = Vec::with_capacity(self.names.len());
+        let mut slots: Vec<V<'_>> = Vec::with_capacity(self.logic.names.len());
         account_values(a, agg, i, &mut slots);
         fact_values(facts, &mut slots);
         slots.extend(pv.iter().cloned());
@@ -824,407 +678,33 @@ impl Engine {
         }
         debug_assert_eq!(slots.len(), self.n_base);
         slots.extend(self.rules.params.iter().map(|p| param_v(&p.value)));
-        slots.resize(self.names.len(), V::Missing);
+        slots.resize(self.logic.names.len(), V::Missing);
         for (k, v) in overrides {
-            if let Some(s) = self.names.iter().position(|n| n == k) {
+            if let Some(s) = self.logic.names.iter().position(|n| n == k) {
                 slots[s] = v.clone();
             }
         }
-        let mut result = AccountResult {
-            index: i,
-            score: 0.0,
-            band: String::new(),
-            plan: false,
-            key: false,
-            labels: Vec::new(),
-            outputs: vec![None; self.output_names.len()],
-            measures: vec![None; self.rules.measures.len()],
-            facts: facts.clone(),
-            contributions: Vec::new(),
-            errors: Vec::new(),
-        };
-        let cite = |inputs: &[&str]| -> Vec<String> {
-            let mut expanded: Vec<&str> = Vec::new();
-            for n in inputs {
-                match self.measure_inputs.get(*n) {
-                    Some(list) => expanded.extend(list.iter().map(String::as_str)),
-                    None => expanded.push(n),
-                }
-            }
-            cells_of(ds, a, &expanded)
-        };
-
-        // Measures.
-        for (m_i, m) in self.rules.measures.iter().enumerate() {
-            let slot = self.measure_slots.start + m_i;
-            let value = match &m.compute {
-                Compute::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
-                    Ok(V::Num(n)) => Ok(Some(n)),
-                    Ok(V::Missing) => Ok(None),
-                    Ok(other) => Err(format!(
-                        "measure `{}` must be a number, got {} {other}",
-                        m.name,
-                        other.type_name()
-                    )),
-                    Err(e) => Err(format!("measure `{}`: {e}", m.name)),
-                },
-                Compute::Lua(func, _) => match vm {
-                    Some(vm) => vm
-                        .measure(func, &slots)
-                        .map_err(|e| format!("measure `{}` (Lua {func}): {e}", m.name)),
-                    None => Err("the Lua sandbox could not start".into()),
-                },
-            };
-            match value {
-                Ok(v) => {
-                    slots[slot] = v.map_or(V::Missing, V::Num);
-                    result.measures[m_i] = v;
-                }
-                Err(message) => {
-                    result.errors.push(RuleError {
-                        rule: Arc::from(m.name.as_str()),
-                        message,
-                    });
-                }
-            }
-        }
-
-        // Decision tables.
-        for (t_i, t) in self.rules.tables.iter().enumerate() {
-            let mut matched: Vec<usize> = Vec::new();
-            let mut unknown = false;
-            let mut blocked: Option<usize> = None;
-            let mut failed = None;
-            for (r_i, row) in t.rows.iter().enumerate() {
-                match row.when.expr.eval(&|s| slots[s].clone()) {
-                    Ok(V::Bool(true)) => {
-                        matched.push(r_i);
-                        if t.hit == Hit::First {
-                            break;
-                        }
-                    }
-                    Ok(V::Bool(false)) => {}
-                    Ok(V::Missing) => {
-                        unknown = true;
-                        // Under `first`, a row that cannot be decided blocks the rows below it.
-                        if t.hit == Hit::First {
-                            blocked = Some(r_i);
-                            break;
-                        }
-                    }
-                    Ok(other) => {
-                        failed = Some(format!(
-                            "row {}: the condition must be yes/no, got {} {other}",
-                            r_i + 1,
-                            other.type_name()
-                        ));
-                        break;
-                    }
-                    Err(e) => {
-                        failed = Some(format!("row {}: {e}", r_i + 1));
-                        break;
-                    }
-                }
-            }
-            if failed.is_none() && t.hit == Hit::Unique && matched.len() > 1 {
-                failed = Some(format!(
-                    "rows {} and {} both match, but the hit policy is unique",
-                    matched[0] + 1,
-                    matched[1] + 1
-                ));
-            }
-            if let Some(message) = failed {
-                result.record_error(
-                    &self.table_ids[t_i],
-                    "table",
-                    message,
-                    Vec::new(),
-                    Vec::new(),
-                    &self.no_actions,
-                );
-                continue;
-            }
-            let value: Option<ParamValue> = match t.hit {
-                Hit::First if unknown => None,
-                Hit::First | Hit::Unique => matched
-                    .first()
-                    .map(|&r| t.rows[r].value.clone())
-                    .or_else(|| t.default.clone()),
-                Hit::Collect(agg_kind) => {
-                    let nums: Vec<f64> = matched
-                        .iter()
-                        .filter_map(|&r| num_param(&t.rows[r].value))
-                        .collect();
-                    match agg_kind {
-                        Aggregate::Count => Some(ParamValue::Num(matched.len() as f64)),
-                        _ if nums.is_empty() => t.default.clone(),
-                        Aggregate::Sum => Some(ParamValue::Num(nums.iter().sum())),
-                        Aggregate::Max => {
-                            nums.iter().copied().reduce(f64::max).map(ParamValue::Num)
-                        }
-                        Aggregate::Min => {
-                            nums.iter().copied().reduce(f64::min).map(ParamValue::Num)
-                        }
-                    }
-                }
-            };
-            let is_points = t.output == "points";
-            if let Some(v) = &value {
-                if is_points {
-                    result.score += num_param(v).unwrap_or(0.0);
-                } else if let Some(s) = self.output_slot(&t.output) {
-                    slots[s] = param_v(v).into_owned_static();
-                    if let Some(o) = self.output_names.iter().position(|n| *n == t.output) {
-                        result.outputs[o] = Some(Arc::from(v.to_string()));
-                    }
-                }
-            }
-            let deciding: Vec<usize> = if matches!(t.hit, Hit::Collect(_)) {
-                matched.clone()
-            } else {
-                matched.first().copied().into_iter().collect()
-            };
-            for &r in &deciding {
-                let row = &t.rows[r];
-                if let Some(l) = &row.label
-                    && !result.labels.contains(l)
-                {
-                    result.labels.push(l.clone());
-                }
-                let inputs = row_inputs(&row.when.expr, &self.arc_names, &slots);
-                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
-                result.contributions.push(Contribution {
-                    rule: self.row_rules[t_i][r].clone(),
-                    kind: "table",
-                    outcome: Outcome::Matched,
-                    points: if is_points {
-                        num_param(&row.value).unwrap_or(0.0)
-                    } else {
-                        0.0
-                    },
-                    label: row.label.clone(),
-                    output: (!is_points).then(|| (t.output.clone(), row.value.to_string())),
-                    reason: render(&row.reason, &slots),
-                    cells: cite(&names),
-                    inputs,
-                    actions: self.row_actions[t_i][r].clone(),
-                });
-            }
-            if deciding.is_empty() && (trace || unknown) {
-                let out = value.as_ref().map(|v| (t.output.clone(), v.to_string()));
-                let (reason, inputs) = match blocked {
-                    Some(r) => (
-                        format!(
-                            "not known: row {} ({}) cannot be decided",
-                            r + 1,
-                            t.rows[r].when.text
-                        ),
-                        row_inputs(&t.rows[r].when.expr, &self.arc_names, &slots),
-                    ),
-                    None if unknown => (
-                        "no row matched; some inputs are not known".to_string(),
-                        Vec::new(),
-                    ),
-                    None => ("no row matched".to_string(), Vec::new()),
-                };
-                let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
-                result.contributions.push(Contribution {
-                    rule: self.table_ids[t_i].clone(),
-                    kind: "table",
-                    outcome: if unknown {
-                        Outcome::NotKnown
-                    } else {
-                        Outcome::NotMatched
-                    },
-                    points: 0.0,
-                    label: None,
-                    output: out,
-                    reason,
-                    cells: cite(&names),
-                    inputs,
-                    actions: self.no_actions.clone(),
-                });
-            }
-        }
-
-        // Criteria.
-        for (c_i, c) in self.rules.criteria.iter().enumerate() {
-            let (outcome, verdict_points, label, reason_override, actions_override, error) =
-                match &c.decide {
-                    Decide::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
-                        Ok(V::Bool(true)) => (Outcome::Matched, None, None, None, None, None),
-                        Ok(V::Bool(false)) => (Outcome::NotMatched, None, None, None, None, None),
-                        Ok(V::Missing) => (Outcome::NotKnown, None, None, None, None, None),
-                        Ok(other) => (
-                            Outcome::Error,
-                            None,
-                            None,
-                            None,
-                            None,
-                            Some(format!(
-                                "the condition must be yes/no, got {} {other}",
-                                other.type_name()
-                            )),
-                        ),
-                        Err(e) => (Outcome::Error, None, None, None, None, Some(e.to_string())),
-                    },
-                    Decide::Lua(func, _) => match vm {
-                        None => (
-                            Outcome::Error,
-                            None,
-                            None,
-                            None,
-                            None,
-                            Some("the Lua sandbox could not start".into()),
-                        ),
-                        Some(vm) => match vm.criterion(func, &slots) {
-                            Ok(v) => (
-                                if v.matched {
-                                    Outcome::Matched
-                                } else {
-                                    Outcome::NotMatched
-                                },
-                                v.points,
-                                v.label,
-                                v.reason,
-                                v.actions,
-                                None,
-                            ),
-                            Err(e) => (
-                                Outcome::Error,
-                                None,
-                                None,
-                                None,
-                                None,
-                                Some(format!("Lua {func}: {e}")),
-                            ),
-                        },
-                    },
-                };
-            let describe = || match &c.decide {
-                Decide::Expr(e) => {
-                    let mut inputs = row_inputs(&e.expr, &self.arc_names, &slots);
-                    if let Some(p) = &c.points {
-                        for extra in row_inputs(&p.expr, &self.arc_names, &slots) {
-                            if !inputs.contains(&extra) {
-                                inputs.push(extra);
-                            }
-                        }
-                    }
-                    let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
-                    let cells = cite(&names);
-                    (inputs, cells)
-                }
-                Decide::Lua(..) => (Vec::new(), Vec::new()),
-            };
-            if let Some(message) = error {
-                let (inputs, cells) = describe();
-                result.record_error(
-                    &self.crit_ids[c_i],
-                    "criterion",
-                    message,
-                    inputs,
-                    cells,
-                    &self.no_actions,
-                );
-                continue;
-            }
-            if outcome != Outcome::Matched {
-                if trace {
-                    let (inputs, cells) = describe();
-                    result.contributions.push(Contribution {
-                        rule: self.crit_ids[c_i].clone(),
-                        kind: "criterion",
-                        outcome,
-                        points: 0.0,
-                        label: None,
-                        output: None,
-                        reason: render(&c.reason, &slots),
-                        inputs,
-                        cells,
-                        actions: self.no_actions.clone(),
-                    });
-                }
-                continue;
-            }
-            let points = match (verdict_points, &c.points) {
-                (Some(p), _) => Ok(p),
-                (None, Some(p)) => match p.expr.eval(&|s| slots[s].clone()) {
-                    Ok(V::Num(n)) => Ok(n),
-                    Ok(V::Missing) => Ok(0.0),
-                    Ok(other) => Err(format!(
-                        "points must be a number, got {} {other}",
-                        other.type_name()
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
-                (None, None) => Ok(0.0),
-            };
-            let points = match points {
-                Ok(p) => p,
-                Err(message) => {
-                    let (inputs, cells) = describe();
-                    result.record_error(
-                        &self.crit_ids[c_i],
-                        "criterion",
-                        message,
-                        inputs,
-                        cells,
-                        &self.no_actions,
-                    );
-                    continue;
-                }
-            };
-            result.score += points;
-            let (inputs, cells) = describe();
-            let label = label.or_else(|| c.label.clone());
-            if let Some(l) = &label
-                && !result.labels.contains(l)
-            {
-                result.labels.push(l.clone());
-            }
-            result.contributions.push(Contribution {
-                rule: self.crit_ids[c_i].clone(),
-                kind: "criterion",
-                outcome,
-                points,
-                label,
-                output: None,
-                reason: reason_override.unwrap_or_else(|| render(&c.reason, &slots)),
-                inputs,
-                cells,
-                actions: actions_override
-                    .map(Arc::from)
-                    .unwrap_or_else(|| self.crit_actions[c_i].clone()),
-            });
-        }
-
-        // Band.
+        let cite = |inputs: &[&str]| -> Vec<String> { cells_of(ds, a, &self.logic.expand(inputs)) };
         let params: Vec<V<'_>> = self
             .rules
             .params
             .iter()
             .map(|p| param_v(&p.value))
             .collect();
-        for b in &self.rules.bands {
-            let by_score = b.min_score.as_ref().is_some_and(|m| matches!(m.expr.eval(&|s| params[s].clone()), Ok(V::Num(min)) if result.score >= min));
-            let by_label = b.labels.iter().any(|l| result.labels.contains(l));
-            let catch_all = b.min_score.is_none() && b.labels.is_empty();
-            if by_score || by_label || catch_all {
-                result.band = b.name.clone();
-                result.plan = b.plan;
-                result.key = b.key;
-                break;
-            }
+        let v = self.logic.run(&mut slots, &params, vm, trace, &cite);
+        AccountResult {
+            index: i,
+            score: v.score,
+            band: v.band,
+            plan: v.plan,
+            key: v.key,
+            labels: v.labels,
+            outputs: v.outputs,
+            measures: v.measures,
+            facts: facts.clone(),
+            contributions: v.contributions,
+            errors: v.errors,
         }
-        result
-    }
-
-    fn output_slot(&self, name: &str) -> Option<usize> {
-        self.output_names
-            .iter()
-            .position(|n| n == name)
-            .map(|p| self.measure_slots.end + p)
     }
 
     fn kam_results(&self, ds: &Dataset, accounts: &[AccountResult]) -> Vec<KamResult> {
