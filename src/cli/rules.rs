@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
 use crate::model::Dataset;
 use crate::rules::{self, RuleSet};
+use crate::score::kams::KamEngine;
 use crate::score::{Engine, explain, testing};
 
 /// Options choosing the rules.
@@ -55,6 +56,11 @@ impl RulesArgs {
 /// Binds rules to a dataset.
 pub fn engine(rules: &RuleSet, ds: &Dataset) -> Result<Engine> {
     Engine::new(rules, &ds.account_extras.names).map_err(Error::Rules)
+}
+
+/// Binds the KAM packs to a dataset (`None` when the rules have none).
+pub fn kam_engine(rules: &RuleSet, ds: &Dataset) -> Result<Option<KamEngine>> {
+    KamEngine::new(rules, ds).transpose().map_err(Error::Rules)
 }
 
 /// Imports one workbook (or the embedded sample) quietly.
@@ -131,19 +137,18 @@ pub struct ValidateArgs {
 /// Runs `kam validate`.
 pub fn validate(args: &ValidateArgs) -> Result<u8> {
     let (rules, mut problems) = args.rules.load_lenient()?;
-    let extras = match &args.workbook {
-        Some(w) => {
-            import_quiet(Some(w), args.mapping.as_deref())?
-                .account_extras
-                .names
-        }
-        None => Vec::new(),
+    let ds = match &args.workbook {
+        Some(w) => import_quiet(Some(w), args.mapping.as_deref())?,
+        None => Dataset::default(),
     };
     // A pack that could not be parsed would make every later check speak of what it lacks.
-    if !rules.incomplete
-        && let Err(bind_problems) = Engine::new(&rules, &extras)
-    {
-        problems.extend(bind_problems);
+    if !rules.incomplete {
+        if let Err(bind_problems) = Engine::new(&rules, &ds.account_extras.names) {
+            problems.extend(bind_problems);
+        }
+        if let Some(Err(bind_problems)) = KamEngine::new(&rules, &ds) {
+            problems.extend(bind_problems);
+        }
     }
     if !problems.is_empty() {
         if args.workbook.is_none() {
@@ -174,6 +179,26 @@ pub fn validate(args: &ValidateArgs) -> Result<u8> {
         rules.bands.len(),
         rules.tests.len()
     );
+    if !rules.kam.is_empty() {
+        let k = &rules.kam;
+        println!(
+            "KAM rules: {} metrics, {} mistakes, {} measures, {} tables, {} criteria, {} bands, {}pay rules{}",
+            k.metrics.len(),
+            k.mistakes.len(),
+            k.measures.len(),
+            k.tables.len(),
+            k.criteria.len(),
+            k.bands.len(),
+            k.pay
+                .as_ref()
+                .map_or("no ".to_string(), |p| format!("{} ", p.rules.len())),
+            if k.dossier.is_some() {
+                ", a dossier standard"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(super::EXIT_OK)
 }
 
@@ -211,9 +236,13 @@ pub fn test(args: &TestArgs) -> Result<u8> {
 /// Arguments of `kam explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The account's id.
-    #[arg(value_name = "ACCOUNT_ID")]
-    pub account: String,
+    /// The account's id (leave out with --kam).
+    #[arg(value_name = "ACCOUNT_ID", required_unless_present = "kam")]
+    pub account: Option<String>,
+    /// Explain a key account manager instead: every metric with its rows, the mistakes, the
+    /// dossier, pay line by line, level, style and score (`kam explain --kam K1 [WORKBOOK]`).
+    #[arg(long, value_name = "KAM_ID")]
+    pub kam: Option<String>,
     /// The workbook (default: the embedded sample).
     #[arg(value_name = "WORKBOOK")]
     pub workbook: Option<PathBuf>,
@@ -228,15 +257,29 @@ pub struct ExplainArgs {
 /// Runs `kam explain`.
 pub fn explain_cmd(args: &ExplainArgs) -> Result<u8> {
     let rules = args.rules.load()?;
-    let ds = import_quiet(args.workbook.as_deref(), args.mapping.as_deref())?;
-    let Some(index) = ds.account_index(&args.account) else {
+    // With --kam, a lone positional is the workbook.
+    let (account, workbook) = match (&args.kam, &args.account, &args.workbook) {
+        (Some(_), Some(a), None) => (None, Some(PathBuf::from(a))),
+        (Some(_), Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "give either an account id or --kam, not both".into(),
+            ));
+        }
+        _ => (args.account.clone(), args.workbook.clone()),
+    };
+    let ds = import_quiet(workbook.as_deref(), args.mapping.as_deref())?;
+    if let Some(kam) = &args.kam {
+        return explain_kam(&rules, &ds, kam);
+    }
+    let account = account.unwrap_or_default();
+    let Some(index) = ds.account_index(&account) else {
         let ids: Vec<&str> = ds.accounts.iter().map(|a| a.id.as_str()).collect();
-        let hint = crate::diag::did_you_mean(&args.account, ids.iter().copied())
+        let hint = crate::diag::did_you_mean(&account, ids.iter().copied())
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
         return Err(Error::Usage(format!(
-            "no account `{}` in {}{hint}",
-            args.account, ds.file
+            "no account `{account}` in {}{hint}",
+            ds.file
         )));
     };
     let engine = engine(&rules, &ds)?;
@@ -245,5 +288,26 @@ pub fn explain_cmd(args: &ExplainArgs) -> Result<u8> {
         "{}",
         explain::render(&engine, &ds, &scored, &scored.accounts[0])
     );
+    Ok(super::EXIT_OK)
+}
+
+fn explain_kam(rules: &RuleSet, ds: &Dataset, kam: &str) -> Result<u8> {
+    let Some(kam_engine) = kam_engine(rules, ds)? else {
+        return Err(Error::Usage(
+            "these rules have no KAM pack (scope: kams); `kam init DIR` writes the default one"
+                .into(),
+        ));
+    };
+    let engine = engine(rules, ds)?;
+    let scored = engine.score(ds, 0, false)?;
+    let all = kam_engine.score(ds, &scored.accounts, 0, true, None)?;
+    let Some(m) = all.managers.iter().find(|m| m.kam_id == kam) else {
+        let ids: Vec<&str> = all.managers.iter().map(|m| m.kam_id.as_str()).collect();
+        let hint = crate::diag::did_you_mean(kam, ids.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| format!("; the KAMs are {}", ids.join(", ")));
+        return Err(Error::Usage(format!("no KAM `{kam}` in {}{hint}", ds.file)));
+    };
+    print!("{}", explain::render_kam(&kam_engine, ds, &all, m));
     Ok(super::EXIT_OK)
 }

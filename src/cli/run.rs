@@ -233,7 +233,8 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             .iter()
             .map(|m| m.name.clone())
             .collect();
-        let s = engine.score_streaming(ds, args.jobs.unwrap_or(0), args.trace, &mut |r| {
+        let kam_engine = super::rules::kam_engine(&rules, ds)?;
+        let mut s = engine.score_streaming(ds, args.jobs.unwrap_or(0), args.trace, &mut |r| {
             if args.fail_fast
                 && let Some(e) = r.errors.first()
             {
@@ -245,6 +246,21 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             out.account(ds, &output_names, &measure_names, r)
                 .map_err(io_error)
         })?;
+        if let Some(k) = &kam_engine {
+            let m = k.score(ds, &s.accounts, args.jobs.unwrap_or(0), args.trace, None)?;
+            if args.fail_fast
+                && let Some((kam, e)) = m
+                    .managers
+                    .iter()
+                    .find_map(|k| k.verdict.errors.first().map(|e| (k, e)))
+            {
+                return Err(Error::FailFast(format!(
+                    "{}: KAM {}: rule {}: {}",
+                    imp.input.display, kam.kam_id, e.rule, e.message
+                )));
+            }
+            s.managers = Some(m);
+        }
         out.finish(ds, &s, &packs).map_err(io_error)?;
         std::io::Write::flush(&mut file).map_err(io_error)?;
         scored.push(s);
@@ -330,6 +346,21 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                     .map(|w| format!("; {w}"))
                     .collect::<String>()
             );
+            if let Some(m) = &sc.managers {
+                let mut ranked: Vec<&crate::score::kams::ManagerResult> =
+                    m.managers.iter().collect();
+                ranked.sort_by_key(|k| k.rank);
+                eprintln!(
+                    "kam:   {} KAMs judged for {}: {}",
+                    m.managers.len(),
+                    m.period.label,
+                    ranked
+                        .iter()
+                        .map(|k| format!("{} {}", k.kam_id, k.verdict.band))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             let errors: Vec<String> = sc
                 .accounts
                 .iter()
@@ -340,6 +371,13 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                         ds.accounts[r.index].id, e.rule, e.message
                     )
                 })
+                .chain(sc.managers.iter().flat_map(|m| {
+                    m.managers.iter().flat_map(|k| {
+                        k.verdict.errors.iter().map(move |e| {
+                            format!("KAM {}: rule {}: {}", k.kam_id, e.rule, e.message)
+                        })
+                    })
+                }))
                 .collect();
             for e in errors.iter().take(5) {
                 eprintln!("kam:   rule error: {e}");

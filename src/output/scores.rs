@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::model::value::format_date;
+
 use crate::model::Dataset;
+use crate::score::kams::{Evidence, KamScored, ManagerResult};
 use crate::score::{AccountResult, Contribution, Flag, Scored};
 
 /// The schema identifier written into every scores.json.
@@ -214,6 +217,99 @@ fn scores_json_without_accounts(ds: &Dataset, s: &Scored, packs: &[(String, Stri
             "errors": k.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "errors": s.error_count(),
+        "managers": s.managers.as_ref().map(|m| managers_json(ds, m)),
+    })
+}
+
+fn evidence(e: &Evidence) -> Json {
+    json!({ "cell": e.cell, "account": e.account, "reason": e.reason })
+}
+
+/// The `managers` section: the KAM pack's results per KAM, ranked.
+pub fn managers_json(ds: &Dataset, m: &KamScored) -> Json {
+    let p = &m.period;
+    let date = |d: Option<f64>| d.map(format_date);
+    let mut ranking: Vec<&ManagerResult> = m.managers.iter().collect();
+    ranking.sort_by_key(|k| k.rank);
+    json!({
+        "period": {
+            "label": p.label,
+            "chosen": p.source,
+            "start": date(p.start),
+            "end": date(p.end),
+            "previous_start": date(p.previous.map(|x| x.0)),
+            "previous_end": date(p.previous.map(|x| x.1)),
+            "as_of": date(p.as_of),
+        },
+        "ranking": ranking.iter().map(|k| k.kam_id.as_str()).collect::<Vec<_>>(),
+        "kams": m.managers.iter().map(|k| manager_json(ds, m, k)).collect::<Vec<_>>(),
+    })
+}
+
+fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
+    use crate::score::Outcome;
+    let v = &k.verdict;
+    json!({
+        "kam_id": k.kam_id,
+        "name": k.name,
+        "source": k.origin.as_ref().map(|o| o.cell(0)),
+        "rank": k.rank,
+        "score": round9(v.score),
+        "band": v.band,
+        "labels": v.labels,
+        "level": {
+            "recorded": k.level,
+            "suggested": k.output(&m.output_names, "suggested_level"),
+            "style": k.output(&m.output_names, "style"),
+        },
+        "outputs": m.output_names.iter().zip(&v.outputs).map(|(n, x)| (n.clone(), json!(x.as_deref()))).collect::<Map<_, _>>(),
+        "measures": m.measure_names.iter().zip(&v.measures).map(|(n, x)| (n.clone(), num(*x))).collect::<Map<_, _>>(),
+        "metrics": m.metric_ids.iter().zip(&m.metric_sources).zip(&k.metrics).map(|((id, over), mv)| (id.clone(), json!({
+            "value": num(mv.value),
+            "over": over,
+            "rows": mv.rows,
+            "not_known_rows": mv.unknown,
+            "evidence": mv.evidence.iter().map(evidence).collect::<Vec<_>>(),
+        }))).collect::<Map<_, _>>(),
+        "mistakes": k.mistakes.iter().map(|x| json!({
+            "id": x.id,
+            "title": x.title,
+            "status": match x.outcome {
+                Outcome::Matched => "observed",
+                Outcome::NotMatched => "not observed",
+                Outcome::NotKnown => "not known",
+                Outcome::Error => "error",
+            },
+            "reason": x.reason,
+            "inputs": x.inputs.iter().map(|(n, val)| (n.to_string(), json!(val))).collect::<Map<_, _>>(),
+            "evidence": x.evidence.iter().map(evidence).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "dossier": k.dossier.iter().map(|d| json!({
+            "account": ds.accounts[d.account].id,
+            "completeness": num(d.completeness),
+            "gaps": d.gaps,
+            "cell": d.cell,
+        })).collect::<Vec<_>>(),
+        "pay": {
+            "total": num(k.pay_total),
+            "deals": k.pay.iter().map(|l| json!({
+                "cell": l.cell,
+                "account": l.account,
+                "date": l.date.map(format_date),
+                "rule": l.rule,
+                "base": num(l.base),
+                "rate": num(l.rate),
+                "pay": num(l.amount),
+                "reason": l.reason,
+            })).collect::<Vec<_>>(),
+        },
+        "activities": {
+            "in_period": k.activities_in_period,
+            "outside_period": k.activities_outside_period,
+            "tenders_outside_period": k.tenders_outside_period,
+        },
+        "contributions": v.contributions.iter().map(contribution).collect::<Vec<_>>(),
+        "errors": v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
     })
 }
 

@@ -65,6 +65,114 @@ pub struct PackFile {
     /// Test cases.
     #[serde(default)]
     pub tests: Vec<TestFile>,
+    /// `accounts` (the default: rules per account) or `kams` (rules per key account manager).
+    pub scope: Option<String>,
+    /// KAM packs: figures per KAM over the rows of one sheet, with the rows as evidence.
+    #[serde(default)]
+    pub metrics: Vec<MetricFile>,
+    /// KAM packs: the classic mistakes, each observed, not observed or not known.
+    #[serde(default)]
+    pub mistakes: Vec<MistakeFile>,
+    /// KAM packs: what a complete dossier holds.
+    #[serde(default)]
+    pub dossier: Option<DossierFile>,
+    /// KAM packs: pay for the period, deal by deal.
+    #[serde(default)]
+    pub pay: Option<PayFile>,
+}
+
+/// A per-KAM metric: an aggregate over the KAM's rows of one sheet in the period.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricFile {
+    /// Unique id; the KAM rules read the value by this name and the rows it rests on as
+    /// `<id>.rows`.
+    pub id: String,
+    /// `activities`, `contacts`, `tenders` or `accounts`.
+    pub over: String,
+    /// Which rows the metric looks at (default: all of the KAM's rows in the period).
+    pub among: Option<Cond>,
+    /// Count the rows where this holds (each one is evidence).
+    pub count: Option<Cond>,
+    /// Sum of an expression over the rows.
+    pub sum: Option<String>,
+    /// Average of an expression over the rows.
+    pub avg: Option<String>,
+    /// Smallest value of an expression.
+    pub min: Option<String>,
+    /// Largest value of an expression.
+    pub max: Option<String>,
+    /// Value when no row could be judged (default: not known).
+    pub default: Option<f64>,
+    /// Finding written for each counted row, with `{name}` placeholders of the row.
+    pub finding: Option<String>,
+    /// Recommended actions when some row is counted.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One of the classic mistakes, judged per KAM.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MistakeFile {
+    /// Unique id.
+    pub id: String,
+    /// How reports name it.
+    pub title: String,
+    /// Observed when this holds (not known when it cannot be decided).
+    pub when: Cond,
+    /// Metrics whose rows are the evidence.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// Message with `{name}` placeholders.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// What a complete dossier holds.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DossierFile {
+    /// Accounts whose dossier is judged (an expression over account rows; default: all).
+    pub among: Option<Cond>,
+    /// Account fields that must be filled.
+    #[serde(default)]
+    pub account: Vec<String>,
+    /// Fields every DMU contact must have.
+    #[serde(default)]
+    pub contact: Vec<String>,
+}
+
+/// Pay for the period: each deal row gets the first rule that applies.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PayFile {
+    /// The sheet the deals are in (`activities`).
+    pub over: String,
+    /// Which rows are deals.
+    pub among: Cond,
+    /// Rules in order; the first that holds decides.
+    pub rules: Vec<PayRuleFile>,
+}
+
+/// A pay rule.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PayRuleFile {
+    /// Unique id.
+    pub id: String,
+    /// When it applies.
+    pub when: Cond,
+    /// What the rate applies to (an expression: `margin`, `amount`).
+    pub base: String,
+    /// The rate (a fraction, or an expression).
+    pub rate: NumOrExpr,
+    /// Explanation with `{name}` placeholders.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// A file of test cases beside a pack (`*.tests.yaml`).
@@ -247,6 +355,21 @@ pub struct TestFile {
     /// Params to set.
     #[serde(default)]
     pub set: serde_yaml::Mapping,
+    /// KAM packs: the manager's fields (`id`, `level`, `plan`, …).
+    #[serde(default)]
+    pub manager: serde_yaml::Mapping,
+    /// KAM packs: the manager's accounts (field → value).
+    #[serde(default)]
+    pub accounts: Vec<serde_yaml::Mapping>,
+    /// KAM packs: activity rows (`account:` names the account id).
+    #[serde(default)]
+    pub activities: Vec<serde_yaml::Mapping>,
+    /// KAM packs: contact rows.
+    #[serde(default)]
+    pub contacts: Vec<serde_yaml::Mapping>,
+    /// KAM packs: tender rows.
+    #[serde(default)]
+    pub tenders: Vec<serde_yaml::Mapping>,
     /// What must come out.
     pub expect: ExpectFile,
 }
@@ -267,6 +390,13 @@ pub struct ExpectFile {
     /// No rule error.
     #[serde(default)]
     pub errors: Option<usize>,
+    /// KAM packs: evidence rows per metric id.
+    #[serde(default)]
+    pub evidence: serde_yaml::Mapping,
+    /// KAM packs: exactly these mistakes observed (ids).
+    pub mistakes: Option<Vec<String>>,
+    /// KAM packs: pay for the period.
+    pub pay: Option<f64>,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! criteria share one namespace (a name defined twice is an error naming both places).
 
 pub mod file;
+pub mod kam;
 pub mod lua;
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,10 +18,16 @@ use crate::expr::Expr;
 use file::{Cond, NumOrExpr, PackFile};
 
 /// The default packs compiled into the binary: (file name, text).
-pub const DEFAULT_FILES: &[(&str, &str)] = &[(
-    "key-clients.yaml",
-    include_str!("../../rules/key-clients.yaml"),
-)];
+pub const DEFAULT_FILES: &[(&str, &str)] = &[
+    (
+        "key-clients.yaml",
+        include_str!("../../rules/key-clients.yaml"),
+    ),
+    (
+        "kam-performance.yaml",
+        include_str!("../../rules/kam-performance.yaml"),
+    ),
+];
 
 /// An expression with where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -361,6 +368,8 @@ pub struct TestCase {
     pub span: Span,
     /// As written.
     pub case: file::TestFile,
+    /// A case of a KAM pack.
+    pub kam: bool,
 }
 
 /// A loaded pack's identity.
@@ -410,6 +419,8 @@ pub struct RuleSet {
     pub portfolio_checks: Vec<Check>,
     /// Test cases.
     pub tests: Vec<TestCase>,
+    /// The KAM packs (`scope: kams`), combined.
+    pub kam: kam::KamRules,
     /// Lua sources: (display path, text).
     pub lua: Vec<(String, String)>,
     /// Lua limits.
@@ -428,6 +439,8 @@ struct Ctx<'a> {
     path: &'a Path,
     source: &'a str,
     problems: Vec<Diagnostic>,
+    /// Compiling a KAM pack (its names are checked against the KAM scope's).
+    kam_scope: bool,
 }
 
 impl Ctx<'_> {
@@ -564,6 +577,28 @@ const ALL_KEYS: &[&str] = &[
     "b_cutoff",
     "instructions",
     "memory_mb",
+    "scope",
+    "metrics",
+    "mistakes",
+    "dossier",
+    "pay",
+    "over",
+    "among",
+    "count",
+    "sum",
+    "avg",
+    "finding",
+    "title",
+    "evidence",
+    "contact",
+    "base",
+    "rate",
+    "manager",
+    "accounts",
+    "activities",
+    "contacts",
+    "tenders",
+    "rules",
 ];
 
 /// The files of a rules folder, or the embedded defaults: (display path, text), YAML first.
@@ -639,6 +674,7 @@ pub fn load_lenient(
         kam_checks: Vec::new(),
         portfolio_checks: Vec::new(),
         tests: Vec::new(),
+        kam: kam::KamRules::default(),
         lua: Vec::new(),
         limits: DEFAULT_LIMITS,
         incomplete: false,
@@ -657,6 +693,7 @@ pub fn load_lenient(
         })
         .collect();
     let mut defined: BTreeMap<String, Span> = BTreeMap::new();
+    let mut kam_packs: Vec<String> = Vec::new();
     let mut used_lua: HashSet<String> = HashSet::new();
     let is_tests = |p: &Path| {
         p.file_name()
@@ -678,15 +715,78 @@ pub fn load_lenient(
             path,
             source,
             problems: Vec::new(),
+            kam_scope: false,
         };
-        compile_pack(
-            &mut cx,
-            &file,
-            &mut set,
-            &mut defined,
-            &lua_files,
-            &mut used_lua,
-        );
+        match file.scope.as_deref() {
+            None | Some("accounts") => {
+                for (present, key) in [
+                    (!file.metrics.is_empty(), "metrics"),
+                    (!file.mistakes.is_empty(), "mistakes"),
+                    (file.dossier.is_some(), "dossier"),
+                    (file.pay.is_some(), "pay"),
+                ] {
+                    if present {
+                        cx.error(
+                            format!("`{key}` belongs in a KAM pack"),
+                            cx.span(&format!("{key}:"), 1),
+                            Some("add `scope: kams` to the pack, or move the section to the KAM pack".into()),
+                        );
+                    }
+                }
+                compile_pack(
+                    &mut cx,
+                    &file,
+                    &mut set,
+                    &mut defined,
+                    &lua_files,
+                    &mut used_lua,
+                );
+            }
+            Some("kams") => {
+                cx.kam_scope = true;
+                if file.portfolio.is_some() {
+                    cx.error(
+                        "`portfolio` belongs in an account pack, not a KAM pack",
+                        cx.span("portfolio:", 1),
+                        None,
+                    );
+                }
+                // The shared machinery compiles into the KAM lists.
+                std::mem::swap(&mut set.measures, &mut set.kam.measures);
+                std::mem::swap(&mut set.tables, &mut set.kam.tables);
+                std::mem::swap(&mut set.criteria, &mut set.kam.criteria);
+                std::mem::swap(&mut set.bands, &mut set.kam.bands);
+                let tests_before = set.tests.len();
+                compile_pack(
+                    &mut cx,
+                    &file,
+                    &mut set,
+                    &mut defined,
+                    &lua_files,
+                    &mut used_lua,
+                );
+                std::mem::swap(&mut set.measures, &mut set.kam.measures);
+                std::mem::swap(&mut set.tables, &mut set.kam.tables);
+                std::mem::swap(&mut set.criteria, &mut set.kam.criteria);
+                std::mem::swap(&mut set.bands, &mut set.kam.bands);
+                set.tests[tests_before..]
+                    .iter_mut()
+                    .for_each(|t| t.kam = true);
+                kam::compile(&mut cx, &file, &mut set.kam, &mut defined);
+            }
+            Some(other) => {
+                let hint = did_you_mean(other, ["accounts", "kams"])
+                    .map(|s| format!("did you mean `{s}`?"));
+                cx.error(
+                    format!("scope must be `accounts` or `kams`, not `{other}`"),
+                    cx.span(other, 1),
+                    hint,
+                );
+            }
+        }
+        if file.scope.as_deref() == Some("kams") {
+            kam_packs.push(file.pack.clone());
+        }
         set.packs.push(PackInfo {
             name: file.pack.clone(),
             path: path.clone(),
@@ -715,12 +815,14 @@ pub fn load_lenient(
                     }
                     problems.push(d);
                 }
+                let kam = kam_packs.contains(&t.pack);
                 for case in t.tests {
                     let span = Span::find(path, source, &case.name, 1);
                     set.tests.push(TestCase {
                         pack: t.pack.clone(),
                         span,
                         case,
+                        kam,
                     });
                 }
             }
@@ -755,6 +857,7 @@ fn define(
     name: &str,
     span: Span,
     what: &str,
+    kam_scope: bool,
 ) {
     if let Some(first) = defined.get(name) {
         let hint = format!(
@@ -768,7 +871,13 @@ fn define(
             span,
             Some(hint),
         );
-    } else if crate::score::names::is_reserved(name) {
+    } else if kam_scope && crate::score::names::is_reserved_kam(name) {
+        cx.error(
+            format!("`{name}` is a KAM field or fact; choose another name for this {what}"),
+            span,
+            None,
+        );
+    } else if !kam_scope && crate::score::names::is_reserved(name) {
         cx.error(format!("`{name}` is an account field or portfolio fact; choose another name for this {what}"), span, None);
     } else {
         defined.insert(name.to_string(), span);
@@ -843,7 +952,7 @@ fn compile_pack(
             );
             continue;
         };
-        define(cx, defined, &name, span.clone(), "param");
+        define(cx, defined, &name, span.clone(), "param", false);
         let param = Param {
             name,
             value: default.clone(),
@@ -903,7 +1012,7 @@ fn compile_pack(
                 }
             },
         };
-        define(cx, defined, &name, span.clone(), "measure");
+        define(cx, defined, &name, span.clone(), "measure", cx.kam_scope);
         let compute = match (&m.expr, &m.lua) {
             (Some(e), None) => match cx.expr(e, span.line, &format!("measure `{name}`")) {
                 Some(e) => Compute::Expr(e),
@@ -982,12 +1091,14 @@ fn compile_pack(
             }
         };
         if t.output != "points" {
+            let kam_scope = cx.kam_scope;
             define(
                 cx,
                 defined,
                 &t.output,
                 cx.span(&t.output, from),
                 "table output",
+                kam_scope,
             );
         }
         let mut rows = Vec::new();
@@ -1173,6 +1284,7 @@ fn compile_pack(
             pack: file.pack.clone(),
             span,
             case: t.clone(),
+            kam: false,
         });
     }
 }

@@ -3,6 +3,7 @@
 //! reason and the values it saw.
 
 pub mod explain;
+pub mod kams;
 pub mod logic;
 pub mod names;
 pub mod portfolio;
@@ -158,6 +159,8 @@ pub struct Scored {
     pub accounts: Vec<AccountResult>,
     /// KAMs by id.
     pub kams: Vec<KamResult>,
+    /// KAM performance (when the rules have a KAM pack), added by [`kams::KamEngine::score`].
+    pub managers: Option<kams::KamScored>,
 }
 
 impl AccountResult {
@@ -183,6 +186,9 @@ impl Scored {
     pub fn error_count(&self) -> usize {
         self.accounts.iter().map(|a| a.errors.len()).sum::<usize>()
             + self.kams.iter().map(|k| k.errors.len()).sum::<usize>()
+            + self.managers.as_ref().map_or(0, |m| {
+                m.managers.iter().map(|k| k.error_count()).sum::<usize>()
+            })
     }
 }
 
@@ -529,6 +535,7 @@ impl Engine {
             portfolio_flags,
             accounts,
             kams,
+            managers: None,
         })
     }
 
@@ -554,6 +561,7 @@ impl Engine {
             portfolio,
             accounts: vec![account],
             kams: Vec::new(),
+            managers: None,
         }
     }
 

@@ -1,0 +1,1662 @@
+//! KAM performance: the rules of `scope: kams` packs run per key account manager and period.
+//!
+//! For each KAM, every metric walks the KAM's rows of one sheet (activities, contacts, tenders
+//! or accounts) inside the period, keeping the rows it counted as evidence; then the dossier
+//! standard, the pay rules and the mistakes are judged, and finally the KAM pack's measures,
+//! tables, criteria and bands run over those figures exactly as account rules do. A metric
+//! with no row to judge is *not known*, and rules treat it so (it never counts as zero).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::logic::{Logic, Parts, Verdict};
+use super::names::{ACCOUNT_ROW, ACTIVITY_ROW, CONTACT_ROW, KAM_FIELDS, ROW_COMMON, TENDER_ROW};
+use super::{AccountResult, Outcome, bind, bind_template, param_v, show, value_v};
+use crate::diag::Diagnostic;
+use crate::expr::V;
+use crate::model::value::{business_days_between, days_from_civil, format_date, months_between};
+use crate::model::{Dataset, Origin, Value};
+use crate::rules::kam::{Agg, KamRules, Source};
+use crate::rules::lua::LuaVm;
+use crate::rules::{ParamValue, RuleSet, SExpr, Template, TemplatePart};
+
+/// The period a run judges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    /// As given or inferred: `2026`, `2026-Q3`, `2026-H1` or `all`.
+    pub label: String,
+    /// How it was chosen: `param` or `inferred from the latest activity`.
+    pub source: String,
+    /// First day (days since 1970), `None` for all time.
+    pub start: Option<f64>,
+    /// Last day, inclusive.
+    pub end: Option<f64>,
+    /// The same span just before, for changes.
+    pub previous: Option<(f64, f64)>,
+    /// The day the data runs to.
+    pub as_of: Option<f64>,
+}
+
+impl Period {
+    /// True when a dated row falls in the period (undated rows always do).
+    pub fn contains(&self, date: Option<f64>) -> bool {
+        match date {
+            None => true,
+            Some(d) => {
+                let d = d.floor();
+                self.start.is_none_or(|s| d >= s) && self.end.is_none_or(|e| d <= e)
+            }
+        }
+    }
+
+    fn quarters(&self) -> Option<(i64, i64)> {
+        Some((
+            crate::model::value::quarter_index(self.start?),
+            crate::model::value::quarter_index(self.end?),
+        ))
+    }
+
+    fn previous_quarters(&self) -> Option<(i64, i64)> {
+        let (a, b) = self.quarters()?;
+        let n = b - a + 1;
+        Some((a - n, a - 1))
+    }
+}
+
+/// Parses a period text: `all`, `2026`, `2026-H2`, `2026-Q3` (quarter spans only, so that
+/// Transactions quarters line up).
+pub fn parse_period(text: &str) -> Result<(i64, i64), String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "period must be `auto`, `all`, a year (`2026`), a half (`2026-H2`) or a quarter (`2026-Q3`), not `{text}`"
+        )
+    };
+    let (year, rest) = t.split_at(t.find('-').unwrap_or(t.len()));
+    let y: i64 = year.parse().map_err(|_| bad())?;
+    if !(1900..=2200).contains(&y) {
+        return Err(bad());
+    }
+    let (a, b) = match rest {
+        "" => (0, 3),
+        "-H1" | "-h1" => (0, 1),
+        "-H2" | "-h2" => (2, 3),
+        q if q.len() == 3 && (q.starts_with("-Q") || q.starts_with("-q")) => {
+            let n: i64 = q[2..].parse().map_err(|_| bad())?;
+            if !(1..=4).contains(&n) {
+                return Err(bad());
+            }
+            (n - 1, n - 1)
+        }
+        _ => return Err(bad()),
+    };
+    Ok((y * 4 + a, y * 4 + b))
+}
+
+fn quarter_start(q: i64) -> f64 {
+    days_from_civil(q.div_euclid(4), (q.rem_euclid(4) * 3 + 1) as u32, 1) as f64
+}
+
+fn quarter_end(q: i64) -> f64 {
+    quarter_start(q + 1) - 1.0
+}
+
+/// Resolves the period of a run from the `period` param (`auto` when absent).
+pub fn resolve_period(ds: &Dataset, text: Option<&str>) -> Result<Period, String> {
+    let latest_activity = ds
+        .activities
+        .iter()
+        .filter_map(|a| a.date)
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
+    let latest_contact = ds
+        .contacts
+        .iter()
+        .filter_map(|c| c.last_contact)
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
+    let latest = match (latest_activity, latest_contact) {
+        (Some(a), Some(c)) => Some(a.max(c)),
+        (a, c) => a.or(c),
+    }
+    .map(f64::floor);
+    let text = text.unwrap_or("auto").trim();
+    let (label, source, span) = match text {
+        "all" => ("all".to_string(), "param".to_string(), None),
+        "auto" => match latest_activity {
+            None => (
+                "all".to_string(),
+                "no dated activity, so all rows".to_string(),
+                None,
+            ),
+            Some(d) => {
+                let (y, _, _) = crate::model::value::civil_from_days(d.floor() as i64);
+                (
+                    y.to_string(),
+                    "the year of the latest activity".to_string(),
+                    Some((y * 4, y * 4 + 3)),
+                )
+            }
+        },
+        t => (t.to_string(), "param".to_string(), Some(parse_period(t)?)),
+    };
+    Ok(match span {
+        None => Period {
+            label,
+            source,
+            start: None,
+            end: None,
+            previous: None,
+            as_of: latest,
+        },
+        Some((a, b)) => {
+            let n = b - a + 1;
+            let end = quarter_end(b);
+            Period {
+                label,
+                source,
+                start: Some(quarter_start(a)),
+                end: Some(end),
+                previous: Some((quarter_start(a - n), quarter_end(a - 1))),
+                as_of: Some(latest.map_or(end, |l| l.min(end))),
+            }
+        }
+    })
+}
+
+/// A row cited as evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// Cell of the row (`Activities!A17`).
+    pub cell: String,
+    /// The row's account id.
+    pub account: String,
+    /// What was found, with the row's values.
+    pub reason: String,
+}
+
+/// A metric of one KAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricValue {
+    /// The value (`None`: not known).
+    pub value: Option<f64>,
+    /// Rows it rests on (judged).
+    pub rows: u32,
+    /// Rows looked at that could not be judged (an input not known).
+    pub unknown: u32,
+    /// The counted rows.
+    pub evidence: Vec<Evidence>,
+}
+
+/// The dossier of one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DossierEntry {
+    /// Index into the dataset's accounts.
+    pub account: usize,
+    /// Items filled / items required.
+    pub completeness: Option<f64>,
+    /// The items missing, named.
+    pub gaps: Vec<String>,
+    /// The account's row.
+    pub cell: String,
+}
+
+/// One deal's pay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayLine {
+    /// The deal's row.
+    pub cell: String,
+    /// Account id.
+    pub account: String,
+    /// Deal date.
+    pub date: Option<f64>,
+    /// The rule that decided (`None`: none could).
+    pub rule: Option<String>,
+    /// Base (margin or amount).
+    pub base: Option<f64>,
+    /// Rate.
+    pub rate: Option<f64>,
+    /// Pay (`None`: not known).
+    pub amount: Option<f64>,
+    /// Explanation.
+    pub reason: String,
+}
+
+/// A mistake judged for one KAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MistakeResult {
+    /// Mistake id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Matched = observed, NotMatched = not observed, NotKnown, Error.
+    pub outcome: Outcome,
+    /// Message.
+    pub reason: String,
+    /// What the condition saw.
+    pub inputs: Vec<(Arc<str>, String)>,
+    /// Rows from the evidence metrics.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Everything judged for one KAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagerResult {
+    /// KAM id.
+    pub kam_id: String,
+    /// Name from the Managers sheet.
+    pub name: Option<String>,
+    /// The Managers row (`None`: the KAM appears only on accounts or activities).
+    pub origin: Option<Origin>,
+    /// Recorded development level.
+    pub level: Option<&'static str>,
+    /// 1 = highest score (ties by id).
+    pub rank: usize,
+    /// Accounts of the KAM.
+    pub accounts: usize,
+    /// Activities in the period.
+    pub activities_in_period: u32,
+    /// Activities outside the period (ignored).
+    pub activities_outside_period: u32,
+    /// Tenders outside the period (ignored).
+    pub tenders_outside_period: u32,
+    /// Metrics, aligned with [`KamScored::metric_ids`].
+    pub metrics: Vec<MetricValue>,
+    /// Dossiers of the accounts judged.
+    pub dossier: Vec<DossierEntry>,
+    /// Pay lines, one per deal.
+    pub pay: Vec<PayLine>,
+    /// Sum of the known pay lines (`None` when there is no deal).
+    pub pay_total: Option<f64>,
+    /// Mistakes, in pack order.
+    pub mistakes: Vec<MistakeResult>,
+    /// Measures, tables, criteria, band.
+    pub verdict: Verdict,
+}
+
+impl ManagerResult {
+    /// A table output by name.
+    pub fn output<'a>(&'a self, names: &[String], name: &str) -> Option<&'a str> {
+        names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.verdict.outputs.get(i)?.as_deref())
+    }
+
+    /// Errors of this KAM's rules.
+    pub fn error_count(&self) -> usize {
+        self.verdict.errors.len()
+    }
+}
+
+/// The KAM results of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KamScored {
+    /// The period judged.
+    pub period: Period,
+    /// Metric ids, in pack order.
+    pub metric_ids: Vec<String>,
+    /// Metric sheets, aligned.
+    pub metric_sources: Vec<&'static str>,
+    /// Measure names.
+    pub measure_names: Vec<String>,
+    /// Table output names.
+    pub output_names: Vec<String>,
+    /// KAMs by id.
+    pub managers: Vec<ManagerResult>,
+}
+
+impl KamScored {
+    /// A metric by id.
+    pub fn metric<'a>(&self, m: &'a ManagerResult, id: &str) -> Option<&'a MetricValue> {
+        self.metric_ids
+            .iter()
+            .position(|x| x == id)
+            .and_then(|i| m.metrics.get(i))
+    }
+}
+
+/// Names of one row sheet: its fields, extras, the common names and the params.
+struct RowNames {
+    fields: &'static [(&'static str, &'static str)],
+    n_extras: usize,
+    names: Vec<String>,
+}
+
+impl RowNames {
+    fn new(
+        fields: &'static [(&'static str, &'static str)],
+        extras: &[String],
+        params: &[String],
+    ) -> RowNames {
+        let mut names: Vec<String> = fields.iter().map(|(n, _)| n.to_string()).collect();
+        let extras: Vec<String> = extras
+            .iter()
+            .filter(|e| !names.contains(e))
+            .cloned()
+            .collect();
+        names.extend(extras.iter().cloned());
+        names.extend(ROW_COMMON.iter().map(|(n, _)| n.to_string()));
+        names.extend(params.iter().cloned());
+        RowNames {
+            fields,
+            n_extras: extras.len(),
+            names,
+        }
+    }
+    fn extras_start(&self) -> usize {
+        self.fields.len()
+    }
+    fn common_start(&self) -> usize {
+        self.fields.len() + self.n_extras
+    }
+    fn params_start(&self) -> usize {
+        self.common_start() + ROW_COMMON.len()
+    }
+}
+
+/// A KAM pack bound to one workbook's names.
+pub struct KamEngine {
+    rules: KamRules,
+    logic: Logic,
+    params: Vec<ParamValue>,
+    period_text: Option<String>,
+    rows: [RowNames; 4],
+    /// Extra-column index map per source (engine extra → dataset extra index).
+    extra_index: [Vec<usize>; 4],
+    kam_extras: Vec<String>,
+    kam_base: usize,
+    mistake_start: usize,
+    lua: Vec<(String, String)>,
+    limits: crate::rules::Limits,
+}
+
+fn src_index(s: Source) -> usize {
+    match s {
+        Source::Activities => 0,
+        Source::Contacts => 1,
+        Source::Tenders => 2,
+        Source::Accounts => 3,
+    }
+}
+
+fn bind_row(e: &mut SExpr, names: &[String], what: &str, problems: &mut Vec<Diagnostic>) {
+    let slot_of = |n: &str| names.iter().position(|x| x == n);
+    bind(e, &slot_of, names, what, problems);
+}
+
+fn bind_row_template(t: &mut Template, names: &[String], problems: &mut Vec<Diagnostic>) {
+    let slot_of = |n: &str| names.iter().position(|x| x == n);
+    bind_template(t, &slot_of, names, problems);
+}
+
+impl KamEngine {
+    /// Binds the KAM packs of a rule set to a workbook's extra columns. `None` when the rules
+    /// have no KAM pack.
+    pub fn new(rules: &RuleSet, ds: &Dataset) -> Option<Result<KamEngine, Vec<Diagnostic>>> {
+        if rules.kam.is_empty() {
+            return None;
+        }
+        Some(Self::bind_all(rules, ds))
+    }
+
+    fn bind_all(rules: &RuleSet, ds: &Dataset) -> Result<KamEngine, Vec<Diagnostic>> {
+        let mut problems = Vec::new();
+        let mut kam = rules.kam.clone();
+        let param_names: Vec<String> = rules.params.iter().map(|p| p.name.clone()).collect();
+        let extras_of = |s: Source| -> &Vec<String> {
+            match s {
+                Source::Activities => &ds.activity_extras.names,
+                Source::Contacts => &ds.contact_extras.names,
+                Source::Tenders => &ds.tender_extras.names,
+                Source::Accounts => &ds.account_extras.names,
+            }
+        };
+        let fields_of = |s: Source| match s {
+            Source::Activities => ACTIVITY_ROW,
+            Source::Contacts => CONTACT_ROW,
+            Source::Tenders => TENDER_ROW,
+            Source::Accounts => ACCOUNT_ROW,
+        };
+        let rows = Source::ALL.map(|s| RowNames::new(fields_of(s), extras_of(s), &param_names));
+        let extra_index = Source::ALL.map(|s| {
+            let r = &rows[src_index(s)];
+            r.names[r.extras_start()..r.common_start()]
+                .iter()
+                .map(|n| {
+                    extras_of(s)
+                        .iter()
+                        .position(|x| x == n)
+                        .unwrap_or(usize::MAX)
+                })
+                .collect()
+        });
+        for m in &mut kam.metrics {
+            let names = &rows[src_index(m.over)].names;
+            let what = format!("metric `{}` (over {})", m.id, m.over.as_str());
+            if let Some(a) = &mut m.among {
+                bind_row(a, names, &what, &mut problems);
+            }
+            bind_row(m.agg.expr_mut(), names, &what, &mut problems);
+            if let Some(t) = &mut m.finding {
+                bind_row_template(t, names, &mut problems);
+            }
+        }
+        if let Some(d) = &mut kam.dossier
+            && let Some(a) = &mut d.among
+        {
+            bind_row(
+                a,
+                &rows[3].names,
+                "the dossier (over accounts)",
+                &mut problems,
+            );
+        }
+        if let Some(p) = &mut kam.pay {
+            let names = &rows[src_index(p.over)].names;
+            bind_row(&mut p.among, names, "pay", &mut problems);
+            for r in &mut p.rules {
+                let what = format!("pay rule `{}`", r.id);
+                bind_row(&mut r.when, names, &what, &mut problems);
+                bind_row(&mut r.base, names, &what, &mut problems);
+                bind_row(&mut r.rate, names, &what, &mut problems);
+                let mut with_pay = names.clone();
+                with_pay.extend(["base", "rate", "pay"].map(String::from));
+                bind_row_template(&mut r.reason, &with_pay, &mut problems);
+            }
+        }
+        // KAM names: fields, the Managers sheet's extra columns, metrics, mistakes, params.
+        let mut names: Vec<String> = KAM_FIELDS.iter().map(|(n, _)| n.to_string()).collect();
+        let kam_extras: Vec<String> = ds
+            .manager_extras
+            .names
+            .iter()
+            .filter(|e| !names.contains(e))
+            .cloned()
+            .collect();
+        names.extend(kam_extras.iter().cloned());
+        let kam_base = names.len();
+
+        for m in &kam.metrics {
+            names.push(m.id.clone());
+            names.push(format!("{}.rows", m.id));
+        }
+        let mistake_start = names.len();
+        names.extend(kam.mistakes.iter().map(|m| format!("mistake.{}", m.id)));
+        names.extend(param_names.iter().cloned());
+        {
+            let before_mistakes: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    if (mistake_start..mistake_start + kam.mistakes.len()).contains(&i)
+                        || n.starts_with("mistakes.")
+                    {
+                        String::new()
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect();
+            let slot_of = |n: &str| before_mistakes.iter().position(|x| !x.is_empty() && x == n);
+            for m in &mut kam.mistakes {
+                bind(
+                    &mut m.when,
+                    &slot_of,
+                    &names,
+                    &format!("mistake `{}`", m.id),
+                    &mut problems,
+                );
+                bind_template(&mut m.reason, &slot_of, &names, &mut problems);
+            }
+        }
+        let logic = Logic::bind(
+            Parts {
+                measures: &kam.measures,
+                tables: &kam.tables,
+                criteria: &kam.criteria,
+                bands: &kam.bands,
+            },
+            names,
+            &param_names,
+            "KAM ",
+            &mut problems,
+        );
+        if kam.bands.is_empty() {
+            problems.push(Diagnostic::new(
+                "the KAM pack declares no `bands:`; the default kam-performance.yaml shows how",
+            ));
+        }
+        let period_text = rules
+            .params
+            .iter()
+            .find(|p| p.name == "period")
+            .map(|p| p.value.to_string());
+        if let Some(t) = &period_text
+            && t != "auto"
+            && t != "all"
+            && let Err(m) = parse_period(t)
+        {
+            problems.push(Diagnostic::new(format!("param period: {m}")));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(KamEngine {
+            params: rules.params.iter().map(|p| p.value.clone()).collect(),
+            period_text,
+            rows,
+            extra_index,
+            kam_extras,
+            kam_base,
+            mistake_start,
+            lua: rules.lua.clone(),
+            limits: rules.limits,
+            logic,
+            rules: kam,
+        })
+    }
+
+    /// The bound KAM rules (measures, tables, criteria, bands).
+    pub fn logic(&self) -> &Logic {
+        &self.logic
+    }
+
+    /// The param values, by param slot (for band thresholds).
+    pub fn param_values(&self) -> Vec<V<'_>> {
+        self.params.iter().map(param_v).collect()
+    }
+
+    /// The KAM pack's own sections.
+    pub fn rules(&self) -> &KamRules {
+        &self.rules
+    }
+
+    /// Judges every KAM of the dataset. `accounts` are the account results of the same run
+    /// (band and key are read from them); `only` limits the run to one KAM id.
+    pub fn score(
+        &self,
+        ds: &Dataset,
+        accounts: &[AccountResult],
+        jobs: usize,
+        trace: bool,
+        only: Option<&str>,
+    ) -> crate::Result<KamScored> {
+        let period =
+            resolve_period(ds, self.period_text.as_deref()).map_err(crate::Error::Usage)?;
+        let ctx = Ctx::new(self, ds, accounts, &period);
+        let mut ids: Vec<&str> = ctx.kams.keys().copied().collect();
+        if let Some(o) = only {
+            ids.retain(|k| *k == o);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
+        let mut managers: Vec<ManagerResult> = pool.install(|| {
+            ids.par_iter()
+                .map(|id| self.judge(&ctx, id, trace))
+                .collect()
+        });
+        let mut order: Vec<usize> = (0..managers.len()).collect();
+        order.sort_by(|&a, &b| {
+            managers[b]
+                .verdict
+                .score
+                .total_cmp(&managers[a].verdict.score)
+                .then_with(|| managers[a].kam_id.cmp(&managers[b].kam_id))
+        });
+        for (rank, i) in order.into_iter().enumerate() {
+            managers[i].rank = rank + 1;
+        }
+        Ok(KamScored {
+            period,
+            metric_ids: self.rules.metrics.iter().map(|m| m.id.clone()).collect(),
+            metric_sources: self.rules.metrics.iter().map(|m| m.over.as_str()).collect(),
+            measure_names: self.logic.measures.iter().map(|m| m.name.clone()).collect(),
+            output_names: self.logic.output_names.clone(),
+            managers,
+        })
+    }
+
+    fn judge(&self, ctx: &Ctx<'_>, id: &str, trace: bool) -> ManagerResult {
+        let ds = ctx.ds;
+        let k = &ctx.kams[id];
+        let manager = k.manager.map(|i| &ds.managers[i]);
+        let mut errors: Vec<super::RuleError> = Vec::new();
+        let kam_row = KamRow {
+            id,
+            level: manager.and_then(|m| m.level),
+            basis: manager.and_then(|m| m.commission_basis),
+            rate: manager.and_then(|m| m.commission_rate),
+        };
+        let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
+        // Rows in the period.
+        let act_rows: Vec<usize> = k
+            .activities
+            .iter()
+            .copied()
+            .filter(|&i| ctx.period.contains(ds.activities[i].date))
+            .collect();
+        let tender_rows: Vec<usize> = k
+            .tenders
+            .iter()
+            .copied()
+            .filter(|&i| ctx.period.contains(ds.tenders[i].date))
+            .collect();
+        let rows_of = |s: Source| -> &[usize] {
+            match s {
+                Source::Activities => &act_rows,
+                Source::Contacts => &k.contacts,
+                Source::Tenders => &tender_rows,
+                Source::Accounts => &k.accounts,
+            }
+        };
+        // Metrics.
+        let mut metrics = Vec::with_capacity(self.rules.metrics.len());
+        for m in &self.rules.metrics {
+            let s = m.over;
+            let mut mv = MetricValue {
+                value: None,
+                rows: 0,
+                unknown: 0,
+                evidence: Vec::new(),
+            };
+            let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+            let mut count = 0u32;
+            let mut failed = false;
+            for &r in rows_of(s) {
+                let get = |slot: usize| ctx.row_value(self, s, r, slot, &kam_row, &params);
+                if let Some(a) = &m.among {
+                    match a.expr.eval(&get) {
+                        Ok(V::Bool(true)) => {}
+                        Ok(V::Bool(false)) => continue,
+                        Ok(V::Missing) => {
+                            mv.unknown += 1;
+                            continue;
+                        }
+                        Ok(other) => {
+                            errors.push(row_error(
+                                &m.id,
+                                ctx.cell(s, r),
+                                &format!(
+                                    "`among` must be yes/no, got {} {other}",
+                                    other.type_name()
+                                ),
+                            ));
+                            failed = true;
+                            break;
+                        }
+                        Err(e) => {
+                            errors.push(row_error(&m.id, ctx.cell(s, r), &e.to_string()));
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+                match (&m.agg, m.agg.expr().expr.eval(&get)) {
+                    (_, Err(e)) => {
+                        errors.push(row_error(&m.id, ctx.cell(s, r), &e.to_string()));
+                        failed = true;
+                        break;
+                    }
+                    (_, Ok(V::Missing)) => mv.unknown += 1,
+                    (Agg::Count(_), Ok(V::Bool(b))) => {
+                        mv.rows += 1;
+                        if b {
+                            count += 1;
+                            mv.evidence.push(Evidence {
+                                cell: ctx.cell(s, r),
+                                account: ctx.account_id(s, r).to_string(),
+                                reason: match &m.finding {
+                                    Some(t) => render_with(t, &get),
+                                    None => {
+                                        let e = m.agg.expr();
+                                        let names = &self.rows[src_index(s)].names;
+                                        let seen: Vec<String> = e
+                                            .expr
+                                            .slots()
+                                            .into_iter()
+                                            .map(|i| {
+                                                format!("{} = {}", names[i], show(&get(i), ""))
+                                            })
+                                            .collect();
+                                        format!("{} ({})", e.text, seen.join(", "))
+                                    }
+                                },
+                            });
+                        }
+                    }
+                    (Agg::Count(_), Ok(other)) => {
+                        errors.push(row_error(
+                            &m.id,
+                            ctx.cell(s, r),
+                            &format!(
+                                "`count` needs a yes/no condition, got {} {other}",
+                                other.type_name()
+                            ),
+                        ));
+                        failed = true;
+                        break;
+                    }
+                    (_, Ok(V::Num(x))) => {
+                        mv.rows += 1;
+                        sum += x;
+                        lo = lo.min(x);
+                        hi = hi.max(x);
+                    }
+                    (_, Ok(other)) => {
+                        errors.push(row_error(
+                            &m.id,
+                            ctx.cell(s, r),
+                            &format!(
+                                "`{}` needs a number, got {} {other}",
+                                m.agg.as_str(),
+                                other.type_name()
+                            ),
+                        ));
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed {
+                mv.evidence.clear();
+            } else if mv.rows > 0 {
+                mv.value = Some(match m.agg {
+                    Agg::Count(_) => count as f64,
+                    Agg::Sum(_) => sum,
+                    Agg::Avg(_) => sum / mv.rows as f64,
+                    Agg::Min(_) => lo,
+                    Agg::Max(_) => hi,
+                });
+            } else {
+                mv.value = m.default;
+            }
+            metrics.push(mv);
+        }
+        // Dossier.
+        let mut dossier = Vec::new();
+        if let Some(d) = &self.rules.dossier {
+            for &a in &k.accounts {
+                if let Some(among) = &d.among {
+                    let get = |slot: usize| {
+                        ctx.row_value(self, Source::Accounts, a, slot, &kam_row, &params)
+                    };
+                    match among.expr.eval(&get) {
+                        Ok(V::Bool(true)) => {}
+                        Ok(_) => continue,
+                        Err(e) => {
+                            errors.push(row_error(
+                                "dossier",
+                                ctx.cell(Source::Accounts, a),
+                                &e.to_string(),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                let f = &ctx.account_facts[a];
+                dossier.push(DossierEntry {
+                    account: a,
+                    completeness: f.dossier_completeness,
+                    gaps: f.dossier_gaps.clone(),
+                    cell: ctx.cell(Source::Accounts, a),
+                });
+            }
+        }
+        let dossier_known: Vec<f64> = dossier.iter().filter_map(|d| d.completeness).collect();
+        // Pay.
+        let mut pay = Vec::new();
+        if let Some(p) = &self.rules.pay {
+            let s = p.over;
+            for &r in rows_of(s) {
+                let get = |slot: usize| ctx.row_value(self, s, r, slot, &kam_row, &params);
+                match p.among.expr.eval(&get) {
+                    Ok(V::Bool(true)) => {}
+                    Ok(_) => continue,
+                    Err(e) => {
+                        errors.push(row_error("pay", ctx.cell(s, r), &e.to_string()));
+                        continue;
+                    }
+                }
+                let mut line = PayLine {
+                    cell: ctx.cell(s, r),
+                    account: ctx.account_id(s, r).to_string(),
+                    date: ctx.row_date(s, r),
+                    rule: None,
+                    base: None,
+                    rate: None,
+                    amount: None,
+                    reason: "no pay rule applies".into(),
+                };
+                for rule in &p.rules {
+                    match rule.when.expr.eval(&get) {
+                        Ok(V::Bool(true)) => {
+                            let num = |v: Result<V<'_>, crate::expr::EvalError>| match v {
+                                Ok(V::Num(n)) => Ok(Some(n)),
+                                Ok(V::Missing) => Ok(None),
+                                Ok(other) => Err(format!(
+                                    "must be a number, got {} {other}",
+                                    other.type_name()
+                                )),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            match (
+                                num(rule.base.expr.eval(&get)),
+                                num(rule.rate.expr.eval(&get)),
+                            ) {
+                                (Ok(base), Ok(rate)) => {
+                                    line.rule = Some(rule.id.clone());
+                                    line.base = base;
+                                    line.rate = rate;
+                                    line.amount = base.zip(rate).map(|(b, r)| b * r);
+                                    let extra = [
+                                        base.map_or(V::Missing, V::Num),
+                                        rate.map_or(V::Missing, V::Num),
+                                        line.amount.map_or(V::Missing, V::Num),
+                                    ];
+                                    let n = self.rows[src_index(s)].names.len();
+                                    let get2 = |slot: usize| {
+                                        if slot >= n {
+                                            extra[slot - n].clone()
+                                        } else {
+                                            get(slot)
+                                        }
+                                    };
+                                    line.reason = render_with(&rule.reason, &get2);
+                                }
+                                (Err(m), _) | (_, Err(m)) => {
+                                    errors.push(row_error(
+                                        &format!("pay/{}", rule.id),
+                                        line.cell.clone(),
+                                        &m,
+                                    ));
+                                    line.reason = format!("error: {m}");
+                                }
+                            }
+                            break;
+                        }
+                        Ok(V::Bool(false)) => {}
+                        Ok(V::Missing) => {
+                            line.reason = format!(
+                                "not known: rule `{}` ({}) cannot be decided",
+                                rule.id, rule.when.text
+                            );
+                            break;
+                        }
+                        Ok(other) => {
+                            errors.push(row_error(
+                                &format!("pay/{}", rule.id),
+                                line.cell.clone(),
+                                &format!(
+                                    "the condition must be yes/no, got {} {other}",
+                                    other.type_name()
+                                ),
+                            ));
+                            break;
+                        }
+                        Err(e) => {
+                            errors.push(row_error(
+                                &format!("pay/{}", rule.id),
+                                line.cell.clone(),
+                                &e.to_string(),
+                            ));
+                            break;
+                        }
+                    }
+                }
+                pay.push(line);
+            }
+        }
+        let pay_total = if pay.is_empty() {
+            None
+        } else {
+            Some(pay.iter().filter_map(|l| l.amount).sum())
+        };
+        // KAM slots.
+        let mut slots: Vec<V<'_>> = Vec::with_capacity(self.logic.names.len());
+        for (name, _) in KAM_FIELDS {
+            slots.push(match *name {
+                "kam_id" => V::Str(Cow::Borrowed(id)),
+                "name" => opt_str(manager.and_then(|m| m.name.as_deref())),
+                "region" => opt_str(manager.and_then(|m| m.region.as_deref())),
+                "level" => opt_str(kam_row.level),
+                "plan" => opt_num(manager.and_then(|m| m.plan)),
+                "product_knowledge" => opt_num(manager.and_then(|m| m.product_knowledge)),
+                "commission_basis" => opt_str(kam_row.basis),
+                "commission_rate" => opt_num(kam_row.rate),
+                "accounts" => V::Num(k.accounts.len() as f64),
+                "key_accounts" => V::Num(k.key_accounts as f64),
+                "key_accounts_all_levels" => V::Num(k.key_accounts_all as f64),
+                "period" => V::Str(Cow::Borrowed(&ctx.period.label)),
+                "period_start" => opt_num(ctx.period.start),
+                "period_end" => opt_num(ctx.period.end),
+                "as_of" => opt_num(ctx.period.as_of),
+                "activities_in_period" => V::Num(act_rows.len() as f64),
+                "activities_outside_period" => V::Num((k.activities.len() - act_rows.len()) as f64),
+                "tenders_outside_period" => V::Num((k.tenders.len() - tender_rows.len()) as f64),
+                "pay" => opt_num(pay_total),
+                "pay.deals" => V::Num(pay.len() as f64),
+                "pay.unknown" => V::Num(pay.iter().filter(|l| l.amount.is_none()).count() as f64),
+                "dossier.completeness" => {
+                    if dossier_known.is_empty() {
+                        V::Missing
+                    } else {
+                        V::Num(dossier_known.iter().sum::<f64>() / dossier_known.len() as f64)
+                    }
+                }
+                "dossier.accounts" => V::Num(dossier.len() as f64),
+                _ => V::Missing, // mistakes.* are filled below
+            });
+        }
+        for (j, _) in self.kam_extras.iter().enumerate() {
+            let v = manager
+                .and_then(|m| {
+                    let n = &self.kam_extras[j];
+                    let i = ds.manager_extras.names.iter().position(|x| x == n)?;
+                    m.extra.get(i)
+                })
+                .map_or(V::Missing, value_v);
+            slots.push(v);
+        }
+        debug_assert_eq!(slots.len(), self.kam_base);
+        for mv in &metrics {
+            slots.push(opt_num(mv.value));
+            slots.push(V::Num(mv.rows as f64));
+        }
+        slots.extend(self.rules.mistakes.iter().map(|_| V::Missing));
+        slots.extend(params.iter().cloned());
+        // Mistakes.
+        let mut mistakes = Vec::with_capacity(self.rules.mistakes.len());
+        let (mut observed, mut known) = (0u32, 0u32);
+        for (i, m) in self.rules.mistakes.iter().enumerate() {
+            let (outcome, message) = match m.when.expr.eval(&|s| slots[s].clone()) {
+                Ok(V::Bool(true)) => (Outcome::Matched, None),
+                Ok(V::Bool(false)) => (Outcome::NotMatched, None),
+                Ok(V::Missing) => (Outcome::NotKnown, None),
+                Ok(other) => (
+                    Outcome::Error,
+                    Some(format!(
+                        "the condition must be yes/no, got {} {other}",
+                        other.type_name()
+                    )),
+                ),
+                Err(e) => (Outcome::Error, Some(e.to_string())),
+            };
+            let v = match outcome {
+                Outcome::Matched => {
+                    observed += 1;
+                    known += 1;
+                    V::Bool(true)
+                }
+                Outcome::NotMatched => {
+                    known += 1;
+                    V::Bool(false)
+                }
+                _ => V::Missing,
+            };
+            let inputs = super::row_inputs(&m.when.expr, &self.logic.arc_names, &slots);
+            slots[self.mistake_start + i] = v;
+            if let Some(msg) = &message {
+                errors.push(super::RuleError {
+                    rule: Arc::from(format!("mistake/{}", m.id)),
+                    message: msg.clone(),
+                });
+            }
+            let evidence = if outcome == Outcome::Matched {
+                m.evidence
+                    .iter()
+                    .filter_map(|e| self.rules.metrics.iter().position(|x| x.id == *e))
+                    .flat_map(|i| metrics[i].evidence.iter().cloned())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            mistakes.push(MistakeResult {
+                id: m.id.clone(),
+                title: m.title.clone(),
+                outcome,
+                reason: message.unwrap_or_else(|| super::render(&m.reason, &slots)),
+                inputs,
+                evidence,
+            });
+        }
+        let pos = |n: &str| {
+            KAM_FIELDS
+                .iter()
+                .position(|(x, _)| *x == n)
+                .expect("KAM field")
+        };
+        slots[pos("mistakes.observed")] = V::Num(observed as f64);
+        slots[pos("mistakes.known")] = V::Num(known as f64);
+        slots.resize(self.logic.names.len(), V::Missing);
+        // The shared machinery.
+        let cite = |inputs: &[&str]| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for n in self.logic.expand(inputs) {
+                let base = n.strip_suffix(".rows").unwrap_or(n);
+                if let Some(i) = self.rules.metrics.iter().position(|m| m.id == base) {
+                    for e in &metrics[i].evidence {
+                        if !out.contains(&e.cell) {
+                            out.push(e.cell.clone());
+                        }
+                    }
+                } else if let Some(m) = manager
+                    && (KAM_FIELDS[..8].iter().any(|(x, _)| *x == n)
+                        || self.kam_extras.iter().any(|x| x == n))
+                {
+                    let c = m.origin.cell(0);
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+            out
+        };
+        let vm = self.vm(&params);
+        let mut verdict = self
+            .logic
+            .run(&mut slots, &params, vm.as_ref(), trace, &cite);
+        errors.append(&mut verdict.errors);
+        verdict.errors = errors;
+        ManagerResult {
+            kam_id: id.to_string(),
+            name: manager.and_then(|m| m.name.clone()),
+            origin: manager.map(|m| m.origin.clone()),
+            level: kam_row.level,
+            rank: 0,
+            accounts: k.accounts.len(),
+            activities_in_period: act_rows.len() as u32,
+            activities_outside_period: (k.activities.len() - act_rows.len()) as u32,
+            tenders_outside_period: (k.tenders.len() - tender_rows.len()) as u32,
+            metrics,
+            dossier,
+            pay,
+            pay_total,
+            mistakes,
+            verdict,
+        }
+    }
+
+    fn vm(&self, params: &[V<'_>]) -> Option<LuaVm> {
+        let uses_lua = self
+            .logic
+            .measures
+            .iter()
+            .any(|m| matches!(m.compute, crate::rules::Compute::Lua(..)))
+            || self
+                .logic
+                .criteria
+                .iter()
+                .any(|c| matches!(c.decide, crate::rules::Decide::Lua(..)));
+        if !uses_lua || self.lua.is_empty() {
+            return None;
+        }
+        let mut vm = LuaVm::new(&self.lua, self.limits).ok()?;
+        let named: Vec<(String, V<'_>)> = self
+            .logic
+            .names
+            .iter()
+            .skip(self.mistake_start + self.rules.mistakes.len())
+            .take(params.len())
+            .cloned()
+            .zip(params.iter().cloned())
+            .collect();
+        let _ = vm.set_context(&named, &[]);
+        let visible: Vec<usize> = (0..self.logic.names.len())
+            .filter(|i| {
+                let p = self.mistake_start + self.rules.mistakes.len();
+                !(p..p + params.len()).contains(i)
+            })
+            .collect();
+        vm.set_keys(&self.logic.names, &visible);
+        Some(vm)
+    }
+}
+
+fn row_error(rule: &str, cell: String, message: &str) -> super::RuleError {
+    super::RuleError {
+        rule: Arc::from(rule),
+        message: format!("at {cell}: {message}"),
+    }
+}
+
+fn opt_num<'a>(v: Option<f64>) -> V<'a> {
+    v.map_or(V::Missing, V::Num)
+}
+
+fn opt_str(v: Option<&str>) -> V<'_> {
+    v.map_or(V::Missing, |s| V::Str(Cow::Borrowed(s)))
+}
+
+fn render_with<'a>(t: &Template, get: &impl Fn(usize) -> V<'a>) -> String {
+    let mut out = String::new();
+    for p in &t.parts {
+        match p {
+            TemplatePart::Text(s) => out.push_str(s),
+            TemplatePart::Value(name, fmt, slot) => {
+                let v = get(*slot);
+                let dated = matches!(
+                    name.as_str(),
+                    "date"
+                        | "planned_start"
+                        | "actual_start"
+                        | "confirmed"
+                        | "followed_up"
+                        | "expiry"
+                        | "resolved"
+                        | "prep_start"
+                        | "birthday"
+                        | "last_contact"
+                        | "as_of"
+                        | "period_start"
+                        | "period_end"
+                );
+                match (&v, dated) {
+                    (V::Num(d), true) if fmt.is_empty() => out.push_str(&format_date(*d)),
+                    _ => out.push_str(&show(&v, fmt)),
+                }
+            }
+        }
+    }
+    out
+}
+
+struct KamRow<'a> {
+    id: &'a str,
+    level: Option<&'static str>,
+    basis: Option<&'static str>,
+    rate: Option<f64>,
+}
+
+/// Rows of one KAM.
+#[derive(Default)]
+struct KamRows {
+    manager: Option<usize>,
+    accounts: Vec<usize>,
+    activities: Vec<usize>,
+    contacts: Vec<usize>,
+    tenders: Vec<usize>,
+    key_accounts: usize,
+    key_accounts_all: usize,
+}
+
+/// Per-account facts KAM rules read on account rows.
+#[derive(Default, Clone)]
+struct AccountRowFacts {
+    contacts: u32,
+    meetings: u32,
+    proposals: u32,
+    deals: u32,
+    complaints: u32,
+    open_complaints: u32,
+    reference_letters: u32,
+    referrals: u32,
+    revenue_period: Option<f64>,
+    revenue_previous: Option<f64>,
+    gp_period: Option<f64>,
+    gp_previous: Option<f64>,
+    dossier_completeness: Option<f64>,
+    dossier_gaps: Vec<String>,
+    dossier_gaps_text: Option<String>,
+}
+
+struct Ctx<'a> {
+    ds: &'a Dataset,
+    accounts: &'a [AccountResult],
+    period: &'a Period,
+    kams: BTreeMap<&'a str, KamRows>,
+    account_facts: Vec<AccountRowFacts>,
+    /// Sheet names per source (for cells).
+    sheets: [Arc<str>; 4],
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        engine: &KamEngine,
+        ds: &'a Dataset,
+        accounts: &'a [AccountResult],
+        period: &'a Period,
+    ) -> Ctx<'a> {
+        let mut kams: BTreeMap<&str, KamRows> = BTreeMap::new();
+        for (i, m) in ds.managers.iter().enumerate() {
+            kams.entry(m.id.as_str())
+                .or_default()
+                .manager
+                .get_or_insert(i);
+        }
+        let mut key_of = vec![false; ds.accounts.len()];
+        for r in accounts {
+            if r.index < key_of.len() {
+                key_of[r.index] = r.key;
+            }
+        }
+        for (i, a) in ds.accounts.iter().enumerate() {
+            if let Some(k) = &a.kam_id {
+                let e = kams.entry(k.as_str()).or_default();
+                e.accounts.push(i);
+                if key_of[i] {
+                    e.key_accounts_all += 1;
+                    if a.level == "company" {
+                        e.key_accounts += 1;
+                    }
+                }
+            }
+        }
+        for (i, a) in ds.activities.iter().enumerate() {
+            let k = a
+                .kam_id
+                .as_deref()
+                .or(ds.accounts[a.account].kam_id.as_deref());
+            if let Some(k) = k {
+                kams.entry(k).or_default().activities.push(i);
+            }
+        }
+        for (i, t) in ds.tenders.iter().enumerate() {
+            let k = t
+                .kam_id
+                .as_deref()
+                .or(ds.accounts[t.account].kam_id.as_deref());
+            if let Some(k) = k {
+                kams.entry(k).or_default().tenders.push(i);
+            }
+        }
+        for (i, c) in ds.contacts.iter().enumerate() {
+            if let Some(k) = ds.accounts[c.account].kam_id.as_deref() {
+                kams.entry(k).or_default().contacts.push(i);
+            }
+        }
+        // Account facts: activity counts in the period, Transactions by period, dossier.
+        let mut facts = vec![AccountRowFacts::default(); ds.accounts.len()];
+        for c in &ds.contacts {
+            facts[c.account].contacts += 1;
+        }
+        for a in ds.activities.iter().filter(|a| period.contains(a.date)) {
+            let f = &mut facts[a.account];
+            match a.kind {
+                "meeting" => f.meetings += 1,
+                "proposal" => f.proposals += 1,
+                "deal" => f.deals += 1,
+                "complaint" => {
+                    f.complaints += 1;
+                    if a.resolved.is_none() {
+                        f.open_complaints += 1;
+                    }
+                }
+                "reference_letter" => f.reference_letters += 1,
+                "referral" => f.referrals += 1,
+                _ => {}
+            }
+        }
+        let q = period.quarters();
+        let pq = period.previous_quarters();
+        let mut by_account_contacts: Vec<Vec<usize>> = vec![Vec::new(); ds.accounts.len()];
+        if engine.rules.dossier.is_some() {
+            for (i, c) in ds.contacts.iter().enumerate() {
+                by_account_contacts[c.account].push(i);
+            }
+        }
+        for (i, a) in ds.accounts.iter().enumerate() {
+            let f = &mut facts[i];
+            if !a.quarters.is_empty() {
+                let sum = |range: Option<(i64, i64)>| -> (Option<f64>, Option<f64>) {
+                    let mut rev = None;
+                    let mut gp = None;
+                    for (label, fig) in &a.quarters {
+                        let Some(qi) = quarter_of_label(label) else {
+                            continue;
+                        };
+                        if range.is_none_or(|(lo, hi)| qi >= lo && qi <= hi) {
+                            *rev.get_or_insert(0.0) += fig.revenue;
+                            *gp.get_or_insert(0.0) += fig.gross_profit;
+                        }
+                    }
+                    (rev, gp)
+                };
+                (f.revenue_period, f.gp_period) = sum(q);
+                if pq.is_some() {
+                    (f.revenue_previous, f.gp_previous) = sum(pq);
+                }
+            }
+            if let Some(d) = &engine.rules.dossier {
+                let mut total = 0u32;
+                let mut filled = 0u32;
+                let mut gaps = Vec::new();
+                for field in &d.account {
+                    total += 1;
+                    let present = match field.as_str() {
+                        "revenue" => a.revenue.is_some(),
+                        "gross_profit" => a.gross_profit.is_some(),
+                        "wallet" => a.wallet.is_some(),
+                        "industry" => a.industry.is_some(),
+                        "region" => a.region.is_some(),
+                        "history" => a.history.is_some(),
+                        "needs" => a.needs.is_some(),
+                        "development_plans" => a.development_plans.is_some(),
+                        "reference" => a.reference.is_some(),
+                        _ => true,
+                    };
+                    if present {
+                        filled += 1;
+                    } else {
+                        gaps.push(field.replace('_', " "));
+                    }
+                }
+                if !d.contact.is_empty() {
+                    let list = &by_account_contacts[i];
+                    if list.is_empty() {
+                        total += 1;
+                        gaps.push("no DMU contact recorded".to_string());
+                    }
+                    for &ci in list {
+                        let c = &ds.contacts[ci];
+                        let mut missing = Vec::new();
+                        for field in &d.contact {
+                            total += 1;
+                            let present = match field.as_str() {
+                                "name" => c.name.is_some(),
+                                "role" => c.role.is_some(),
+                                "influence" => c.influence.is_some(),
+                                "relationship" => c.relationship.is_some(),
+                                "attitude" => c.attitude.is_some(),
+                                "birthday" => c.birthday.is_some(),
+                                "hobbies" => c.hobbies.is_some(),
+                                "family" => c.family.is_some(),
+                                "values" => c.values.is_some(),
+                                "last_contact" => c.last_contact.is_some(),
+                                _ => true,
+                            };
+                            if present {
+                                filled += 1;
+                            } else {
+                                missing.push(field.replace('_', " "));
+                            }
+                        }
+                        if !missing.is_empty() {
+                            let who = c
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| format!("contact at {}", c.origin.cell(0)));
+                            gaps.push(format!("{who}: {}", missing.join(", ")));
+                        }
+                    }
+                }
+                f.dossier_completeness = (total > 0).then(|| filled as f64 / total as f64);
+                f.dossier_gaps_text = (!gaps.is_empty()).then(|| gaps.join("; "));
+                f.dossier_gaps = gaps;
+            }
+        }
+        let sheet = |k: crate::model::SheetKind, default: &str| -> Arc<str> {
+            ds.sheets
+                .iter()
+                .find(|s| s.kind == Some(k))
+                .map(|s| Arc::from(s.sheet.as_str()))
+                .unwrap_or_else(|| Arc::from(default))
+        };
+        use crate::model::SheetKind as K;
+        Ctx {
+            ds,
+            accounts,
+            period,
+            kams,
+            account_facts: facts,
+            sheets: [
+                sheet(K::Activities, "Activities"),
+                sheet(K::Contacts, "Contacts"),
+                sheet(K::Tenders, "Tenders"),
+                sheet(K::Accounts, "Accounts"),
+            ],
+        }
+    }
+
+    fn origin(&self, s: Source, r: usize) -> &Origin {
+        match s {
+            Source::Activities => &self.ds.activities[r].origin,
+            Source::Contacts => &self.ds.contacts[r].origin,
+            Source::Tenders => &self.ds.tenders[r].origin,
+            Source::Accounts => &self.ds.accounts[r].origin,
+        }
+    }
+
+    fn cell(&self, s: Source, r: usize) -> String {
+        let _ = &self.sheets;
+        self.origin(s, r).cell(0)
+    }
+
+    fn account_of(&self, s: Source, r: usize) -> usize {
+        match s {
+            Source::Activities => self.ds.activities[r].account,
+            Source::Contacts => self.ds.contacts[r].account,
+            Source::Tenders => self.ds.tenders[r].account,
+            Source::Accounts => r,
+        }
+    }
+
+    fn account_id(&self, s: Source, r: usize) -> &str {
+        &self.ds.accounts[self.account_of(s, r)].id
+    }
+
+    fn row_date(&self, s: Source, r: usize) -> Option<f64> {
+        match s {
+            Source::Activities => self.ds.activities[r].date,
+            Source::Tenders => self.ds.tenders[r].date,
+            Source::Contacts => self.ds.contacts[r].last_contact,
+            Source::Accounts => None,
+        }
+    }
+
+    fn account_result(&self, i: usize) -> Option<&AccountResult> {
+        self.accounts.get(i).filter(|r| r.index == i)
+    }
+
+    fn row_value<'v>(
+        &'v self,
+        engine: &'v KamEngine,
+        s: Source,
+        r: usize,
+        slot: usize,
+        kam: &KamRow<'v>,
+        params: &[V<'v>],
+    ) -> V<'v> {
+        let names = &engine.rows[src_index(s)];
+        if slot >= names.params_start() {
+            return params
+                .get(slot - names.params_start())
+                .cloned()
+                .unwrap_or(V::Missing);
+        }
+        if slot >= names.common_start() {
+            let a = self.account_of(s, r);
+            let acc = &self.ds.accounts[a];
+            return match ROW_COMMON[slot - names.common_start()].0 {
+                "account.id" => V::Str(Cow::Borrowed(&acc.id)),
+                "account.name" => V::Str(Cow::Borrowed(&acc.name)),
+                "account.level" => V::Str(Cow::Borrowed(&acc.level)),
+                "account.key" => self
+                    .account_result(a)
+                    .map_or(V::Missing, |x| V::Bool(x.key)),
+                "account.band" => self
+                    .account_result(a)
+                    .map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
+                "account.gross_profit" => opt_num(acc.gross_profit),
+                "kam.id" => V::Str(Cow::Owned(kam.id.to_string())),
+                "kam.level" => opt_str(kam.level),
+                "kam.commission_basis" => opt_str(kam.basis),
+                "kam.commission_rate" => opt_num(kam.rate),
+                "period_start" => opt_num(self.period.start),
+                "period_end" => opt_num(self.period.end),
+                "as_of" => opt_num(self.period.as_of),
+                _ => V::Missing,
+            };
+        }
+        if slot >= names.extras_start() {
+            let j = engine.extra_index[src_index(s)][slot - names.extras_start()];
+            let extra = match s {
+                Source::Activities => &self.ds.activities[r].extra,
+                Source::Contacts => &self.ds.contacts[r].extra,
+                Source::Tenders => &self.ds.tenders[r].extra,
+                Source::Accounts => &self.ds.accounts[r].extra,
+            };
+            return extra.get(j).map_or(V::Missing, value_v);
+        }
+        let field = names.fields[slot].0;
+        match s {
+            Source::Activities => {
+                let a = &self.ds.activities[r];
+                let b = |x: Option<bool>| x.map_or(V::Missing, V::Bool);
+                let between =
+                    |from: Option<f64>, to: Option<f64>, f: fn(f64, f64) -> f64| match (from, to) {
+                        (Some(x), Some(y)) => V::Num(f(x, y)),
+                        _ => V::Missing,
+                    };
+                match field {
+                    "kind" => V::Str(Cow::Borrowed(a.kind)),
+                    "date" => opt_num(a.date),
+                    "planned_start" => opt_num(a.planned_start),
+                    "actual_start" => opt_num(a.actual_start),
+                    "agenda" => b(a.agenda),
+                    "argued" => b(a.argued),
+                    "interrupted" => b(a.interrupted),
+                    "bad_manners" => b(a.bad_manners),
+                    "next_step" => b(a.next_step),
+                    "confirmed" => opt_num(a.confirmed),
+                    "followed_up" => opt_num(a.followed_up),
+                    "expiry" => opt_num(a.expiry),
+                    "dmu_roles" => opt_str(a.dmu_roles.as_deref()),
+                    "resolved" => opt_num(a.resolved),
+                    "amount" => opt_num(a.amount),
+                    "margin" => opt_num(a.margin),
+                    "notes" => opt_str(a.notes.as_deref()),
+                    "minutes_late" => between(a.planned_start, a.actual_start, |x, y| {
+                        ((y - x) * 1440.0 * 1e6).round() / 1e6
+                    }),
+                    "days_to_confirm" => between(a.date, a.confirmed, business_days_between),
+                    "days_to_follow_up" => between(a.date, a.followed_up, business_days_between),
+                    "days_open" => between(a.date, self.period.as_of, business_days_between),
+                    "days_to_resolve" => between(a.date, a.resolved, |x, y| y.floor() - x.floor()),
+                    "days_valid" => between(a.date, a.expiry, |x, y| y.floor() - x.floor()),
+                    _ => V::Missing,
+                }
+            }
+            Source::Contacts => {
+                let c = &self.ds.contacts[r];
+                match field {
+                    "name" => opt_str(c.name.as_deref()),
+                    "role" => opt_str(c.role.as_deref()),
+                    "influence" => opt_num(c.influence),
+                    "relationship" => opt_num(c.relationship),
+                    "attitude" => opt_str(c.attitude.as_deref()),
+                    "birthday" => opt_num(c.birthday),
+                    "hobbies" => opt_str(c.hobbies.as_deref()),
+                    "family" => opt_str(c.family.as_deref()),
+                    "values" => opt_str(c.values.as_deref()),
+                    "last_contact" => opt_num(c.last_contact),
+                    "days_since_contact" => match (c.last_contact, self.period.as_of) {
+                        (Some(x), Some(y)) => V::Num(y.floor() - x.floor()),
+                        _ => V::Missing,
+                    },
+                    _ => V::Missing,
+                }
+            }
+            Source::Tenders => {
+                let t = &self.ds.tenders[r];
+                match field {
+                    "name" => opt_str(t.name.as_deref()),
+                    "date" => opt_num(t.date),
+                    "prep_start" => opt_num(t.prep_start),
+                    "value" => opt_num(t.value),
+                    "outcome" => opt_str(t.outcome),
+                    "prep_months" => match (t.prep_start, t.date) {
+                        (Some(p), Some(d)) => V::Num((months_between(p, d) * 1e6).round() / 1e6),
+                        _ => V::Missing,
+                    },
+                    _ => V::Missing,
+                }
+            }
+            Source::Accounts => {
+                let a = &self.ds.accounts[r];
+                let f = &self.account_facts[r];
+                let res = self.account_result(r);
+                match field {
+                    "id" => V::Str(Cow::Borrowed(&a.id)),
+                    "name" => V::Str(Cow::Borrowed(&a.name)),
+                    "level" => V::Str(Cow::Borrowed(&a.level)),
+                    "industry" => opt_str(a.industry.as_deref()),
+                    "region" => opt_str(a.region.as_deref()),
+                    "revenue" => opt_num(a.revenue),
+                    "gross_profit" => opt_num(a.gross_profit),
+                    "wallet" => opt_num(a.wallet),
+                    "share_of_wallet" => match (a.revenue, a.wallet) {
+                        (Some(r), Some(w)) if w > 0.0 => V::Num(r / w),
+                        _ => V::Missing,
+                    },
+                    "reference" => a.reference.map_or(V::Missing, V::Bool),
+                    "history" => opt_str(a.history.as_deref()),
+                    "needs" => opt_str(a.needs.as_deref()),
+                    "development_plans" => opt_str(a.development_plans.as_deref()),
+                    "key" => res.map_or(V::Missing, |x| V::Bool(x.key)),
+                    "band" => res.map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
+                    "score" => res.map_or(V::Missing, |x| V::Num(x.score)),
+                    "revenue_period" => opt_num(f.revenue_period),
+                    "revenue_previous" => opt_num(f.revenue_previous),
+                    "gross_profit_period" => opt_num(f.gp_period),
+                    "gross_profit_previous" => opt_num(f.gp_previous),
+                    "contacts" => V::Num(f.contacts as f64),
+                    "meetings" => V::Num(f.meetings as f64),
+                    "proposals" => V::Num(f.proposals as f64),
+                    "deals" => V::Num(f.deals as f64),
+                    "complaints" => V::Num(f.complaints as f64),
+                    "open_complaints" => V::Num(f.open_complaints as f64),
+                    "reference_letters" => V::Num(f.reference_letters as f64),
+                    "referrals" => V::Num(f.referrals as f64),
+                    "dossier_completeness" => opt_num(f.dossier_completeness),
+                    "dossier_gaps" => match &f.dossier_gaps_text {
+                        Some(t) => V::Str(Cow::Borrowed(t)),
+                        None if f.dossier_completeness.is_some() => V::Str(Cow::Borrowed("")),
+                        None => V::Missing,
+                    },
+                    _ => V::Missing,
+                }
+            }
+        }
+    }
+}
+
+fn quarter_of_label(label: &str) -> Option<i64> {
+    let (y, q) = label.split_once("-Q")?;
+    Some(y.parse::<i64>().ok()? * 4 + q.parse::<i64>().ok()? - 1)
+}
+
+/// The value of a [`Value`] for display (used by tests and explanations).
+pub fn value_text(v: &Value) -> String {
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_and_line_up_with_quarters() {
+        assert_eq!(parse_period("2026"), Ok((2026 * 4, 2026 * 4 + 3)));
+        assert_eq!(parse_period("2026-Q3"), Ok((2026 * 4 + 2, 2026 * 4 + 2)));
+        assert_eq!(parse_period("2026-H2"), Ok((2026 * 4 + 2, 2026 * 4 + 3)));
+        assert!(parse_period("2026-Q5").is_err());
+        assert!(parse_period("Q3").is_err());
+        assert_eq!(format_date(quarter_start(2026 * 4 + 2)), "2026-07-01");
+        assert_eq!(format_date(quarter_end(2026 * 4 + 2)), "2026-09-30");
+        let ds = Dataset::default();
+        let p = resolve_period(&ds, Some("2026-Q3")).unwrap();
+        assert_eq!(
+            p.previous.map(|(a, b)| (format_date(a), format_date(b))),
+            Some(("2026-04-01".into(), "2026-06-30".into()))
+        );
+        assert!(p.contains(Some(days_from_civil(2026, 9, 30) as f64 + 0.75)));
+        assert!(!p.contains(Some(days_from_civil(2026, 10, 1) as f64)));
+        assert!(p.contains(None));
+        let all = resolve_period(&ds, Some("auto")).unwrap();
+        assert_eq!(all.label, "all");
+    }
+}
