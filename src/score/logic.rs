@@ -303,7 +303,7 @@ impl Logic {
                 },
                 Compute::Lua(func, _) => match vm {
                     Some(vm) => vm
-                        .measure(func, &slots)
+                        .measure(func, slots)
                         .map_err(|e| format!("measure `{}` (Lua {func}): {e}", m.name)),
                     None => Err("the Lua sandbox could not start".into()),
                 },
@@ -424,7 +424,7 @@ impl Logic {
                 {
                     result.labels.push(l.clone());
                 }
-                let inputs = row_inputs(&row.when.expr, &self.arc_names, &slots);
+                let inputs = row_inputs(&row.when.expr, &self.arc_names, slots);
                 let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_ref()).collect();
                 result.contributions.push(Contribution {
                     rule: self.row_rules[t_i][r].clone(),
@@ -437,7 +437,7 @@ impl Logic {
                     },
                     label: row.label.clone(),
                     output: (!is_points).then(|| (t.output.clone(), row.value.to_string())),
-                    reason: render(&row.reason, &slots),
+                    reason: render(&row.reason, slots),
                     cells: cite(&names),
                     inputs,
                     actions: self.row_actions[t_i][r].clone(),
@@ -452,7 +452,7 @@ impl Logic {
                             r + 1,
                             t.rows[r].when.text
                         ),
-                        row_inputs(&t.rows[r].when.expr, &self.arc_names, &slots),
+                        row_inputs(&t.rows[r].when.expr, &self.arc_names, slots),
                     ),
                     None if unknown => (
                         "no row matched; some inputs are not known".to_string(),
@@ -510,7 +510,7 @@ impl Logic {
                             None,
                             Some("the Lua sandbox could not start".into()),
                         ),
-                        Some(vm) => match vm.criterion(func, &slots) {
+                        Some(vm) => match vm.criterion(func, slots) {
                             Ok(v) => (
                                 if v.matched {
                                     Outcome::Matched
@@ -536,9 +536,9 @@ impl Logic {
                 };
             let describe = || match &c.decide {
                 Decide::Expr(e) => {
-                    let mut inputs = row_inputs(&e.expr, &self.arc_names, &slots);
+                    let mut inputs = row_inputs(&e.expr, &self.arc_names, slots);
                     if let Some(p) = &c.points {
-                        for extra in row_inputs(&p.expr, &self.arc_names, &slots) {
+                        for extra in row_inputs(&p.expr, &self.arc_names, slots) {
                             if !inputs.contains(&extra) {
                                 inputs.push(extra);
                             }
@@ -572,7 +572,7 @@ impl Logic {
                         points: 0.0,
                         label: None,
                         output: None,
-                        reason: render(&c.reason, &slots),
+                        reason: render(&c.reason, slots),
                         inputs,
                         cells,
                         actions: self.no_actions.clone(),
@@ -623,7 +623,7 @@ impl Logic {
                 points,
                 label,
                 output: None,
-                reason: reason_override.unwrap_or_else(|| render(&c.reason, &slots)),
+                reason: reason_override.unwrap_or_else(|| render(&c.reason, slots)),
                 inputs,
                 cells,
                 actions: actions_override
