@@ -936,7 +936,7 @@ fn pack_tests_run_with_kam_test() {
     let o = kam().arg("test").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.ends_with("8 passed, 0 failed\n"), "{out}");
+    assert!(out.ends_with("30 passed, 0 failed\n"), "{out}");
     let o = kam()
         .arg("test")
         .arg(fixture("rules/failing-test"))
@@ -964,7 +964,7 @@ fn pack_tests_run_with_kam_test() {
 fn shipped_pack_tests_pass() {
     let rules = kam::rules::load(None, &[]).unwrap();
     let outcomes = kam::score::testing::run(&rules);
-    assert!(outcomes.len() >= 8);
+    assert!(outcomes.len() >= 30);
     for o in outcomes {
         assert!(
             o.failures.is_empty(),
@@ -1282,4 +1282,369 @@ fn a_workbook_column_named_like_a_param_is_refused() {
         "error: the workbook's column `key_share` has the same name as a param, measure or table output of the rules, so rules could not tell them apart\n  = hint: rename the column in the workbook, leave it out with `ignore:` in a mapping file, or rename the rule name\n1 problem in the rules\n"
     );
     assert!(!r.out.exists());
+}
+
+fn manager<'a>(s: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    s["managers"]["kams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kam_id"] == id)
+        .unwrap_or_else(|| panic!("no KAM {id}"))
+}
+
+fn observed(k: &serde_json::Value) -> Vec<String> {
+    k["mistakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "observed")
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn cells(metric: &serde_json::Value) -> Vec<String> {
+    metric["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["cell"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The five KAMs of the sample, pinned against tests/expected/kam_performance_sample.py, which
+/// computes them by hand from the sample's CSV source (not from kam's output).
+#[test]
+fn the_kam_pack_on_the_sample_matches_the_independent_calculation() {
+    let r = run(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("kam:   5 KAMs judged for 2026: K1 excellent, K4 needs attention, K5 needs attention, K2 needs attention, K3 needs attention"),
+        "{}",
+        r.stderr
+    );
+    let s = scores(&r);
+    let m = &s["managers"];
+    assert_eq!(m["period"]["label"], "2026");
+    assert_eq!(m["period"]["start"], "2026-01-01");
+    assert_eq!(m["period"]["end"], "2026-12-31");
+    assert_eq!(m["period"]["previous_start"], "2025-01-01");
+    assert_eq!(m["period"]["as_of"], "2026-09-28");
+    assert_eq!(
+        m["ranking"],
+        serde_json::json!(["K1", "K4", "K5", "K2", "K3"])
+    );
+    // (id, score, plan attainment, key people covered/rows, late/timed, without agenda,
+    //  overdue follow-ups, tenders prepared late, pay, suggested level, style)
+    let expected = [
+        (
+            "K1",
+            63.0,
+            1.1,
+            (9, 9),
+            (3, 4),
+            3,
+            Some(2.0),
+            Some(0.0),
+            Some(53750.0),
+            "D4",
+            "delegating",
+        ),
+        (
+            "K2",
+            12.0,
+            0.887857143,
+            (0, 3),
+            (0, 3),
+            0,
+            Some(0.0),
+            Some(1.0),
+            None,
+            "D2",
+            "coaching",
+        ),
+        (
+            "K3",
+            -8.0,
+            0.9575,
+            (0, 2),
+            (1, 2),
+            1,
+            Some(1.0),
+            Some(1.0),
+            Some(40000.0),
+            "D2",
+            "coaching",
+        ),
+        (
+            "K4",
+            22.0,
+            1.142,
+            (0, 1),
+            (0, 1),
+            0,
+            Some(0.0),
+            None,
+            Some(5000.0),
+            "D2",
+            "coaching",
+        ),
+        (
+            "K5",
+            21.0,
+            1.1975,
+            (0, 1),
+            (0, 1),
+            0,
+            Some(0.0),
+            None,
+            Some(60000.0),
+            "D2",
+            "coaching",
+        ),
+    ];
+    for (id, score, plan, people, late, agenda, overdue, tenders_late, pay, level, style) in
+        expected
+    {
+        let k = manager(&s, id);
+        let mt = &k["metrics"];
+        assert_eq!(k["score"], score, "{id}");
+        assert_eq!(k["measures"]["plan_attainment"], plan, "{id}");
+        assert_eq!(mt["key_people_covered"]["value"], people.0 as f64, "{id}");
+        assert_eq!(mt["key_people_covered"]["rows"], people.1, "{id}");
+        assert_eq!(mt["late_meetings"]["value"], late.0 as f64, "{id}");
+        assert_eq!(mt["late_meetings"]["rows"], late.1, "{id}");
+        assert_eq!(
+            mt["meetings_without_agenda"]["value"], agenda as f64,
+            "{id}"
+        );
+        assert_eq!(
+            mt["overdue_follow_ups"]["value"],
+            serde_json::json!(overdue),
+            "{id}"
+        );
+        assert_eq!(
+            mt["tenders_prepared_late"]["value"],
+            serde_json::json!(tenders_late),
+            "{id}"
+        );
+        assert_eq!(k["pay"]["total"], serde_json::json!(pay), "{id}");
+        assert_eq!(k["level"]["suggested"], level, "{id}");
+        assert_eq!(k["level"]["style"], style, "{id}");
+    }
+    // The methodology's example (late mornings, thin paperwork, every key person covered,
+    // excellent outcomes) ranks above perfect process with poor outcomes.
+    let (k1, k2) = (manager(&s, "K1"), manager(&s, "K2"));
+    assert_eq!(k1["rank"], 1);
+    assert!(k1["score"].as_f64() > k2["score"].as_f64());
+    assert_eq!(
+        observed(k1),
+        [
+            "lateness",
+            "missing_information",
+            "insufficient_preparation"
+        ]
+    );
+    assert!(observed(k2).is_empty());
+    assert_eq!(k1["level"]["recorded"], "D3");
+    assert_eq!(k2["level"]["recorded"], "D4");
+    assert_eq!(
+        observed(manager(&s, "K3")),
+        [
+            "lateness",
+            "arguing",
+            "interrupting",
+            "missing_information",
+            "insufficient_preparation"
+        ]
+    );
+    assert_eq!(
+        observed(manager(&s, "K5")),
+        [
+            "missing_information",
+            "bad_manners",
+            "weak_product_knowledge"
+        ]
+    );
+    // Every finding cites its rows.
+    assert_eq!(
+        cells(&k1["metrics"]["late_meetings"]),
+        ["Activities!A2", "Activities!A3", "Activities!A7"]
+    );
+    assert_eq!(
+        k1["metrics"]["late_meetings"]["evidence"][0]["reason"],
+        "25 minutes late to the meeting with Caspian Steel JSC on 2026-03-10 (more than 10)"
+    );
+    assert_eq!(
+        cells(&k1["metrics"]["overdue_follow_ups"]),
+        ["Activities!A4", "Activities!A11"]
+    );
+    assert_eq!(
+        cells(&k2["metrics"]["tenders_prepared_late"]),
+        ["Tenders!A3"]
+    );
+    assert_eq!(
+        cells(&manager(&s, "K4")["metrics"]["late_follow_ups"]),
+        ["Activities!A24"]
+    );
+    let lateness = &k1["mistakes"][0];
+    assert_eq!(
+        lateness["reason"],
+        "late to 3 of 4 timed meetings (more than 10 minutes)"
+    );
+    assert_eq!(lateness["evidence"].as_array().unwrap().len(), 3);
+    // Pay, deal by deal.
+    let deals = manager(&s, "K5")["pay"]["deals"].clone();
+    assert_eq!(deals[0]["rule"], "large_deal");
+    assert_eq!(deals[0]["cell"], "Activities!A30");
+    assert_eq!(deals[0]["pay"], 60000.0);
+    assert_eq!(manager(&s, "K3")["pay"]["deals"][0]["rule"], "medium_deal");
+    // The tender outside the period (A29, 2027) is ignored and counted.
+    assert_eq!(k1["activities"]["tenders_outside_period"], 1);
+    // Dossier gaps are named per account.
+    let a03 = k1["dossier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["account"] == "A03")
+        .unwrap();
+    assert_eq!(a03["completeness"], 0.4);
+    assert_eq!(a03["gaps"][0], "history");
+    assert_eq!(
+        a03["gaps"][2],
+        "Sevinj Babayeva: birthday, hobbies, family, values"
+    );
+    assert_eq!(s["errors"], 0);
+}
+
+#[test]
+fn kam_thresholds_and_commission_bands_change_with_set_and_yaml() {
+    let base = scores(&run(&["run"]));
+    let with = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        scores(&r)
+    };
+    let k4 =
+        |s: &serde_json::Value| manager(s, "K4")["metrics"]["late_follow_ups"]["value"].clone();
+    assert_eq!(k4(&base), 1.0);
+    assert_eq!(k4(&with(&["--set", "follow_up_days=2"])), 0.0);
+    let k2 = |s: &serde_json::Value| {
+        manager(s, "K2")["metrics"]["tenders_prepared_late"]["value"].clone()
+    };
+    assert_eq!(k2(&base), 1.0);
+    assert_eq!(k2(&with(&["--set", "tender_prep_months=2"])), 0.0);
+    let k5 = |s: &serde_json::Value| manager(s, "K5")["pay"]["total"].clone();
+    assert_eq!(k5(&base), 60000.0);
+    // Above the large-deal line the KAM's own rate (12 %) applies.
+    assert_eq!(k5(&with(&["--set", "large_deal_from=2000000"])), 144000.0);
+    assert_eq!(k5(&with(&["--set", "large_deal_rate=0.04"])), 48000.0);
+    // The same through the YAML, with the same binary.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    let o = kam().arg("init").arg(&rules).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let pack = rules.join("kam-performance.yaml");
+    let text = fs::read_to_string(&pack).unwrap();
+    let text = text.replace(
+        "  tender_prep_months:\n    default: 9",
+        "  tender_prep_months:\n    default: 2",
+    );
+    fs::write(&pack, text).unwrap();
+    let s = with(&["--rules", rules.to_str().unwrap()]);
+    assert_eq!(k2(&s), 0.0);
+    // A bad value is refused before anything runs.
+    let r = run(&["run", "--set", "period=2026-Q5"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("period must be `auto`, `all`, a year (`2026`), a half (`2026-H2`) or a quarter (`2026-Q3`), not `2026-Q5`"), "{}", r.stderr);
+}
+
+#[test]
+fn a_quarter_ignores_and_counts_what_falls_outside() {
+    let s = scores(&run(&["run", "--set", "period=2026-Q2"]));
+    assert_eq!(s["managers"]["period"]["previous_start"], "2026-01-01");
+    assert_eq!(s["managers"]["period"]["as_of"], "2026-06-30");
+    let k1 = manager(&s, "K1");
+    // K1's Q2 meetings: A01 on 06-09 (40 min late), A03 on 04-14 (15), A09 on 05-20 (1).
+    assert_eq!(k1["metrics"]["late_meetings"]["value"], 2.0);
+    assert_eq!(k1["metrics"]["late_meetings"]["rows"], 3);
+    assert_eq!(k1["activities"]["in_period"], 5);
+    assert_eq!(k1["activities"]["outside_period"], 5);
+}
+
+#[test]
+fn explain_kam_prints_the_whole_trace() {
+    let o = kam().args(["explain", "--kam", "K1"]).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    insta::assert_snapshot!("explain_kam_k1", String::from_utf8(o.stdout).unwrap());
+    let o = kam().args(["explain", "--kam", "K7"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "error: no KAM `K7` in kam-sample.xlsx (embedded); did you mean `K1`?\n"
+    );
+    // With a workbook as the only positional.
+    let o = kam()
+        .args(["explain", "--kam", "K2"])
+        .arg(fixture("valid/kam-sample.ods"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("KAM K2 — "),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn kam_pack_problems_are_reported_with_their_lines() {
+    let o = kam()
+        .args(["validate", "--rules"])
+        .arg(fixture("rules/bad-kam"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr)
+        .replace(&fixture("").display().to_string(), "[fixtures]/");
+    assert!(e.contains("metric `late`: `over` must be activities, contacts, tenders or accounts, not `activity`\n --> [fixtures]/rules/bad-kam/kams.yaml:7:11"), "{e}");
+    assert!(
+        e.contains("metric `both` needs exactly one of count, sum, avg, min or max"),
+        "{e}"
+    );
+    assert!(e.contains("mistake `lateness`: evidence names `lat`, which is not a metric\n  --> [fixtures]/rules/bad-kam/kams.yaml:21:16"), "{e}");
+    assert!(e.contains("`minuteslate` is not a field, fact, param or measure metric `early` (over activities) can read\n  --> [fixtures]/rules/bad-kam/kams.yaml:12:12\n   |\n12 |     count: minuteslate < 0\n   |            ^^^^^^^^^^^\n  = hint: did you mean `minutes_late`?"), "{e}");
+    let o = kam()
+        .arg("test")
+        .arg(fixture("rules/kam-failing"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("ok      kams :: counts a late meeting"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAILED  kams :: expects the wrong count"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "        late: expected 1, got 0\n        evidence of late: expected 1 rows, got 0 ()\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("        activities[1]: unknown field `dte`; did you mean `date`?\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 2 failed\n"), "{out}");
 }

@@ -292,6 +292,7 @@ fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
         })).collect::<Vec<_>>(),
         "pay": {
             "total": num(k.pay_total),
+            "not_known_deals": k.pay.iter().filter(|l| l.amount.is_none()).count(),
             "deals": k.pay.iter().map(|l| json!({
                 "cell": l.cell,
                 "account": l.account,

@@ -306,9 +306,10 @@ pub(super) fn compile(
                 let names: Vec<&str> = kam.metrics.iter().map(|x| x.id.as_str()).collect();
                 let hint =
                     did_you_mean(e, names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                let from = cx.span("evidence:", span.line).line;
                 cx.error(
                     format!("{what}: evidence names `{e}`, which is not a metric"),
-                    cx.span(e, span.line),
+                    cx.span(e, from),
                     hint,
                 );
             }

@@ -27,6 +27,10 @@ pub const DEFAULT_FILES: &[(&str, &str)] = &[
         "kam-performance.yaml",
         include_str!("../../rules/kam-performance.yaml"),
     ),
+    (
+        "kam-performance.tests.yaml",
+        include_str!("../../rules/kam-performance.tests.yaml"),
+    ),
 ];
 
 /// An expression with where it was written.

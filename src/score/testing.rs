@@ -136,6 +136,25 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
     let t = &case.case;
     let mut rules = rules.clone();
     let mut failures = Vec::new();
+    let kam_only = !t.manager.is_empty()
+        || !t.accounts.is_empty()
+        || !t.activities.is_empty()
+        || !t.contacts.is_empty()
+        || !t.tenders.is_empty()
+        || !t.expect.evidence.is_empty()
+        || t.expect.mistakes.is_some()
+        || t.expect.pay.is_some();
+    if kam_only && !case.kam {
+        return vec![
+            "manager, accounts, activities, contacts, tenders, evidence, mistakes and pay belong to test cases of a KAM pack (scope: kams)".into(),
+        ];
+    }
+    if case.kam && (!t.account.is_empty() || !t.facts.is_empty()) {
+        return vec![
+            "a KAM pack's test case gives `manager`, `accounts` and rows, not `account` or `facts`"
+                .into(),
+        ];
+    }
     for (k, v) in &t.set {
         let name = key(k);
         let text = match v {
@@ -152,6 +171,12 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
             },
             None => failures.push(format!("set: there is no param `{name}`")),
         }
+    }
+    if !failures.is_empty() {
+        return failures;
+    }
+    if case.kam {
+        return run_kam_case(&rules, t);
     }
     let ds = match account_of(t) {
         Ok(ds) => ds,
@@ -268,4 +293,504 @@ pub fn run(rules: &RuleSet) -> Vec<TestOutcome> {
             failures: run_case(rules, case),
         })
         .collect()
+}
+
+/// A YAML test row as typed values, with the names it used.
+struct Row {
+    fields: BTreeMap<String, serde_yaml::Value>,
+    what: String,
+}
+
+impl Row {
+    fn new(m: &serde_yaml::Mapping, what: String) -> Row {
+        Row {
+            fields: m.iter().map(|(k, v)| (key(k), v.clone())).collect(),
+            what,
+        }
+    }
+    fn check_known(&self, known: &[&str]) -> Result<(), String> {
+        for k in self.fields.keys() {
+            if !known.contains(&k.as_str()) {
+                let hint = crate::diag::did_you_mean(k, known.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(format!("{}: unknown field `{k}`{hint}", self.what));
+            }
+        }
+        Ok(())
+    }
+    fn text(&self, n: &str) -> Option<String> {
+        match self.fields.get(n)? {
+            serde_yaml::Value::String(s) => Some(s.clone()),
+            serde_yaml::Value::Number(x) => Some(x.to_string()),
+            serde_yaml::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+    fn num(&self, n: &str) -> Result<Option<f64>, String> {
+        match self.fields.get(n) {
+            None | Some(serde_yaml::Value::Null) => Ok(None),
+            Some(serde_yaml::Value::Number(x)) => Ok(x.as_f64()),
+            Some(other) => Err(format!(
+                "{}: `{n}` must be a number, not `{}`",
+                self.what,
+                key(other)
+            )),
+        }
+    }
+    fn flag(&self, n: &str) -> Result<Option<bool>, String> {
+        match self.fields.get(n) {
+            None | Some(serde_yaml::Value::Null) => Ok(None),
+            Some(serde_yaml::Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(format!(
+                "{}: `{n}` must be yes/no, not `{}`",
+                self.what,
+                key(other)
+            )),
+        }
+    }
+    fn date(&self, n: &str) -> Result<Option<f64>, String> {
+        match self.fields.get(n) {
+            None | Some(serde_yaml::Value::Null) => Ok(None),
+            Some(serde_yaml::Value::String(s)) => crate::import::cells::parse_date_text(s)
+                .map(Some)
+                .ok_or_else(|| format!("{}: `{n}` is not a date: `{s}`", self.what)),
+            Some(other) => Err(format!(
+                "{}: `{n}` must be a date like '2026-03-10 09:00', not `{}`",
+                self.what,
+                key(other)
+            )),
+        }
+    }
+    fn choice(
+        &self,
+        n: &str,
+        choices: &[crate::model::schema::ChoiceSpec],
+    ) -> Result<Option<&'static str>, String> {
+        match self.text(n) {
+            None => Ok(None),
+            Some(t) => crate::model::schema::resolve_choice(choices, &t)
+                .map(Some)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: `{n}` must be one of {}, not `{t}`",
+                        self.what,
+                        choices
+                            .iter()
+                            .map(|c| c.value)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+        }
+    }
+    fn extras(&self, known: &[&str]) -> Vec<(String, Value)> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        serde_yaml::Value::Number(x) => Value::Number(x.as_f64().unwrap_or(0.0)),
+                        serde_yaml::Value::Bool(b) => Value::Bool(*b),
+                        serde_yaml::Value::String(s) => Value::Text(s.clone().into()),
+                        _ => Value::Empty,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+fn origin(sheet: &str, i: usize) -> Origin {
+    Origin {
+        sheet: Arc::from(sheet),
+        row: i as u32 + 2,
+    }
+}
+
+/// Builds the dataset of a KAM test case, and the account results (`key`, `band`) it states.
+fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), String> {
+    use crate::model::schema::{
+        ACTIVITY_TYPES, COMMISSION_BASES, DEV_LEVELS, ROLES, TENDER_OUTCOMES,
+    };
+    use crate::model::{Activity, Contact, Manager, Tender};
+    let mut ds = Dataset {
+        file: "test".into(),
+        ..Default::default()
+    };
+    let m = Row::new(&t.manager, "manager".into());
+    const MANAGER: &[&str] = &[
+        "id",
+        "name",
+        "region",
+        "level",
+        "plan",
+        "product_knowledge",
+        "commission_basis",
+        "commission_rate",
+    ];
+    let kam_id = m.text("id").unwrap_or_else(|| "K1".into());
+    let extras = m.extras(MANAGER);
+    ds.manager_extras.names = extras.iter().map(|(k, _)| k.clone()).collect();
+    ds.managers.push(Manager {
+        id: kam_id.clone(),
+        name: m.text("name"),
+        region: m.text("region"),
+        level: m.choice("level", DEV_LEVELS)?,
+        plan: m.num("plan")?,
+        product_knowledge: m.num("product_knowledge")?,
+        commission_basis: m.choice("commission_basis", COMMISSION_BASES)?,
+        commission_rate: m.num("commission_rate")?,
+        extra: extras.into_iter().map(|(_, v)| v).collect(),
+        origin: origin("Managers", 0),
+    });
+    const ACCOUNT: &[&str] = &[
+        "id",
+        "name",
+        "kam_id",
+        "level",
+        "industry",
+        "region",
+        "revenue",
+        "gross_profit",
+        "wallet",
+        "reference",
+        "history",
+        "needs",
+        "development_plans",
+        "key",
+        "band",
+    ];
+    let mut results = Vec::new();
+    let accounts: Vec<Row> = t
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Row::new(a, format!("accounts[{}]", i + 1)))
+        .collect();
+    for (i, a) in accounts.iter().enumerate() {
+        a.check_known(ACCOUNT)?;
+        let id = a.text("id").unwrap_or_else(|| format!("A{}", i + 1));
+        let mut acc = Account::new(
+            id.clone(),
+            a.text("name").unwrap_or(id),
+            origin("Accounts", i),
+        );
+        acc.kam_id = Some(a.text("kam_id").unwrap_or_else(|| kam_id.clone()));
+        acc.level = a.text("level").unwrap_or_else(|| "company".into());
+        acc.industry = a.text("industry");
+        acc.region = a.text("region");
+        acc.revenue = a.num("revenue")?;
+        acc.gross_profit = a.num("gross_profit")?;
+        acc.wallet = a.num("wallet")?;
+        acc.reference = a.flag("reference")?;
+        acc.history = a.text("history");
+        acc.needs = a.text("needs");
+        acc.development_plans = a.text("development_plans");
+        ds.accounts.push(acc);
+        results.push(super::AccountResult {
+            index: i,
+            score: 0.0,
+            band: a.text("band").unwrap_or_default(),
+            plan: false,
+            key: a.flag("key")?.unwrap_or(false),
+            labels: Vec::new(),
+            outputs: Vec::new(),
+            measures: Vec::new(),
+            facts: AccountFacts::default(),
+            contributions: Vec::new(),
+            errors: Vec::new(),
+        });
+    }
+    // Rows name their account by id; an account named only there is added.
+    let account_of = |row: &Row, ds: &mut Dataset, results: &mut Vec<super::AccountResult>| {
+        let id = row
+            .text("account")
+            .or_else(|| ds.accounts.first().map(|a| a.id.clone()))
+            .unwrap_or_else(|| "A1".into());
+        match ds.account_index(&id) {
+            Some(i) => i,
+            None => {
+                let i = ds.accounts.len();
+                let mut acc = Account::new(id.clone(), id, origin("Accounts", i));
+                acc.kam_id = Some(kam_id.clone());
+                ds.accounts.push(acc);
+                results.push(super::AccountResult {
+                    index: i,
+                    score: 0.0,
+                    band: String::new(),
+                    plan: false,
+                    key: false,
+                    labels: Vec::new(),
+                    outputs: Vec::new(),
+                    measures: Vec::new(),
+                    facts: AccountFacts::default(),
+                    contributions: Vec::new(),
+                    errors: Vec::new(),
+                });
+                i
+            }
+        }
+    };
+    const ACTIVITY: &[&str] = &[
+        "account",
+        "kam_id",
+        "kind",
+        "date",
+        "planned_start",
+        "actual_start",
+        "agenda",
+        "argued",
+        "interrupted",
+        "bad_manners",
+        "next_step",
+        "confirmed",
+        "followed_up",
+        "expiry",
+        "dmu_roles",
+        "resolved",
+        "amount",
+        "margin",
+        "notes",
+    ];
+    for (i, a) in t.activities.iter().enumerate() {
+        let r = Row::new(a, format!("activities[{}]", i + 1));
+        r.check_known(ACTIVITY)?;
+        let account = account_of(&r, &mut ds, &mut results);
+        ds.activities.push(Activity {
+            account,
+            kam_id: Some(r.text("kam_id").unwrap_or_else(|| kam_id.clone())),
+            kind: r
+                .choice("kind", ACTIVITY_TYPES)?
+                .ok_or_else(|| format!("{}: `kind` is required", r.what))?,
+            date: r.date("date")?,
+            planned_start: r.date("planned_start")?,
+            actual_start: r.date("actual_start")?,
+            agenda: r.flag("agenda")?,
+            argued: r.flag("argued")?,
+            interrupted: r.flag("interrupted")?,
+            bad_manners: r.flag("bad_manners")?,
+            next_step: r.flag("next_step")?,
+            confirmed: r.date("confirmed")?,
+            followed_up: r.date("followed_up")?,
+            expiry: r.date("expiry")?,
+            dmu_roles: r.text("dmu_roles"),
+            resolved: r.date("resolved")?,
+            amount: r.num("amount")?,
+            margin: r.num("margin")?,
+            notes: r.text("notes"),
+            extra: Vec::new(),
+            origin: origin("Activities", i),
+        });
+    }
+    const CONTACT: &[&str] = &[
+        "account",
+        "name",
+        "role",
+        "influence",
+        "relationship",
+        "attitude",
+        "birthday",
+        "hobbies",
+        "family",
+        "values",
+        "last_contact",
+    ];
+    for (i, c) in t.contacts.iter().enumerate() {
+        let r = Row::new(c, format!("contacts[{}]", i + 1));
+        r.check_known(CONTACT)?;
+        let account = account_of(&r, &mut ds, &mut results);
+        ds.contacts.push(Contact {
+            account,
+            name: r.text("name"),
+            role: r.choice("role", ROLES)?.map(str::to_string),
+            influence: r.num("influence")?,
+            relationship: r.num("relationship")?,
+            attitude: r.text("attitude"),
+            birthday: r.date("birthday")?,
+            hobbies: r.text("hobbies"),
+            family: r.text("family"),
+            values: r.text("values"),
+            last_contact: r.date("last_contact")?,
+            extra: Vec::new(),
+            origin: origin("Contacts", i),
+        });
+    }
+    const TENDER: &[&str] = &[
+        "account",
+        "kam_id",
+        "name",
+        "date",
+        "prep_start",
+        "value",
+        "outcome",
+    ];
+    for (i, x) in t.tenders.iter().enumerate() {
+        let r = Row::new(x, format!("tenders[{}]", i + 1));
+        r.check_known(TENDER)?;
+        let account = account_of(&r, &mut ds, &mut results);
+        ds.tenders.push(Tender {
+            account,
+            kam_id: Some(r.text("kam_id").unwrap_or_else(|| kam_id.clone())),
+            name: r.text("name"),
+            date: r.date("date")?,
+            prep_start: r.date("prep_start")?,
+            value: r.num("value")?,
+            outcome: r.choice("outcome", TENDER_OUTCOMES)?,
+            extra: Vec::new(),
+            origin: origin("Tenders", i),
+        });
+    }
+    Ok((ds, results))
+}
+
+fn want_text(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::Number(n) => n
+            .as_f64()
+            .map(crate::model::value::format_number)
+            .unwrap_or_default(),
+        serde_yaml::Value::Null => "not known".into(),
+        other => key(other),
+    }
+}
+
+fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
+    let mut failures = Vec::new();
+    let (ds, accounts) = match kam_dataset(t) {
+        Ok(x) => x,
+        Err(m) => return vec![m],
+    };
+    let engine = match super::kams::KamEngine::new(rules, &ds) {
+        Some(Ok(e)) => e,
+        Some(Err(problems)) => return problems.iter().map(|p| p.message.clone()).collect(),
+        None => return vec!["the rules have no KAM pack".into()],
+    };
+    let kam_id = ds.managers[0].id.clone();
+    let scored = match engine.score(&ds, &accounts, 1, true, Some(&kam_id)) {
+        Ok(s) => s,
+        Err(e) => return vec![e.to_string()],
+    };
+    let Some(r) = scored.managers.first() else {
+        return vec![format!("KAM {kam_id} was not judged")];
+    };
+    let v = &r.verdict;
+    let e = &t.expect;
+    if let Some(b) = &e.band
+        && *b != v.band
+    {
+        failures.push(format!("band: expected {b}, got {}", v.band));
+    }
+    if let Some(labels) = &e.labels {
+        let mut want = labels.clone();
+        want.sort();
+        let mut got = v.labels.clone();
+        got.sort();
+        if want != got {
+            failures.push(format!(
+                "labels: expected [{}], got [{}]",
+                labels.join(", "),
+                v.labels.join(", ")
+            ));
+        }
+    }
+    if let Some(s) = e.score
+        && (s - v.score).abs() > 1e-9
+    {
+        failures.push(format!("score: expected {s}, got {}", v.score));
+    }
+    let fmt = |x: Option<f64>| x.map_or("not known".into(), crate::model::value::format_number);
+    for (k, want) in &e.values {
+        let name = key(k);
+        let got = if let Some(i) = scored.metric_ids.iter().position(|m| *m == name) {
+            Some(fmt(r.metrics[i].value))
+        } else if let Some(base) = name.strip_suffix(".rows")
+            && let Some(i) = scored.metric_ids.iter().position(|m| m == base)
+        {
+            Some(r.metrics[i].rows.to_string())
+        } else if let Some(i) = scored.measure_names.iter().position(|m| *m == name) {
+            Some(fmt(v.measures[i]))
+        } else if name == "pay" {
+            Some(fmt(r.pay_total))
+        } else if name == "rank" {
+            Some(r.rank.to_string())
+        } else {
+            r.output(&scored.output_names, &name)
+                .map(str::to_string)
+                .or_else(|| {
+                    scored
+                        .output_names
+                        .contains(&name)
+                        .then(|| "not known".to_string())
+                })
+        };
+        let want = want_text(want);
+        match got {
+            Some(g) if g == want => {}
+            Some(g) => failures.push(format!("{name}: expected {want}, got {g}")),
+            None => failures.push(format!("{name}: no metric, measure or output of that name")),
+        }
+    }
+    for (k, want) in &e.evidence {
+        let name = key(k);
+        match scored.metric_ids.iter().position(|m| *m == name) {
+            Some(i) => {
+                let got = r.metrics[i].evidence.len();
+                let want = want.as_u64().unwrap_or(u64::MAX) as usize;
+                if got != want {
+                    let cells: Vec<&str> = r.metrics[i]
+                        .evidence
+                        .iter()
+                        .map(|e| e.cell.as_str())
+                        .collect();
+                    failures.push(format!(
+                        "evidence of {name}: expected {want} rows, got {got} ({})",
+                        cells.join(", ")
+                    ));
+                }
+            }
+            None => failures.push(format!("evidence: no metric `{name}`")),
+        }
+    }
+    if let Some(want) = &e.mistakes {
+        let mut want = want.clone();
+        want.sort();
+        let mut got: Vec<String> = r
+            .mistakes
+            .iter()
+            .filter(|m| m.outcome == super::Outcome::Matched)
+            .map(|m| m.id.clone())
+            .collect();
+        got.sort();
+        if want != got {
+            failures.push(format!(
+                "mistakes: expected [{}], got [{}]",
+                want.join(", "),
+                got.join(", ")
+            ));
+        }
+    }
+    if let Some(p) = e.pay {
+        let got = r.pay_total.unwrap_or(f64::NAN);
+        if (p - got).abs() > 1e-6 {
+            failures.push(format!("pay: expected {p}, got {}", fmt(r.pay_total)));
+        }
+    }
+    if let Some(n) = e.errors
+        && n != v.errors.len()
+    {
+        let list: Vec<String> = v
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.rule, e.message))
+            .collect();
+        failures.push(format!(
+            "errors: expected {n}, got {} ({})",
+            v.errors.len(),
+            list.join("; ")
+        ));
+    }
+    failures
 }
