@@ -1492,7 +1492,8 @@ fn the_kam_pack_on_the_sample_matches_the_independent_calculation() {
         lateness["reason"],
         "late to 3 of 4 timed meetings (more than 10 minutes)"
     );
-    assert_eq!(lateness["evidence"].as_array().unwrap().len(), 3);
+    assert_eq!(lateness["evidence"], serde_json::json!(["late_meetings"]));
+    assert_eq!(lateness["evidence_rows"], 3);
     // Pay, deal by deal.
     let deals = manager(&s, "K5")["pay"]["deals"].clone();
     assert_eq!(deals[0]["rule"], "large_deal");

@@ -124,13 +124,7 @@ impl<'w> ScoresWriter<'w> {
             .map_err(std::io::Error::other)?;
         self.w
             .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
-        for (j, line) in one.lines().enumerate() {
-            if j > 0 {
-                self.w.write_all(b"\n")?;
-            }
-            self.w.write_all(b"    ")?;
-            self.w.write_all(line.as_bytes())?;
-        }
+        write_indented(self.w, &one, "    ")?;
         self.count += 1;
         Ok(())
     }
@@ -144,16 +138,49 @@ impl<'w> ScoresWriter<'w> {
     ) -> std::io::Result<()> {
         self.w
             .write_all(if self.count == 0 { b"]" } else { b"\n  ]" })?;
-        let mut head = scores_json_without_accounts(ds, s, packs);
+        let mut head = scores_json_without_accounts(ds, s, packs, false);
         if let Some(m) = head.as_object_mut() {
             m.remove("accounts");
         }
         let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
+        let text = text.strip_prefix("{\n").unwrap_or(&text);
         self.w.write_all(b",\n")?;
-        self.w
-            .write_all(text.strip_prefix("{\n").unwrap_or(&text).as_bytes())?;
+        // The KAMs are written one at a time where the placeholder stands.
+        match (&s.managers, text.split_once(&format!("\"{KAMS_HERE}\""))) {
+            (Some(m), Some((before, after))) => {
+                self.w.write_all(before.as_bytes())?;
+                if m.managers.is_empty() {
+                    self.w.write_all(b"[]")?;
+                } else {
+                    self.w.write_all(b"[")?;
+                    for (i, k) in m.managers.iter().enumerate() {
+                        self.w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+                        let one = serde_json::to_string_pretty(&manager_json(ds, m, k))
+                            .map_err(std::io::Error::other)?;
+                        write_indented(self.w, &one, "      ")?;
+                    }
+                    self.w.write_all(b"\n    ]")?;
+                }
+                self.w.write_all(after.as_bytes())?;
+            }
+            _ => self.w.write_all(text.as_bytes())?,
+        }
         self.w.write_all(b"\n")
     }
+}
+
+/// Stands for the KAM list while the rest of the document is serialised.
+const KAMS_HERE: &str = "@@kam-list@@";
+
+fn write_indented(w: &mut dyn std::io::Write, text: &str, indent: &str) -> std::io::Result<()> {
+    for (j, line) in text.lines().enumerate() {
+        if j > 0 {
+            w.write_all(b"\n")?;
+        }
+        w.write_all(indent.as_bytes())?;
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Writes the whole document for an already scored dataset.
@@ -172,7 +199,7 @@ pub fn write_scores_json(
 
 /// The whole document as one JSON value (small workbooks, tests).
 pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
-    let mut doc = scores_json_without_accounts(ds, s, packs);
+    let mut doc = scores_json_without_accounts(ds, s, packs, true);
     doc["accounts"] = Json::Array(
         s.accounts
             .iter()
@@ -182,7 +209,12 @@ pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json
     doc
 }
 
-fn scores_json_without_accounts(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
+fn scores_json_without_accounts(
+    ds: &Dataset,
+    s: &Scored,
+    packs: &[(String, String)],
+    with_kams: bool,
+) -> Json {
     let p = &s.portfolio;
     json!({
         "schema": SCHEMA,
@@ -217,7 +249,7 @@ fn scores_json_without_accounts(ds: &Dataset, s: &Scored, packs: &[(String, Stri
             "errors": k.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "errors": s.error_count(),
-        "managers": s.managers.as_ref().map(|m| managers_json(ds, m)),
+        "managers": s.managers.as_ref().map(|m| managers_json(ds, m, with_kams)),
     })
 }
 
@@ -225,8 +257,9 @@ fn evidence(e: &Evidence) -> Json {
     json!({ "cell": e.cell, "account": e.account, "reason": e.reason })
 }
 
-/// The `managers` section: the KAM pack's results per KAM, ranked.
-pub fn managers_json(ds: &Dataset, m: &KamScored) -> Json {
+/// The `managers` section: the KAM pack's results per KAM, ranked (`with_kams: false` leaves a
+/// placeholder for the KAM list, which is then written one KAM at a time).
+pub fn managers_json(ds: &Dataset, m: &KamScored, with_kams: bool) -> Json {
     let p = &m.period;
     let date = |d: Option<f64>| d.map(format_date);
     let mut ranking: Vec<&ManagerResult> = m.managers.iter().collect();
@@ -242,7 +275,11 @@ pub fn managers_json(ds: &Dataset, m: &KamScored) -> Json {
             "as_of": date(p.as_of),
         },
         "ranking": ranking.iter().map(|k| k.kam_id.as_str()).collect::<Vec<_>>(),
-        "kams": m.managers.iter().map(|k| manager_json(ds, m, k)).collect::<Vec<_>>(),
+        "kams": if with_kams {
+            Json::Array(m.managers.iter().map(|k| manager_json(ds, m, k)).collect())
+        } else {
+            json!(KAMS_HERE)
+        },
     })
 }
 
@@ -282,7 +319,8 @@ fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
             },
             "reason": x.reason,
             "inputs": x.inputs.iter().map(|(n, val)| (n.to_string(), json!(val))).collect::<Map<_, _>>(),
-            "evidence": x.evidence.iter().map(evidence).collect::<Vec<_>>(),
+            "evidence": x.evidence.iter().map(|&i| m.metric_ids[i].as_str()).collect::<Vec<_>>(),
+            "evidence_rows": x.evidence.iter().map(|&i| k.metrics[i].evidence.len()).sum::<usize>(),
         })).collect::<Vec<_>>(),
         "dossier": k.dossier.iter().map(|d| json!({
             "account": ds.accounts[d.account].id,
@@ -336,12 +374,28 @@ mod tests {
             .unwrap();
         let rules = crate::rules::load(None, &[]).unwrap();
         let engine = crate::score::Engine::new(&rules, &ds.account_extras.names).unwrap();
-        let scored = engine.score(&ds, 1, false).unwrap();
+        let mut scored = engine.score(&ds, 1, false).unwrap();
+        let kams = crate::score::kams::KamEngine::new(&rules, &ds)
+            .unwrap()
+            .unwrap();
+        scored.managers = Some(kams.score(&ds, &scored.accounts, 1, true, None).unwrap());
         let mut streamed = Vec::new();
         write_scores_json(&mut streamed, &ds, &scored, &[]).unwrap();
         let mut whole = serde_json::to_string_pretty(&scores_json(&ds, &scored, &[])).unwrap();
         whole.push('\n');
-        assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        let streamed = String::from_utf8(streamed).unwrap();
+        if streamed != whole {
+            let line = streamed
+                .lines()
+                .zip(whole.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "differ at line {line}: {:?} vs {:?}",
+                streamed.lines().nth(line),
+                whole.lines().nth(line)
+            );
+        }
         // And with no account at all.
         let empty = crate::score::Scored {
             accounts: Vec::new(),

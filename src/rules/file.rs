@@ -438,7 +438,48 @@ mod tests {
                 "bands",
                 "kam_checks",
                 "portfolio_checks",
-                "tests"
+                "tests",
+                "scope",
+                "metrics",
+                "mistakes",
+                "dossier",
+                "pay"
+            ])
+        );
+        assert_eq!(
+            keys(&defs["metric"]),
+            sorted(&[
+                "id",
+                "over",
+                "among",
+                "count",
+                "sum",
+                "avg",
+                "min",
+                "max",
+                "default",
+                "finding",
+                "actions",
+                "description"
+            ])
+        );
+        assert_eq!(
+            keys(&defs["mistake"]),
+            sorted(&["id", "title", "when", "evidence", "reason"])
+        );
+        assert_eq!(
+            keys(&defs["dossier"]),
+            sorted(&["among", "account", "contact"])
+        );
+        assert_eq!(keys(&defs["pay"]), sorted(&["over", "among", "rules"]));
+        assert_eq!(
+            keys(&defs["payRule"]),
+            sorted(&["id", "when", "base", "rate", "reason"])
+        );
+        assert_eq!(
+            keys(&defs["test"]["properties"]["expect"]),
+            sorted(&[
+                "band", "labels", "score", "values", "errors", "evidence", "mistakes", "pay"
             ])
         );
         assert_eq!(
@@ -484,9 +525,40 @@ mod tests {
         );
         assert_eq!(
             keys(&defs["test"]),
-            sorted(&["name", "account", "facts", "set", "expect"])
+            sorted(&[
+                "name",
+                "account",
+                "facts",
+                "set",
+                "manager",
+                "accounts",
+                "activities",
+                "contacts",
+                "tenders",
+                "expect"
+            ])
         );
         // Each of those lists is what serde accepts: an unknown key names the expected ones.
+        for (def, yaml, parse) in [
+            ("metric", "id: x\nover: y\nbogus: 1\n", 0),
+            ("mistake", "id: x\ntitle: t\nwhen: true\nbogus: 1\n", 1),
+            (
+                "payRule",
+                "id: x\nwhen: true\nbase: b\nrate: 1\nbogus: 1\n",
+                2,
+            ),
+        ] {
+            let err = match parse {
+                0 => serde_yaml::from_str::<super::MetricFile>(yaml).map(|_| ()),
+                1 => serde_yaml::from_str::<super::MistakeFile>(yaml).map(|_| ()),
+                _ => serde_yaml::from_str::<super::PayRuleFile>(yaml).map(|_| ()),
+            }
+            .unwrap_err()
+            .to_string();
+            for k in keys(&defs[def]) {
+                assert!(err.contains(&format!("`{k}`")), "{def}.{k}: {err}");
+            }
+        }
         let err = serde_yaml::from_str::<super::PackFile>("pack: x\nbogus: 1\n")
             .unwrap_err()
             .to_string();

@@ -271,8 +271,10 @@ pub fn render_kam(engine: &KamEngine, ds: &Dataset, all: &KamScored, m: &Manager
                 .collect();
             let _ = writeln!(o, "      saw: {}", seen.join(", "));
         }
-        for e in &mi.evidence {
-            let _ = writeln!(o, "      {}: {}", e.cell, e.reason);
+        for &i in &mi.evidence {
+            for e in &m.metrics[i].evidence {
+                let _ = writeln!(o, "      {}: {}", e.cell, e.reason);
+            }
         }
     }
     if !m.dossier.is_empty() {

@@ -236,8 +236,9 @@ pub struct MistakeResult {
     pub reason: String,
     /// What the condition saw.
     pub inputs: Vec<(Arc<str>, String)>,
-    /// Rows from the evidence metrics.
-    pub evidence: Vec<Evidence>,
+    /// The metrics whose rows are the evidence (indices into [`ManagerResult::metrics`]), when
+    /// observed.
+    pub evidence: Vec<usize>,
 }
 
 /// Everything judged for one KAM.
@@ -322,14 +323,22 @@ struct RowNames {
     fields: &'static [(&'static str, &'static str)],
     n_extras: usize,
     names: Vec<String>,
+    /// The code of each field, then of each common name.
+    codes: Vec<F>,
 }
 
 impl RowNames {
     fn new(
+        prefix: &str,
         fields: &'static [(&'static str, &'static str)],
         extras: &[String],
         params: &[String],
     ) -> RowNames {
+        let codes = fields
+            .iter()
+            .map(|(n, _)| field_code(prefix, n))
+            .chain(ROW_COMMON.iter().map(|(n, _)| field_code("Com", n)))
+            .collect();
         let mut names: Vec<String> = fields.iter().map(|(n, _)| n.to_string()).collect();
         let extras: Vec<String> = extras
             .iter()
@@ -343,6 +352,7 @@ impl RowNames {
             fields,
             n_extras: extras.len(),
             names,
+            codes,
         }
     }
     fn extras_start(&self) -> usize {
@@ -353,6 +363,185 @@ impl RowNames {
     }
     fn params_start(&self) -> usize {
         self.common_start() + ROW_COMMON.len()
+    }
+}
+
+/// A row field, resolved from its name once when the rules are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    ActKind,
+    ActDate,
+    ActPlannedStart,
+    ActActualStart,
+    ActAgenda,
+    ActArgued,
+    ActInterrupted,
+    ActBadManners,
+    ActNextStep,
+    ActConfirmed,
+    ActFollowedUp,
+    ActExpiry,
+    ActDmuRoles,
+    ActResolved,
+    ActAmount,
+    ActMargin,
+    ActNotes,
+    ActMinutesLate,
+    ActDaysToConfirm,
+    ActDaysToFollowUp,
+    ActDaysOpen,
+    ActDaysToResolve,
+    ActDaysValid,
+    ConName,
+    ConRole,
+    ConInfluence,
+    ConRelationship,
+    ConAttitude,
+    ConBirthday,
+    ConHobbies,
+    ConFamily,
+    ConValues,
+    ConLastContact,
+    ConDaysSinceContact,
+    TenName,
+    TenDate,
+    TenPrepStart,
+    TenValue,
+    TenOutcome,
+    TenPrepMonths,
+    AccId,
+    AccName,
+    AccLevel,
+    AccIndustry,
+    AccRegion,
+    AccRevenue,
+    AccGrossProfit,
+    AccWallet,
+    AccShareOfWallet,
+    AccReference,
+    AccHistory,
+    AccNeeds,
+    AccDevelopmentPlans,
+    AccKey,
+    AccBand,
+    AccScore,
+    AccRevenuePeriod,
+    AccRevenuePrevious,
+    AccGrossProfitPeriod,
+    AccGrossProfitPrevious,
+    AccContacts,
+    AccMeetings,
+    AccProposals,
+    AccDeals,
+    AccComplaints,
+    AccOpenComplaints,
+    AccReferenceLetters,
+    AccReferrals,
+    AccDossierCompleteness,
+    AccDossierGaps,
+    ComAccountId,
+    ComAccountName,
+    ComAccountLevel,
+    ComAccountKey,
+    ComAccountBand,
+    ComAccountGrossProfit,
+    ComKamId,
+    ComKamLevel,
+    ComKamCommissionBasis,
+    ComKamCommissionRate,
+    ComPeriodStart,
+    ComPeriodEnd,
+    ComAsOf,
+    /// A name this source does not have.
+    None,
+}
+
+fn field_code(source: &str, name: &str) -> F {
+    match (source, name) {
+        ("Act", "kind") => F::ActKind,
+        ("Act", "date") => F::ActDate,
+        ("Act", "planned_start") => F::ActPlannedStart,
+        ("Act", "actual_start") => F::ActActualStart,
+        ("Act", "agenda") => F::ActAgenda,
+        ("Act", "argued") => F::ActArgued,
+        ("Act", "interrupted") => F::ActInterrupted,
+        ("Act", "bad_manners") => F::ActBadManners,
+        ("Act", "next_step") => F::ActNextStep,
+        ("Act", "confirmed") => F::ActConfirmed,
+        ("Act", "followed_up") => F::ActFollowedUp,
+        ("Act", "expiry") => F::ActExpiry,
+        ("Act", "dmu_roles") => F::ActDmuRoles,
+        ("Act", "resolved") => F::ActResolved,
+        ("Act", "amount") => F::ActAmount,
+        ("Act", "margin") => F::ActMargin,
+        ("Act", "notes") => F::ActNotes,
+        ("Act", "minutes_late") => F::ActMinutesLate,
+        ("Act", "days_to_confirm") => F::ActDaysToConfirm,
+        ("Act", "days_to_follow_up") => F::ActDaysToFollowUp,
+        ("Act", "days_open") => F::ActDaysOpen,
+        ("Act", "days_to_resolve") => F::ActDaysToResolve,
+        ("Act", "days_valid") => F::ActDaysValid,
+        ("Con", "name") => F::ConName,
+        ("Con", "role") => F::ConRole,
+        ("Con", "influence") => F::ConInfluence,
+        ("Con", "relationship") => F::ConRelationship,
+        ("Con", "attitude") => F::ConAttitude,
+        ("Con", "birthday") => F::ConBirthday,
+        ("Con", "hobbies") => F::ConHobbies,
+        ("Con", "family") => F::ConFamily,
+        ("Con", "values") => F::ConValues,
+        ("Con", "last_contact") => F::ConLastContact,
+        ("Con", "days_since_contact") => F::ConDaysSinceContact,
+        ("Ten", "name") => F::TenName,
+        ("Ten", "date") => F::TenDate,
+        ("Ten", "prep_start") => F::TenPrepStart,
+        ("Ten", "value") => F::TenValue,
+        ("Ten", "outcome") => F::TenOutcome,
+        ("Ten", "prep_months") => F::TenPrepMonths,
+        ("Acc", "id") => F::AccId,
+        ("Acc", "name") => F::AccName,
+        ("Acc", "level") => F::AccLevel,
+        ("Acc", "industry") => F::AccIndustry,
+        ("Acc", "region") => F::AccRegion,
+        ("Acc", "revenue") => F::AccRevenue,
+        ("Acc", "gross_profit") => F::AccGrossProfit,
+        ("Acc", "wallet") => F::AccWallet,
+        ("Acc", "share_of_wallet") => F::AccShareOfWallet,
+        ("Acc", "reference") => F::AccReference,
+        ("Acc", "history") => F::AccHistory,
+        ("Acc", "needs") => F::AccNeeds,
+        ("Acc", "development_plans") => F::AccDevelopmentPlans,
+        ("Acc", "key") => F::AccKey,
+        ("Acc", "band") => F::AccBand,
+        ("Acc", "score") => F::AccScore,
+        ("Acc", "revenue_period") => F::AccRevenuePeriod,
+        ("Acc", "revenue_previous") => F::AccRevenuePrevious,
+        ("Acc", "gross_profit_period") => F::AccGrossProfitPeriod,
+        ("Acc", "gross_profit_previous") => F::AccGrossProfitPrevious,
+        ("Acc", "contacts") => F::AccContacts,
+        ("Acc", "meetings") => F::AccMeetings,
+        ("Acc", "proposals") => F::AccProposals,
+        ("Acc", "deals") => F::AccDeals,
+        ("Acc", "complaints") => F::AccComplaints,
+        ("Acc", "open_complaints") => F::AccOpenComplaints,
+        ("Acc", "reference_letters") => F::AccReferenceLetters,
+        ("Acc", "referrals") => F::AccReferrals,
+        ("Acc", "dossier_completeness") => F::AccDossierCompleteness,
+        ("Acc", "dossier_gaps") => F::AccDossierGaps,
+        ("Com", "account.id") => F::ComAccountId,
+        ("Com", "account.name") => F::ComAccountName,
+        ("Com", "account.level") => F::ComAccountLevel,
+        ("Com", "account.key") => F::ComAccountKey,
+        ("Com", "account.band") => F::ComAccountBand,
+        ("Com", "account.gross_profit") => F::ComAccountGrossProfit,
+        ("Com", "kam.id") => F::ComKamId,
+        ("Com", "kam.level") => F::ComKamLevel,
+        ("Com", "kam.commission_basis") => F::ComKamCommissionBasis,
+        ("Com", "kam.commission_rate") => F::ComKamCommissionRate,
+        ("Com", "period_start") => F::ComPeriodStart,
+        ("Com", "period_end") => F::ComPeriodEnd,
+        ("Com", "as_of") => F::ComAsOf,
+        _ => F::None,
     }
 }
 
@@ -370,6 +559,16 @@ pub struct KamEngine {
     mistake_start: usize,
     lua: Vec<(String, String)>,
     limits: crate::rules::Limits,
+    /// Per sheet: the metrics over it and their distinct `among` conditions.
+    plans: [SourcePlan; 4],
+}
+
+/// The metrics over one sheet, with each distinct `among` condition evaluated once per row.
+#[derive(Default)]
+struct SourcePlan {
+    metrics: Vec<usize>,
+    amongs: Vec<SExpr>,
+    among_of: Vec<Option<usize>>,
 }
 
 fn src_index(s: Source) -> usize {
@@ -419,7 +618,14 @@ impl KamEngine {
             Source::Tenders => TENDER_ROW,
             Source::Accounts => ACCOUNT_ROW,
         };
-        let rows = Source::ALL.map(|s| RowNames::new(fields_of(s), extras_of(s), &param_names));
+        let prefix = |s: Source| match s {
+            Source::Activities => "Act",
+            Source::Contacts => "Con",
+            Source::Tenders => "Ten",
+            Source::Accounts => "Acc",
+        };
+        let rows =
+            Source::ALL.map(|s| RowNames::new(prefix(s), fields_of(s), extras_of(s), &param_names));
         let extra_index = Source::ALL.map(|s| {
             let r = &rows[src_index(s)];
             r.names[r.extras_start()..r.common_start()]
@@ -543,7 +749,28 @@ impl KamEngine {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut plans: [SourcePlan; 4] = Default::default();
+        for (i, m) in kam.metrics.iter().enumerate() {
+            let plan = &mut plans[src_index(m.over)];
+            plan.metrics.push(i);
+            let among = m.among.as_ref().map(|a| {
+                let canonical = a.expr.to_string();
+                match plan
+                    .amongs
+                    .iter()
+                    .position(|x| x.expr.to_string() == canonical)
+                {
+                    Some(j) => j,
+                    None => {
+                        plan.amongs.push(a.clone());
+                        plan.amongs.len() - 1
+                    }
+                }
+            });
+            plan.among_of.push(among);
+        }
         Ok(KamEngine {
+            plans,
             params: rules.params.iter().map(|p| p.value.clone()).collect(),
             period_text,
             rows,
@@ -653,116 +880,133 @@ impl KamEngine {
                 Source::Accounts => &k.accounts,
             }
         };
-        // Metrics.
-        let mut metrics = Vec::with_capacity(self.rules.metrics.len());
-        for m in &self.rules.metrics {
-            let s = m.over;
-            let mut mv = MetricValue {
+        // Metrics: one pass over each sheet's rows; an `among` shared by several metrics is
+        // evaluated once per row.
+        let n_metrics = self.rules.metrics.len();
+        let mut metrics: Vec<MetricValue> = (0..n_metrics)
+            .map(|_| MetricValue {
                 value: None,
                 rows: 0,
                 unknown: 0,
                 evidence: Vec::new(),
-            };
-            let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
-            let mut count = 0u32;
-            let mut failed = false;
+            })
+            .collect();
+        let mut acc: Vec<(f64, f64, f64, u32)> =
+            vec![(0.0, f64::INFINITY, f64::NEG_INFINITY, 0); n_metrics];
+        let mut failed = vec![false; n_metrics];
+        let mut among_vals: Vec<Result<Option<bool>, String>> = Vec::new();
+        for s in Source::ALL {
+            let plan = &self.plans[src_index(s)];
+            if plan.metrics.is_empty() {
+                continue;
+            }
             for &r in rows_of(s) {
                 let get = |slot: usize| ctx.row_value(self, s, r, slot, &kam_row, &params);
-                if let Some(a) = &m.among {
-                    match a.expr.eval(&get) {
-                        Ok(V::Bool(true)) => {}
-                        Ok(V::Bool(false)) => continue,
-                        Ok(V::Missing) => {
-                            mv.unknown += 1;
-                            continue;
+                among_vals.clear();
+                for e in &plan.amongs {
+                    among_vals.push(match e.expr.eval(&get) {
+                        Ok(V::Bool(b)) => Ok(Some(b)),
+                        Ok(V::Missing) => Ok(None),
+                        Ok(other) => Err(format!(
+                            "`among` must be yes/no, got {} {other}",
+                            other.type_name()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    });
+                }
+                for (&mi, among) in plan.metrics.iter().zip(&plan.among_of) {
+                    if failed[mi] {
+                        continue;
+                    }
+                    let m = &self.rules.metrics[mi];
+                    let mv = &mut metrics[mi];
+                    if let Some(ai) = among {
+                        match &among_vals[*ai] {
+                            Ok(Some(true)) => {}
+                            Ok(Some(false)) => continue,
+                            Ok(None) => {
+                                mv.unknown += 1;
+                                continue;
+                            }
+                            Err(msg) => {
+                                errors.push(row_error(&m.id, ctx.cell(s, r), msg));
+                                failed[mi] = true;
+                                continue;
+                            }
                         }
-                        Ok(other) => {
+                    }
+                    let (sum, lo, hi, count) = &mut acc[mi];
+                    match (&m.agg, m.agg.expr().expr.eval(&get)) {
+                        (_, Err(e)) => {
+                            errors.push(row_error(&m.id, ctx.cell(s, r), &e.to_string()));
+                            failed[mi] = true;
+                        }
+                        (_, Ok(V::Missing)) => mv.unknown += 1,
+                        (Agg::Count(_), Ok(V::Bool(b))) => {
+                            mv.rows += 1;
+                            if b {
+                                *count += 1;
+                                mv.evidence.push(Evidence {
+                                    cell: ctx.cell(s, r),
+                                    account: ctx.account_id(s, r).to_string(),
+                                    reason: match &m.finding {
+                                        Some(t) => render_with(t, &get),
+                                        None => {
+                                            let e = m.agg.expr();
+                                            let names = &self.rows[src_index(s)].names;
+                                            let seen: Vec<String> = e
+                                                .expr
+                                                .slots()
+                                                .into_iter()
+                                                .map(|i| {
+                                                    format!("{} = {}", names[i], show(&get(i), ""))
+                                                })
+                                                .collect();
+                                            format!("{} ({})", e.text, seen.join(", "))
+                                        }
+                                    },
+                                });
+                            }
+                        }
+                        (Agg::Count(_), Ok(other)) => {
                             errors.push(row_error(
                                 &m.id,
                                 ctx.cell(s, r),
                                 &format!(
-                                    "`among` must be yes/no, got {} {other}",
+                                    "`count` needs a yes/no condition, got {} {other}",
                                     other.type_name()
                                 ),
                             ));
-                            failed = true;
-                            break;
+                            failed[mi] = true;
                         }
-                        Err(e) => {
-                            errors.push(row_error(&m.id, ctx.cell(s, r), &e.to_string()));
-                            failed = true;
-                            break;
+                        (_, Ok(V::Num(x))) => {
+                            mv.rows += 1;
+                            *sum += x;
+                            *lo = lo.min(x);
+                            *hi = hi.max(x);
                         }
-                    }
-                }
-                match (&m.agg, m.agg.expr().expr.eval(&get)) {
-                    (_, Err(e)) => {
-                        errors.push(row_error(&m.id, ctx.cell(s, r), &e.to_string()));
-                        failed = true;
-                        break;
-                    }
-                    (_, Ok(V::Missing)) => mv.unknown += 1,
-                    (Agg::Count(_), Ok(V::Bool(b))) => {
-                        mv.rows += 1;
-                        if b {
-                            count += 1;
-                            mv.evidence.push(Evidence {
-                                cell: ctx.cell(s, r),
-                                account: ctx.account_id(s, r).to_string(),
-                                reason: match &m.finding {
-                                    Some(t) => render_with(t, &get),
-                                    None => {
-                                        let e = m.agg.expr();
-                                        let names = &self.rows[src_index(s)].names;
-                                        let seen: Vec<String> = e
-                                            .expr
-                                            .slots()
-                                            .into_iter()
-                                            .map(|i| {
-                                                format!("{} = {}", names[i], show(&get(i), ""))
-                                            })
-                                            .collect();
-                                        format!("{} ({})", e.text, seen.join(", "))
-                                    }
-                                },
-                            });
+                        (_, Ok(other)) => {
+                            errors.push(row_error(
+                                &m.id,
+                                ctx.cell(s, r),
+                                &format!(
+                                    "`{}` needs a number, got {} {other}",
+                                    m.agg.as_str(),
+                                    other.type_name()
+                                ),
+                            ));
+                            failed[mi] = true;
                         }
-                    }
-                    (Agg::Count(_), Ok(other)) => {
-                        errors.push(row_error(
-                            &m.id,
-                            ctx.cell(s, r),
-                            &format!(
-                                "`count` needs a yes/no condition, got {} {other}",
-                                other.type_name()
-                            ),
-                        ));
-                        failed = true;
-                        break;
-                    }
-                    (_, Ok(V::Num(x))) => {
-                        mv.rows += 1;
-                        sum += x;
-                        lo = lo.min(x);
-                        hi = hi.max(x);
-                    }
-                    (_, Ok(other)) => {
-                        errors.push(row_error(
-                            &m.id,
-                            ctx.cell(s, r),
-                            &format!(
-                                "`{}` needs a number, got {} {other}",
-                                m.agg.as_str(),
-                                other.type_name()
-                            ),
-                        ));
-                        failed = true;
-                        break;
                     }
                 }
             }
-            if failed {
+        }
+        for (mi, m) in self.rules.metrics.iter().enumerate() {
+            let mv = &mut metrics[mi];
+            let (sum, lo, hi, count) = acc[mi];
+            if failed[mi] {
                 mv.evidence.clear();
+                mv.value = None;
             } else if mv.rows > 0 {
                 mv.value = Some(match m.agg {
                     Agg::Count(_) => count as f64,
@@ -774,7 +1018,6 @@ impl KamEngine {
             } else {
                 mv.value = m.default;
             }
-            metrics.push(mv);
         }
         // Dossier.
         let mut dossier = Vec::new();
@@ -1009,7 +1252,6 @@ impl KamEngine {
                 m.evidence
                     .iter()
                     .filter_map(|e| self.rules.metrics.iter().position(|x| x.id == *e))
-                    .flat_map(|i| metrics[i].evidence.iter().cloned())
                     .collect()
             } else {
                 Vec::new()
@@ -1033,27 +1275,17 @@ impl KamEngine {
         slots[pos("mistakes.known")] = V::Num(known as f64);
         slots.resize(self.logic.names.len(), V::Missing);
         // The shared machinery.
+        // A KAM rule cites the Managers row for the manager's own fields; the metrics it reads
+        // list their rows themselves.
         let cite = |inputs: &[&str]| -> Vec<String> {
-            let mut out: Vec<String> = Vec::new();
-            for n in self.logic.expand(inputs) {
-                let base = n.strip_suffix(".rows").unwrap_or(n);
-                if let Some(i) = self.rules.metrics.iter().position(|m| m.id == base) {
-                    for e in &metrics[i].evidence {
-                        if !out.contains(&e.cell) {
-                            out.push(e.cell.clone());
-                        }
-                    }
-                } else if let Some(m) = manager
-                    && (KAM_FIELDS[..8].iter().any(|(x, _)| *x == n)
-                        || self.kam_extras.iter().any(|x| x == n))
-                {
-                    let c = m.origin.cell(0);
-                    if !out.contains(&c) {
-                        out.push(c);
-                    }
-                }
+            let reads_manager = self.logic.expand(inputs).iter().any(|n| {
+                KAM_FIELDS[..8].iter().any(|(x, _)| x == n)
+                    || self.kam_extras.iter().any(|x| x == n)
+            });
+            match manager {
+                Some(m) if reads_manager => vec![m.origin.cell(0)],
+                _ => Vec::new(),
             }
-            out
         };
         let vm = self.vm(&params);
         let mut verdict = self
@@ -1470,24 +1702,24 @@ impl<'a> Ctx<'a> {
         if slot >= names.common_start() {
             let a = self.account_of(s, r);
             let acc = &self.ds.accounts[a];
-            return match ROW_COMMON[slot - names.common_start()].0 {
-                "account.id" => V::Str(Cow::Borrowed(&acc.id)),
-                "account.name" => V::Str(Cow::Borrowed(&acc.name)),
-                "account.level" => V::Str(Cow::Borrowed(&acc.level)),
-                "account.key" => self
+            return match names.codes[names.fields.len() + slot - names.common_start()] {
+                F::ComAccountId => V::Str(Cow::Borrowed(&acc.id)),
+                F::ComAccountName => V::Str(Cow::Borrowed(&acc.name)),
+                F::ComAccountLevel => V::Str(Cow::Borrowed(&acc.level)),
+                F::ComAccountKey => self
                     .account_result(a)
                     .map_or(V::Missing, |x| V::Bool(x.key)),
-                "account.band" => self
+                F::ComAccountBand => self
                     .account_result(a)
                     .map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
-                "account.gross_profit" => opt_num(acc.gross_profit),
-                "kam.id" => V::Str(Cow::Owned(kam.id.to_string())),
-                "kam.level" => opt_str(kam.level),
-                "kam.commission_basis" => opt_str(kam.basis),
-                "kam.commission_rate" => opt_num(kam.rate),
-                "period_start" => opt_num(self.period.start),
-                "period_end" => opt_num(self.period.end),
-                "as_of" => opt_num(self.period.as_of),
+                F::ComAccountGrossProfit => opt_num(acc.gross_profit),
+                F::ComKamId => V::Str(Cow::Owned(kam.id.to_string())),
+                F::ComKamLevel => opt_str(kam.level),
+                F::ComKamCommissionBasis => opt_str(kam.basis),
+                F::ComKamCommissionRate => opt_num(kam.rate),
+                F::ComPeriodStart => opt_num(self.period.start),
+                F::ComPeriodEnd => opt_num(self.period.end),
+                F::ComAsOf => opt_num(self.period.as_of),
                 _ => V::Missing,
             };
         }
@@ -1501,7 +1733,7 @@ impl<'a> Ctx<'a> {
             };
             return extra.get(j).map_or(V::Missing, value_v);
         }
-        let field = names.fields[slot].0;
+        let field = names.codes[slot];
         match s {
             Source::Activities => {
                 let a = &self.ds.activities[r];
@@ -1512,48 +1744,50 @@ impl<'a> Ctx<'a> {
                         _ => V::Missing,
                     };
                 match field {
-                    "kind" => V::Str(Cow::Borrowed(a.kind)),
-                    "date" => opt_num(a.date),
-                    "planned_start" => opt_num(a.planned_start),
-                    "actual_start" => opt_num(a.actual_start),
-                    "agenda" => b(a.agenda),
-                    "argued" => b(a.argued),
-                    "interrupted" => b(a.interrupted),
-                    "bad_manners" => b(a.bad_manners),
-                    "next_step" => b(a.next_step),
-                    "confirmed" => opt_num(a.confirmed),
-                    "followed_up" => opt_num(a.followed_up),
-                    "expiry" => opt_num(a.expiry),
-                    "dmu_roles" => opt_str(a.dmu_roles.as_deref()),
-                    "resolved" => opt_num(a.resolved),
-                    "amount" => opt_num(a.amount),
-                    "margin" => opt_num(a.margin),
-                    "notes" => opt_str(a.notes.as_deref()),
-                    "minutes_late" => between(a.planned_start, a.actual_start, |x, y| {
+                    F::ActKind => V::Str(Cow::Borrowed(a.kind)),
+                    F::ActDate => opt_num(a.date),
+                    F::ActPlannedStart => opt_num(a.planned_start),
+                    F::ActActualStart => opt_num(a.actual_start),
+                    F::ActAgenda => b(a.agenda),
+                    F::ActArgued => b(a.argued),
+                    F::ActInterrupted => b(a.interrupted),
+                    F::ActBadManners => b(a.bad_manners),
+                    F::ActNextStep => b(a.next_step),
+                    F::ActConfirmed => opt_num(a.confirmed),
+                    F::ActFollowedUp => opt_num(a.followed_up),
+                    F::ActExpiry => opt_num(a.expiry),
+                    F::ActDmuRoles => opt_str(a.dmu_roles.as_deref()),
+                    F::ActResolved => opt_num(a.resolved),
+                    F::ActAmount => opt_num(a.amount),
+                    F::ActMargin => opt_num(a.margin),
+                    F::ActNotes => opt_str(a.notes.as_deref()),
+                    F::ActMinutesLate => between(a.planned_start, a.actual_start, |x, y| {
                         ((y - x) * 1440.0 * 1e6).round() / 1e6
                     }),
-                    "days_to_confirm" => between(a.date, a.confirmed, business_days_between),
-                    "days_to_follow_up" => between(a.date, a.followed_up, business_days_between),
-                    "days_open" => between(a.date, self.period.as_of, business_days_between),
-                    "days_to_resolve" => between(a.date, a.resolved, |x, y| y.floor() - x.floor()),
-                    "days_valid" => between(a.date, a.expiry, |x, y| y.floor() - x.floor()),
+                    F::ActDaysToConfirm => between(a.date, a.confirmed, business_days_between),
+                    F::ActDaysToFollowUp => between(a.date, a.followed_up, business_days_between),
+                    F::ActDaysOpen => between(a.date, self.period.as_of, business_days_between),
+                    F::ActDaysToResolve => {
+                        between(a.date, a.resolved, |x, y| y.floor() - x.floor())
+                    }
+                    F::ActDaysValid => between(a.date, a.expiry, |x, y| y.floor() - x.floor()),
                     _ => V::Missing,
                 }
             }
             Source::Contacts => {
                 let c = &self.ds.contacts[r];
                 match field {
-                    "name" => opt_str(c.name.as_deref()),
-                    "role" => opt_str(c.role.as_deref()),
-                    "influence" => opt_num(c.influence),
-                    "relationship" => opt_num(c.relationship),
-                    "attitude" => opt_str(c.attitude.as_deref()),
-                    "birthday" => opt_num(c.birthday),
-                    "hobbies" => opt_str(c.hobbies.as_deref()),
-                    "family" => opt_str(c.family.as_deref()),
-                    "values" => opt_str(c.values.as_deref()),
-                    "last_contact" => opt_num(c.last_contact),
-                    "days_since_contact" => match (c.last_contact, self.period.as_of) {
+                    F::ConName => opt_str(c.name.as_deref()),
+                    F::ConRole => opt_str(c.role.as_deref()),
+                    F::ConInfluence => opt_num(c.influence),
+                    F::ConRelationship => opt_num(c.relationship),
+                    F::ConAttitude => opt_str(c.attitude.as_deref()),
+                    F::ConBirthday => opt_num(c.birthday),
+                    F::ConHobbies => opt_str(c.hobbies.as_deref()),
+                    F::ConFamily => opt_str(c.family.as_deref()),
+                    F::ConValues => opt_str(c.values.as_deref()),
+                    F::ConLastContact => opt_num(c.last_contact),
+                    F::ConDaysSinceContact => match (c.last_contact, self.period.as_of) {
                         (Some(x), Some(y)) => V::Num(y.floor() - x.floor()),
                         _ => V::Missing,
                     },
@@ -1563,12 +1797,12 @@ impl<'a> Ctx<'a> {
             Source::Tenders => {
                 let t = &self.ds.tenders[r];
                 match field {
-                    "name" => opt_str(t.name.as_deref()),
-                    "date" => opt_num(t.date),
-                    "prep_start" => opt_num(t.prep_start),
-                    "value" => opt_num(t.value),
-                    "outcome" => opt_str(t.outcome),
-                    "prep_months" => match (t.prep_start, t.date) {
+                    F::TenName => opt_str(t.name.as_deref()),
+                    F::TenDate => opt_num(t.date),
+                    F::TenPrepStart => opt_num(t.prep_start),
+                    F::TenValue => opt_num(t.value),
+                    F::TenOutcome => opt_str(t.outcome),
+                    F::TenPrepMonths => match (t.prep_start, t.date) {
                         (Some(p), Some(d)) => V::Num((months_between(p, d) * 1e6).round() / 1e6),
                         _ => V::Missing,
                     },
@@ -1580,39 +1814,39 @@ impl<'a> Ctx<'a> {
                 let f = &self.account_facts[r];
                 let res = self.account_result(r);
                 match field {
-                    "id" => V::Str(Cow::Borrowed(&a.id)),
-                    "name" => V::Str(Cow::Borrowed(&a.name)),
-                    "level" => V::Str(Cow::Borrowed(&a.level)),
-                    "industry" => opt_str(a.industry.as_deref()),
-                    "region" => opt_str(a.region.as_deref()),
-                    "revenue" => opt_num(a.revenue),
-                    "gross_profit" => opt_num(a.gross_profit),
-                    "wallet" => opt_num(a.wallet),
-                    "share_of_wallet" => match (a.revenue, a.wallet) {
+                    F::AccId => V::Str(Cow::Borrowed(&a.id)),
+                    F::AccName => V::Str(Cow::Borrowed(&a.name)),
+                    F::AccLevel => V::Str(Cow::Borrowed(&a.level)),
+                    F::AccIndustry => opt_str(a.industry.as_deref()),
+                    F::AccRegion => opt_str(a.region.as_deref()),
+                    F::AccRevenue => opt_num(a.revenue),
+                    F::AccGrossProfit => opt_num(a.gross_profit),
+                    F::AccWallet => opt_num(a.wallet),
+                    F::AccShareOfWallet => match (a.revenue, a.wallet) {
                         (Some(r), Some(w)) if w > 0.0 => V::Num(r / w),
                         _ => V::Missing,
                     },
-                    "reference" => a.reference.map_or(V::Missing, V::Bool),
-                    "history" => opt_str(a.history.as_deref()),
-                    "needs" => opt_str(a.needs.as_deref()),
-                    "development_plans" => opt_str(a.development_plans.as_deref()),
-                    "key" => res.map_or(V::Missing, |x| V::Bool(x.key)),
-                    "band" => res.map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
-                    "score" => res.map_or(V::Missing, |x| V::Num(x.score)),
-                    "revenue_period" => opt_num(f.revenue_period),
-                    "revenue_previous" => opt_num(f.revenue_previous),
-                    "gross_profit_period" => opt_num(f.gp_period),
-                    "gross_profit_previous" => opt_num(f.gp_previous),
-                    "contacts" => V::Num(f.contacts as f64),
-                    "meetings" => V::Num(f.meetings as f64),
-                    "proposals" => V::Num(f.proposals as f64),
-                    "deals" => V::Num(f.deals as f64),
-                    "complaints" => V::Num(f.complaints as f64),
-                    "open_complaints" => V::Num(f.open_complaints as f64),
-                    "reference_letters" => V::Num(f.reference_letters as f64),
-                    "referrals" => V::Num(f.referrals as f64),
-                    "dossier_completeness" => opt_num(f.dossier_completeness),
-                    "dossier_gaps" => match &f.dossier_gaps_text {
+                    F::AccReference => a.reference.map_or(V::Missing, V::Bool),
+                    F::AccHistory => opt_str(a.history.as_deref()),
+                    F::AccNeeds => opt_str(a.needs.as_deref()),
+                    F::AccDevelopmentPlans => opt_str(a.development_plans.as_deref()),
+                    F::AccKey => res.map_or(V::Missing, |x| V::Bool(x.key)),
+                    F::AccBand => res.map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
+                    F::AccScore => res.map_or(V::Missing, |x| V::Num(x.score)),
+                    F::AccRevenuePeriod => opt_num(f.revenue_period),
+                    F::AccRevenuePrevious => opt_num(f.revenue_previous),
+                    F::AccGrossProfitPeriod => opt_num(f.gp_period),
+                    F::AccGrossProfitPrevious => opt_num(f.gp_previous),
+                    F::AccContacts => V::Num(f.contacts as f64),
+                    F::AccMeetings => V::Num(f.meetings as f64),
+                    F::AccProposals => V::Num(f.proposals as f64),
+                    F::AccDeals => V::Num(f.deals as f64),
+                    F::AccComplaints => V::Num(f.complaints as f64),
+                    F::AccOpenComplaints => V::Num(f.open_complaints as f64),
+                    F::AccReferenceLetters => V::Num(f.reference_letters as f64),
+                    F::AccReferrals => V::Num(f.referrals as f64),
+                    F::AccDossierCompleteness => opt_num(f.dossier_completeness),
+                    F::AccDossierGaps => match &f.dossier_gaps_text {
                         Some(t) => V::Str(Cow::Borrowed(t)),
                         None if f.dossier_completeness.is_some() => V::Str(Cow::Borrowed("")),
                         None => V::Missing,

@@ -1,0 +1,143 @@
+//! KAM-metrics benchmark: what the KAM-performance pack adds to scoring.
+//!
+//! Generates (once, cached in `target/bench/`) a workbook with `kam sample`: 100 000 accounts,
+//! 1 000 000 transaction lines, 1 000 000 activities and 200 KAMs. Imports it once, then times,
+//! alternating and keeping the best of two on 1 and 2 threads:
+//!
+//! - the account scoring of the default key-client pack (`Engine::score`, tracing off), and
+//! - the KAM metrics of the default KAM pack (`KamEngine::score`: every metric over every
+//!   activity, contact, tender and account, dossiers, pay, mistakes, rules),
+//!
+//! and prints the KAM metrics as a share of the account scoring, measured in the same run.
+//! Then runs `kam run --timings` on the same workbook and prints the KAM metrics as a share of
+//! the run's scoring stage (which includes writing scores.json).
+//!
+//! `cargo bench --bench kam -- [ACCOUNTS [ACTIVITIES]]` (default: 100000 1000000)
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use kam::import::{ImportOptions, import_path};
+use kam::rules;
+use kam::sample::{SampleOptions, write_sample};
+use kam::score::Engine;
+use kam::score::kams::KamEngine;
+
+fn best_of(mut f: impl FnMut(usize) -> f64) -> (f64, f64) {
+    let mut times = [f64::MAX, f64::MAX];
+    for jobs in [2, 1, 2, 1] {
+        let secs = f(jobs);
+        times[jobs - 1] = times[jobs - 1].min(secs);
+    }
+    (times[0], times[1])
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = args.first().copied().unwrap_or(100_000);
+    let n_act = args.get(1).copied().unwrap_or(1_000_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let book = dir.join(format!("kam-{n}-{n_act}.xlsx"));
+    if !book.exists() {
+        let t = Instant::now();
+        let opts = SampleOptions {
+            accounts: n,
+            kams: (n / 500).max(5),
+            seed: 1,
+            transactions: Some(n.min(1_000_000)),
+            activities: Some(n_act),
+        };
+        write_sample(&opts, &book).unwrap();
+        println!(
+            "generated {} in {:.1} s",
+            book.display(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    let ds = import_path(&book, &ImportOptions::default()).unwrap();
+    println!(
+        "{} accounts, {} activities, {} contacts, {} tenders, {} KAMs: import {:.2} s",
+        ds.accounts.len(),
+        ds.activities.len(),
+        ds.contacts.len(),
+        ds.tenders.len(),
+        ds.managers.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let rules = rules::load(None, &[]).expect("default rules");
+    let engine = Engine::new(&rules, &ds.account_extras.names).unwrap();
+    let kam_engine = KamEngine::new(&rules, &ds).expect("a KAM pack").unwrap();
+    let scored = engine.score(&ds, 0, false).unwrap();
+    let (acc1, acc2) = best_of(|jobs| {
+        let t = Instant::now();
+        let s = engine.score(&ds, jobs, false).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        drop(s);
+        secs
+    });
+    let mut evidence = 0;
+    let (kam1, kam2) = best_of(|jobs| {
+        let t = Instant::now();
+        let k = kam_engine
+            .score(&ds, &scored.accounts, jobs, false, None)
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        evidence = k
+            .managers
+            .iter()
+            .flat_map(|m| m.metrics.iter())
+            .map(|m| m.evidence.len())
+            .sum();
+        secs
+    });
+    println!(
+        "  account scoring: 1 thread {acc1:.2} s, 2 threads {acc2:.2} s (speedup {:.2}x)",
+        acc1 / acc2
+    );
+    println!(
+        "  KAM metrics:     1 thread {kam1:.2} s, 2 threads {kam2:.2} s (speedup {:.2}x), {} activities/s on 2 threads, {evidence} evidence rows",
+        kam1 / kam2,
+        (ds.activities.len() as f64 / kam2).round()
+    );
+    println!(
+        "  KAM metrics / account scoring: {:.0} % (1 thread), {:.0} % (2 threads)",
+        100.0 * kam1 / acc1,
+        100.0 * kam2 / acc2
+    );
+    // The whole run, as a user sees it.
+    let exe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kam");
+    if exe.exists() {
+        let out = dir.join("kam-bench-out");
+        let o = std::process::Command::new(&exe)
+            .arg("run")
+            .arg(&book)
+            .args(["--quiet", "--timings", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        print!("  kam run: {err}");
+        let num = |after: &str| -> Option<f64> {
+            let i = err.find(after)? + after.len();
+            err[i..].split_whitespace().next()?.parse().ok()
+        };
+        if let (Some(scoring), Some(kam)) = (num("scoring "), num("KAM metrics ")) {
+            println!(
+                "  KAM metrics / the run's scoring stage: {:.0} % ({kam:.2} s of {scoring:.2} s; without them {:.2} s, so they add {:.0} %)",
+                100.0 * kam / scoring,
+                scoring - kam,
+                100.0 * kam / (scoring - kam)
+            );
+        }
+    } else {
+        println!("  (build target/release/kam to time `kam run` too)");
+    }
+}
