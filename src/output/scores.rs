@@ -6,7 +6,9 @@ use serde_json::{Map, Value as Json, json};
 use crate::model::value::format_date;
 
 use crate::model::Dataset;
-use crate::score::kams::{Evidence, KamScored, ManagerResult};
+use serde::Serialize;
+
+use crate::score::kams::{KamScored, ManagerResult};
 use crate::score::{AccountResult, Contribution, Flag, Scored};
 
 /// The schema identifier written into every scores.json.
@@ -153,11 +155,28 @@ impl<'w> ScoresWriter<'w> {
                     self.w.write_all(b"[]")?;
                 } else {
                     self.w.write_all(b"[")?;
-                    for (i, k) in m.managers.iter().enumerate() {
-                        self.w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                        let one = serde_json::to_string_pretty(&manager_json(ds, m, k))
-                            .map_err(std::io::Error::other)?;
-                        write_indented(self.w, &one, "      ")?;
+                    // KAMs are serialised a few at a time in parallel and written in order.
+                    use rayon::prelude::*;
+                    for (c, chunk) in m.managers.chunks(16).enumerate() {
+                        let texts: Vec<Result<Vec<u8>, serde_json::Error>> = chunk
+                            .par_iter()
+                            .map(|k| {
+                                let mut out = Vec::new();
+                                let fmt = IndentedFormatter::new(3);
+                                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+                                manager_view(ds, &s.accounts, m, k).serialize(&mut ser)?;
+                                Ok(out)
+                            })
+                            .collect();
+                        for (i, t) in texts.into_iter().enumerate() {
+                            let t = t.map_err(std::io::Error::other)?;
+                            self.w.write_all(if c == 0 && i == 0 {
+                                b"\n      "
+                            } else {
+                                b",\n      "
+                            })?;
+                            self.w.write_all(&t)?;
+                        }
                     }
                     self.w.write_all(b"\n    ]")?;
                 }
@@ -166,6 +185,84 @@ impl<'w> ScoresWriter<'w> {
             _ => self.w.write_all(text.as_bytes())?,
         }
         self.w.write_all(b"\n")
+    }
+}
+
+/// serde_json's pretty printing (two spaces) starting `level` levels deep, so that a part of
+/// the document can be serialised on its own and written where it belongs.
+struct IndentedFormatter {
+    level: usize,
+    has_value: bool,
+}
+
+impl IndentedFormatter {
+    fn new(level: usize) -> Self {
+        IndentedFormatter {
+            level,
+            has_value: false,
+        }
+    }
+    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        for _ in 0..self.level {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for IndentedFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
@@ -249,17 +346,18 @@ fn scores_json_without_accounts(
             "errors": k.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "errors": s.error_count(),
-        "managers": s.managers.as_ref().map(|m| managers_json(ds, m, with_kams)),
+        "managers": s.managers.as_ref().map(|m| managers_json(ds, &s.accounts, m, with_kams)),
     })
-}
-
-fn evidence(e: &Evidence) -> Json {
-    json!({ "cell": e.cell, "account": e.account, "reason": e.reason })
 }
 
 /// The `managers` section: the KAM pack's results per KAM, ranked (`with_kams: false` leaves a
 /// placeholder for the KAM list, which is then written one KAM at a time).
-pub fn managers_json(ds: &Dataset, m: &KamScored, with_kams: bool) -> Json {
+pub fn managers_json(
+    ds: &Dataset,
+    accounts: &[AccountResult],
+    m: &KamScored,
+    with_kams: bool,
+) -> Json {
     let p = &m.period;
     let date = |d: Option<f64>| d.map(format_date);
     let mut ranking: Vec<&ManagerResult> = m.managers.iter().collect();
@@ -276,39 +374,114 @@ pub fn managers_json(ds: &Dataset, m: &KamScored, with_kams: bool) -> Json {
         },
         "ranking": ranking.iter().map(|k| k.kam_id.as_str()).collect::<Vec<_>>(),
         "kams": if with_kams {
-            Json::Array(m.managers.iter().map(|k| manager_json(ds, m, k)).collect())
+            Json::Array(m.managers.iter().map(|k| manager_json(ds, accounts, m, k)).collect())
         } else {
             json!(KAMS_HERE)
         },
     })
 }
 
-fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
+/// One row of evidence as written.
+#[derive(Serialize)]
+struct EvidenceView<'a> {
+    account: &'a str,
+    cell: String,
+    reason: String,
+}
+
+/// One metric as written.
+#[derive(Serialize)]
+struct MetricView<'a> {
+    evidence: Vec<EvidenceView<'a>>,
+    not_known_rows: u32,
+    over: &'a str,
+    rows: u32,
+    value: Json,
+}
+
+/// One KAM as written: fields in alphabetical order, like every object of the document; the
+/// evidence rows are serialised straight from the results, without an intermediate JSON tree.
+#[derive(Serialize)]
+struct ManagerView<'a> {
+    activities: Json,
+    band: &'a str,
+    contributions: Json,
+    dossier: Json,
+    errors: Json,
+    kam_id: &'a str,
+    labels: &'a [String],
+    level: Json,
+    measures: Json,
+    metrics: std::collections::BTreeMap<&'a str, MetricView<'a>>,
+    mistakes: Json,
+    name: Option<&'a str>,
+    outputs: Json,
+    pay: Json,
+    rank: usize,
+    score: f64,
+    source: Option<String>,
+}
+
+fn manager_view<'a>(
+    ds: &'a Dataset,
+    accounts: &'a [AccountResult],
+    m: &'a KamScored,
+    k: &'a ManagerResult,
+) -> ManagerView<'a> {
     use crate::score::Outcome;
     let v = &k.verdict;
-    json!({
-        "kam_id": k.kam_id,
-        "name": k.name,
-        "source": k.origin.as_ref().map(|o| o.cell(0)),
-        "rank": k.rank,
-        "score": round9(v.score),
-        "band": v.band,
-        "labels": v.labels,
-        "level": {
+    let renderer = m.renderer(ds, accounts, k);
+    ManagerView {
+        activities: json!({
+            "in_period": k.activities_in_period,
+            "outside_period": k.activities_outside_period,
+            "tenders_outside_period": k.tenders_outside_period,
+        }),
+        band: &v.band,
+        contributions: Json::Array(v.contributions.iter().map(contribution).collect()),
+        dossier: Json::Array(k.dossier.iter().map(|d| json!({
+            "account": ds.accounts[d.account].id,
+            "completeness": num(d.completeness),
+            "gaps": d.gaps,
+            "cell": d.cell,
+        })).collect()),
+        errors: Json::Array(v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect()),
+        kam_id: &k.kam_id,
+        labels: &v.labels,
+        level: json!({
             "recorded": k.level,
             "suggested": k.output(&m.output_names, "suggested_level"),
             "style": k.output(&m.output_names, "style"),
-        },
-        "outputs": m.output_names.iter().zip(&v.outputs).map(|(n, x)| (n.clone(), json!(x.as_deref()))).collect::<Map<_, _>>(),
-        "measures": m.measure_names.iter().zip(&v.measures).map(|(n, x)| (n.clone(), num(*x))).collect::<Map<_, _>>(),
-        "metrics": m.metric_ids.iter().zip(&m.metric_sources).zip(&k.metrics).map(|((id, over), mv)| (id.clone(), json!({
-            "value": num(mv.value),
-            "over": over,
-            "rows": mv.rows,
-            "not_known_rows": mv.unknown,
-            "evidence": mv.evidence.iter().map(evidence).collect::<Vec<_>>(),
-        }))).collect::<Map<_, _>>(),
-        "mistakes": k.mistakes.iter().map(|x| json!({
+        }),
+        measures: Json::Object(m.measure_names.iter().zip(&v.measures).map(|(n, x)| (n.clone(), num(*x))).collect()),
+        metrics: m
+            .metric_ids
+            .iter()
+            .zip(&m.metric_sources)
+            .zip(&k.metrics)
+            .enumerate()
+            .map(|(mi, ((id, over), mv))| {
+                (
+                    id.as_str(),
+                    MetricView {
+                        evidence: mv
+                            .evidence
+                            .iter()
+                            .map(|e| EvidenceView {
+                                account: e.account(ds),
+                                cell: e.cell(ds),
+                                reason: renderer.reason(mi, e),
+                            })
+                            .collect(),
+                        not_known_rows: mv.unknown,
+                        over,
+                        rows: mv.rows,
+                        value: num(mv.value),
+                    },
+                )
+            })
+            .collect(),
+        mistakes: Json::Array(k.mistakes.iter().map(|x| json!({
             "id": x.id,
             "title": x.title,
             "status": match x.outcome {
@@ -321,14 +494,10 @@ fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
             "inputs": x.inputs.iter().map(|(n, val)| (n.to_string(), json!(val))).collect::<Map<_, _>>(),
             "evidence": x.evidence.iter().map(|&i| m.metric_ids[i].as_str()).collect::<Vec<_>>(),
             "evidence_rows": x.evidence.iter().map(|&i| k.metrics[i].evidence.len()).sum::<usize>(),
-        })).collect::<Vec<_>>(),
-        "dossier": k.dossier.iter().map(|d| json!({
-            "account": ds.accounts[d.account].id,
-            "completeness": num(d.completeness),
-            "gaps": d.gaps,
-            "cell": d.cell,
-        })).collect::<Vec<_>>(),
-        "pay": {
+        })).collect()),
+        name: k.name.as_deref(),
+        outputs: Json::Object(m.output_names.iter().zip(&v.outputs).map(|(n, x)| (n.clone(), json!(x.as_deref()))).collect()),
+        pay: json!({
             "total": num(k.pay_total),
             "not_known_deals": k.pay.iter().filter(|l| l.amount.is_none()).count(),
             "deals": k.pay.iter().map(|l| json!({
@@ -341,15 +510,20 @@ fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
                 "pay": num(l.amount),
                 "reason": l.reason,
             })).collect::<Vec<_>>(),
-        },
-        "activities": {
-            "in_period": k.activities_in_period,
-            "outside_period": k.activities_outside_period,
-            "tenders_outside_period": k.tenders_outside_period,
-        },
-        "contributions": v.contributions.iter().map(contribution).collect::<Vec<_>>(),
-        "errors": v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
-    })
+        }),
+        rank: k.rank,
+        score: round9(v.score),
+        source: k.origin.as_ref().map(|o| o.cell(0)),
+    }
+}
+
+fn manager_json(
+    ds: &Dataset,
+    accounts: &[AccountResult],
+    m: &KamScored,
+    k: &ManagerResult,
+) -> Json {
+    serde_json::to_value(manager_view(ds, accounts, m, k)).unwrap_or(Json::Null)
 }
 
 fn band_counts(s: &Scored) -> Json {

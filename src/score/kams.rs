@@ -165,15 +165,44 @@ pub fn resolve_period(ds: &Dataset, text: Option<&str>) -> Result<Period, String
     })
 }
 
-/// A row cited as evidence.
-#[derive(Debug, Clone, PartialEq)]
+/// A row cited as evidence; its finding (the metric's `finding` with the row's values) is
+/// written out by [`KamScored::renderer`] when needed, so that a large run does not hold
+/// hundreds of thousands of sentences in memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
-    /// Cell of the row (`Activities!A17`).
-    pub cell: String,
+    /// The sheet.
+    pub source: Source,
+    /// Index of the row in its sheet's records.
+    pub row: u32,
+}
+
+impl Evidence {
+    fn origin<'d>(&self, ds: &'d Dataset) -> &'d Origin {
+        let r = self.row as usize;
+        match self.source {
+            Source::Activities => &ds.activities[r].origin,
+            Source::Contacts => &ds.contacts[r].origin,
+            Source::Tenders => &ds.tenders[r].origin,
+            Source::Accounts => &ds.accounts[r].origin,
+        }
+    }
+
+    /// The row's cell (`Activities!A17`).
+    pub fn cell(&self, ds: &Dataset) -> String {
+        self.origin(ds).cell(0)
+    }
+
     /// The row's account id.
-    pub account: String,
-    /// What was found, with the row's values.
-    pub reason: String,
+    pub fn account<'d>(&self, ds: &'d Dataset) -> &'d str {
+        let r = self.row as usize;
+        let a = match self.source {
+            Source::Activities => ds.activities[r].account,
+            Source::Contacts => ds.contacts[r].account,
+            Source::Tenders => ds.tenders[r].account,
+            Source::Accounts => r,
+        };
+        &ds.accounts[a].id
+    }
 }
 
 /// A metric of one KAM.
@@ -306,9 +335,90 @@ pub struct KamScored {
     pub output_names: Vec<String>,
     /// KAMs by id.
     pub managers: Vec<ManagerResult>,
+    /// What writing out the findings needs.
+    lazy: Lazy,
+}
+
+/// What writing a finding needs besides the dataset and the account results.
+#[derive(Clone)]
+struct Lazy {
+    tables: Arc<RowTables>,
+    account_facts: Arc<Vec<AccountRowFacts>>,
+    findings: Arc<[Option<Template>]>,
+    params: Arc<[ParamValue]>,
+}
+
+impl std::fmt::Debug for Lazy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lazy")
+    }
+}
+
+impl PartialEq for Lazy {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.tables, &other.tables)
+            && Arc::ptr_eq(&self.account_facts, &other.account_facts)
+    }
+}
+
+/// Writes the findings of one KAM's evidence rows.
+pub struct Renderer<'a> {
+    ctx: Ctx<'a>,
+    lazy: &'a Lazy,
+    kam: KamRow<'a>,
+    params: Vec<V<'a>>,
+}
+
+impl Renderer<'_> {
+    /// The finding of metric `metric` on an evidence row, with the row's values.
+    pub fn reason(&self, metric: usize, e: &Evidence) -> String {
+        let Some(Some(t)) = self.lazy.findings.get(metric) else {
+            return String::new();
+        };
+        let r = e.row as usize;
+        let get = |slot: usize| {
+            self.ctx.row_value(
+                &self.lazy.tables,
+                e.source,
+                r,
+                slot,
+                &self.kam,
+                &self.params,
+            )
+        };
+        render_with(t, &get)
+    }
 }
 
 impl KamScored {
+    /// A writer of one KAM's findings. `accounts` are the account results of the same run.
+    pub fn renderer<'a>(
+        &'a self,
+        ds: &'a Dataset,
+        accounts: &'a [AccountResult],
+        k: &'a ManagerResult,
+    ) -> Renderer<'a> {
+        let manager = ds.managers.iter().find(|m| m.id == k.kam_id);
+        Renderer {
+            ctx: Ctx {
+                ds,
+                accounts,
+                period: &self.period,
+                kams: BTreeMap::new(),
+                row_kam: Default::default(),
+                account_facts: self.lazy.account_facts.clone(),
+            },
+            lazy: &self.lazy,
+            kam: KamRow {
+                id: &k.kam_id,
+                level: manager.and_then(|m| m.level),
+                basis: manager.and_then(|m| m.commission_basis),
+                rate: manager.and_then(|m| m.commission_rate),
+            },
+            params: self.lazy.params.iter().map(param_v).collect(),
+        }
+    }
+
     /// A metric by id.
     pub fn metric<'a>(&self, m: &'a ManagerResult, id: &str) -> Option<&'a MetricValue> {
         self.metric_ids
@@ -545,15 +655,20 @@ fn field_code(source: &str, name: &str) -> F {
     }
 }
 
+/// The names of each sheet's rows and where their extra columns are.
+struct RowTables {
+    rows: [RowNames; 4],
+    /// Extra-column index map per source (engine extra → dataset extra index).
+    extra_index: [Vec<usize>; 4],
+}
+
 /// A KAM pack bound to one workbook's names.
 pub struct KamEngine {
     rules: KamRules,
     logic: Logic,
     params: Vec<ParamValue>,
     period_text: Option<String>,
-    rows: [RowNames; 4],
-    /// Extra-column index map per source (engine extra → dataset extra index).
-    extra_index: [Vec<usize>; 4],
+    tables: Arc<RowTables>,
     kam_extras: Vec<String>,
     kam_base: usize,
     mistake_start: usize,
@@ -561,6 +676,56 @@ pub struct KamEngine {
     limits: crate::rules::Limits,
     /// Per sheet: the metrics over it and their distinct `among` conditions.
     plans: [SourcePlan; 4],
+}
+
+/// The running state of one metric for one KAM.
+#[derive(Clone)]
+struct MState {
+    rows: u32,
+    unknown: u32,
+    count: u32,
+    sum: f64,
+    lo: f64,
+    hi: f64,
+    evidence: Vec<Evidence>,
+    /// The first row that failed, and why.
+    error: Option<(u32, String)>,
+}
+
+impl Default for MState {
+    fn default() -> Self {
+        MState {
+            rows: 0,
+            unknown: 0,
+            count: 0,
+            sum: 0.0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            evidence: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+impl MState {
+    /// Adds the state of later rows.
+    fn merge(&mut self, later: MState) {
+        if self.error.is_some() {
+            return;
+        }
+        self.rows += later.rows;
+        self.unknown += later.unknown;
+        self.count += later.count;
+        self.sum += later.sum;
+        self.lo = self.lo.min(later.lo);
+        self.hi = self.hi.max(later.hi);
+        self.error = later.error;
+        if self.evidence.is_empty() {
+            self.evidence = later.evidence;
+        } else {
+            self.evidence.extend(later.evidence);
+        }
+    }
 }
 
 /// The metrics over one sheet, with each distinct `among` condition evaluated once per row.
@@ -773,8 +938,7 @@ impl KamEngine {
             plans,
             params: rules.params.iter().map(|p| p.value.clone()).collect(),
             period_text,
-            rows,
-            extra_index,
+            tables: Arc::new(RowTables { rows, extra_index }),
             kam_extras,
             kam_base,
             mistake_start,
@@ -812,18 +976,38 @@ impl KamEngine {
     ) -> crate::Result<KamScored> {
         let period =
             resolve_period(ds, self.period_text.as_deref()).map_err(crate::Error::Usage)?;
-        let ctx = Ctx::new(self, ds, accounts, &period);
-        let mut ids: Vec<&str> = ctx.kams.keys().copied().collect();
-        if let Some(o) = only {
-            ids.retain(|k| *k == o);
-        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
             .build()
             .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
+        let ctx = pool.install(|| Ctx::new(self, ds, accounts, &period));
+        let mut ids: Vec<&str> = ctx.kams.keys().copied().collect();
+        if let Some(o) = only {
+            ids.retain(|k| *k == o);
+        }
+        let all_ids: Vec<&str> = ctx.kams.keys().copied().collect();
+        let kam_rows: Vec<KamRow<'_>> = all_ids
+            .iter()
+            .map(|id| {
+                let m = ctx.kams[id].manager.map(|i| &ds.managers[i]);
+                KamRow {
+                    id,
+                    level: m.and_then(|m| m.level),
+                    basis: m.and_then(|m| m.commission_basis),
+                    rate: m.and_then(|m| m.commission_rate),
+                }
+            })
+            .collect();
+        let states = pool.install(|| self.metric_pass(&ctx, &kam_rows));
+        let work: Vec<(&str, Vec<MState>)> = all_ids
+            .iter()
+            .copied()
+            .zip(states)
+            .filter(|(id, _)| ids.contains(id))
+            .collect();
         let mut managers: Vec<ManagerResult> = pool.install(|| {
-            ids.par_iter()
-                .map(|id| self.judge(&ctx, id, trace))
+            work.into_par_iter()
+                .map(|(id, st)| self.judge(&ctx, id, st, trace))
                 .collect()
         });
         let mut order: Vec<usize> = (0..managers.len()).collect();
@@ -837,7 +1021,20 @@ impl KamEngine {
         for (rank, i) in order.into_iter().enumerate() {
             managers[i].rank = rank + 1;
         }
+        let lazy = Lazy {
+            tables: self.tables.clone(),
+            account_facts: ctx.account_facts.clone(),
+            findings: self
+                .rules
+                .metrics
+                .iter()
+                .map(|m| m.finding.clone())
+                .collect(),
+            params: self.params.iter().cloned().collect(),
+        };
+        drop(ctx);
         Ok(KamScored {
+            lazy,
             period,
             metric_ids: self.rules.metrics.iter().map(|m| m.id.clone()).collect(),
             metric_sources: self.rules.metrics.iter().map(|m| m.over.as_str()).collect(),
@@ -847,7 +1044,7 @@ impl KamEngine {
         })
     }
 
-    fn judge(&self, ctx: &Ctx<'_>, id: &str, trace: bool) -> ManagerResult {
+    fn judge(&self, ctx: &Ctx<'_>, id: &str, states: Vec<MState>, trace: bool) -> ManagerResult {
         let ds = ctx.ds;
         let k = &ctx.kams[id];
         let manager = k.manager.map(|i| &ds.managers[i]);
@@ -860,164 +1057,51 @@ impl KamEngine {
         };
         let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
         // Rows in the period.
-        let act_rows: Vec<usize> = k
-            .activities
-            .iter()
-            .copied()
-            .filter(|&i| ctx.period.contains(ds.activities[i].date))
-            .collect();
-        let tender_rows: Vec<usize> = k
-            .tenders
-            .iter()
-            .copied()
-            .filter(|&i| ctx.period.contains(ds.tenders[i].date))
-            .collect();
+        let in_period =
+            |s: Source, rows: &[usize]| rows.iter().filter(|&&r| ctx.in_period(s, r)).count();
+        let activities_in_period = in_period(Source::Activities, &k.activities);
+        let tenders_in_period = in_period(Source::Tenders, &k.tenders);
         let rows_of = |s: Source| -> &[usize] {
             match s {
-                Source::Activities => &act_rows,
+                Source::Activities => &k.activities,
                 Source::Contacts => &k.contacts,
-                Source::Tenders => &tender_rows,
+                Source::Tenders => &k.tenders,
                 Source::Accounts => &k.accounts,
             }
         };
-        // Metrics: one pass over each sheet's rows; an `among` shared by several metrics is
-        // evaluated once per row.
-        let n_metrics = self.rules.metrics.len();
-        let mut metrics: Vec<MetricValue> = (0..n_metrics)
-            .map(|_| MetricValue {
-                value: None,
-                rows: 0,
-                unknown: 0,
-                evidence: Vec::new(),
-            })
-            .collect();
-        let mut acc: Vec<(f64, f64, f64, u32)> =
-            vec![(0.0, f64::INFINITY, f64::NEG_INFINITY, 0); n_metrics];
-        let mut failed = vec![false; n_metrics];
-        let mut among_vals: Vec<Result<Option<bool>, String>> = Vec::new();
-        for s in Source::ALL {
-            let plan = &self.plans[src_index(s)];
-            if plan.metrics.is_empty() {
+        // Metrics, from the pass over every sheet.
+        let mut metrics = Vec::with_capacity(states.len());
+        for (m, st) in self.rules.metrics.iter().zip(states) {
+            if let Some((_, message)) = st.error {
+                errors.push(super::RuleError {
+                    rule: Arc::from(m.id.as_str()),
+                    message,
+                });
+                metrics.push(MetricValue {
+                    value: None,
+                    rows: st.rows,
+                    unknown: st.unknown,
+                    evidence: Vec::new(),
+                });
                 continue;
             }
-            for &r in rows_of(s) {
-                let get = |slot: usize| ctx.row_value(self, s, r, slot, &kam_row, &params);
-                among_vals.clear();
-                for e in &plan.amongs {
-                    among_vals.push(match e.expr.eval(&get) {
-                        Ok(V::Bool(b)) => Ok(Some(b)),
-                        Ok(V::Missing) => Ok(None),
-                        Ok(other) => Err(format!(
-                            "`among` must be yes/no, got {} {other}",
-                            other.type_name()
-                        )),
-                        Err(e) => Err(e.to_string()),
-                    });
-                }
-                for (&mi, among) in plan.metrics.iter().zip(&plan.among_of) {
-                    if failed[mi] {
-                        continue;
-                    }
-                    let m = &self.rules.metrics[mi];
-                    let mv = &mut metrics[mi];
-                    if let Some(ai) = among {
-                        match &among_vals[*ai] {
-                            Ok(Some(true)) => {}
-                            Ok(Some(false)) => continue,
-                            Ok(None) => {
-                                mv.unknown += 1;
-                                continue;
-                            }
-                            Err(msg) => {
-                                errors.push(row_error(&m.id, ctx.cell(s, r), msg));
-                                failed[mi] = true;
-                                continue;
-                            }
-                        }
-                    }
-                    let (sum, lo, hi, count) = &mut acc[mi];
-                    match (&m.agg, m.agg.expr().expr.eval(&get)) {
-                        (_, Err(e)) => {
-                            errors.push(row_error(&m.id, ctx.cell(s, r), &e.to_string()));
-                            failed[mi] = true;
-                        }
-                        (_, Ok(V::Missing)) => mv.unknown += 1,
-                        (Agg::Count(_), Ok(V::Bool(b))) => {
-                            mv.rows += 1;
-                            if b {
-                                *count += 1;
-                                mv.evidence.push(Evidence {
-                                    cell: ctx.cell(s, r),
-                                    account: ctx.account_id(s, r).to_string(),
-                                    reason: match &m.finding {
-                                        Some(t) => render_with(t, &get),
-                                        None => {
-                                            let e = m.agg.expr();
-                                            let names = &self.rows[src_index(s)].names;
-                                            let seen: Vec<String> = e
-                                                .expr
-                                                .slots()
-                                                .into_iter()
-                                                .map(|i| {
-                                                    format!("{} = {}", names[i], show(&get(i), ""))
-                                                })
-                                                .collect();
-                                            format!("{} ({})", e.text, seen.join(", "))
-                                        }
-                                    },
-                                });
-                            }
-                        }
-                        (Agg::Count(_), Ok(other)) => {
-                            errors.push(row_error(
-                                &m.id,
-                                ctx.cell(s, r),
-                                &format!(
-                                    "`count` needs a yes/no condition, got {} {other}",
-                                    other.type_name()
-                                ),
-                            ));
-                            failed[mi] = true;
-                        }
-                        (_, Ok(V::Num(x))) => {
-                            mv.rows += 1;
-                            *sum += x;
-                            *lo = lo.min(x);
-                            *hi = hi.max(x);
-                        }
-                        (_, Ok(other)) => {
-                            errors.push(row_error(
-                                &m.id,
-                                ctx.cell(s, r),
-                                &format!(
-                                    "`{}` needs a number, got {} {other}",
-                                    m.agg.as_str(),
-                                    other.type_name()
-                                ),
-                            ));
-                            failed[mi] = true;
-                        }
-                    }
-                }
-            }
-        }
-        for (mi, m) in self.rules.metrics.iter().enumerate() {
-            let mv = &mut metrics[mi];
-            let (sum, lo, hi, count) = acc[mi];
-            if failed[mi] {
-                mv.evidence.clear();
-                mv.value = None;
-            } else if mv.rows > 0 {
-                mv.value = Some(match m.agg {
-                    Agg::Count(_) => count as f64,
-                    Agg::Sum(_) => sum,
-                    Agg::Avg(_) => sum / mv.rows as f64,
-                    Agg::Min(_) => lo,
-                    Agg::Max(_) => hi,
-                });
+            let value = if st.rows > 0 {
+                Some(match m.agg {
+                    Agg::Count(_) => st.count as f64,
+                    Agg::Sum(_) => st.sum,
+                    Agg::Avg(_) => st.sum / st.rows as f64,
+                    Agg::Min(_) => st.lo,
+                    Agg::Max(_) => st.hi,
+                })
             } else {
-                mv.value = m.default;
-            }
+                m.default
+            };
+            metrics.push(MetricValue {
+                value,
+                rows: st.rows,
+                unknown: st.unknown,
+                evidence: st.evidence,
+            });
         }
         // Dossier.
         let mut dossier = Vec::new();
@@ -1025,7 +1109,7 @@ impl KamEngine {
             for &a in &k.accounts {
                 if let Some(among) = &d.among {
                     let get = |slot: usize| {
-                        ctx.row_value(self, Source::Accounts, a, slot, &kam_row, &params)
+                        ctx.row_value(&self.tables, Source::Accounts, a, slot, &kam_row, &params)
                     };
                     match among.expr.eval(&get) {
                         Ok(V::Bool(true)) => {}
@@ -1044,7 +1128,11 @@ impl KamEngine {
                 dossier.push(DossierEntry {
                     account: a,
                     completeness: f.dossier_completeness,
-                    gaps: f.dossier_gaps.clone(),
+                    gaps: f
+                        .dossier_gaps_text
+                        .as_deref()
+                        .map(|t| t.split("; ").map(str::to_string).collect())
+                        .unwrap_or_default(),
                     cell: ctx.cell(Source::Accounts, a),
                 });
             }
@@ -1054,8 +1142,8 @@ impl KamEngine {
         let mut pay = Vec::new();
         if let Some(p) = &self.rules.pay {
             let s = p.over;
-            for &r in rows_of(s) {
-                let get = |slot: usize| ctx.row_value(self, s, r, slot, &kam_row, &params);
+            for &r in rows_of(s).iter().filter(|&&r| ctx.in_period(s, r)) {
+                let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, &kam_row, &params);
                 match p.among.expr.eval(&get) {
                     Ok(V::Bool(true)) => {}
                     Ok(_) => continue,
@@ -1100,7 +1188,7 @@ impl KamEngine {
                                         rate.map_or(V::Missing, V::Num),
                                         line.amount.map_or(V::Missing, V::Num),
                                     ];
-                                    let n = self.rows[src_index(s)].names.len();
+                                    let n = self.tables.rows[src_index(s)].names.len();
                                     let get2 = |slot: usize| {
                                         if slot >= n {
                                             extra[slot - n].clone()
@@ -1177,9 +1265,11 @@ impl KamEngine {
                 "period_start" => opt_num(ctx.period.start),
                 "period_end" => opt_num(ctx.period.end),
                 "as_of" => opt_num(ctx.period.as_of),
-                "activities_in_period" => V::Num(act_rows.len() as f64),
-                "activities_outside_period" => V::Num((k.activities.len() - act_rows.len()) as f64),
-                "tenders_outside_period" => V::Num((k.tenders.len() - tender_rows.len()) as f64),
+                "activities_in_period" => V::Num(activities_in_period as f64),
+                "activities_outside_period" => {
+                    V::Num((k.activities.len() - activities_in_period) as f64)
+                }
+                "tenders_outside_period" => V::Num((k.tenders.len() - tenders_in_period) as f64),
                 "pay" => opt_num(pay_total),
                 "pay.deals" => V::Num(pay.len() as f64),
                 "pay.unknown" => V::Num(pay.iter().filter(|l| l.amount.is_none()).count() as f64),
@@ -1300,15 +1390,158 @@ impl KamEngine {
             level: kam_row.level,
             rank: 0,
             accounts: k.accounts.len(),
-            activities_in_period: act_rows.len() as u32,
-            activities_outside_period: (k.activities.len() - act_rows.len()) as u32,
-            tenders_outside_period: (k.tenders.len() - tender_rows.len()) as u32,
+            activities_in_period: activities_in_period as u32,
+            activities_outside_period: (k.activities.len() - activities_in_period) as u32,
+            tenders_outside_period: (k.tenders.len() - tenders_in_period) as u32,
             metrics,
             dossier,
             pay,
             pay_total,
             mistakes,
             verdict,
+        }
+    }
+
+    /// Every metric of every KAM in one pass over each sheet: rows are read in sheet order
+    /// (chunks in parallel, merged in order), so memory is walked sequentially however the
+    /// KAMs' rows interleave.
+    fn metric_pass(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>]) -> Vec<Vec<MState>> {
+        // Large chunks: each holds a state per metric for every KAM it meets.
+        const CHUNK: usize = 131_072;
+        let n_m = self.rules.metrics.len();
+        let fresh = || vec![MState::default(); n_m];
+        let mut total: Vec<Vec<MState>> = (0..kams.len()).map(|_| fresh()).collect();
+        let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
+        for s in Source::ALL {
+            let plan = &self.plans[src_index(s)];
+            if plan.metrics.is_empty() {
+                continue;
+            }
+            let row_kam = &ctx.row_kam[src_index(s)];
+            let n_chunks = row_kam.len().div_ceil(CHUNK);
+            let parts: Vec<Vec<Option<Vec<MState>>>> = (0..n_chunks)
+                .into_par_iter()
+                .map(|c| {
+                    let mut part: Vec<Option<Vec<MState>>> = vec![None; kams.len()];
+                    let mut among_vals: Vec<Result<Option<bool>, String>> = Vec::new();
+                    let start = c * CHUNK;
+                    let end = (start + CHUNK).min(row_kam.len());
+                    for (r, &k) in (start..end).zip(&row_kam[start..end]) {
+                        if k == u32::MAX || !ctx.in_period(s, r) {
+                            continue;
+                        }
+                        let states = part[k as usize].get_or_insert_with(fresh);
+                        self.metric_row(
+                            ctx,
+                            s,
+                            r,
+                            &kams[k as usize],
+                            &params,
+                            plan,
+                            states,
+                            &mut among_vals,
+                        );
+                    }
+                    part
+                })
+                .collect();
+            for part in parts {
+                for (k, st) in part.into_iter().enumerate() {
+                    let Some(st) = st else { continue };
+                    for (t, x) in total[k].iter_mut().zip(st) {
+                        t.merge(x);
+                    }
+                }
+            }
+        }
+        total
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn metric_row(
+        &self,
+        ctx: &Ctx<'_>,
+        s: Source,
+        r: usize,
+        kam_row: &KamRow<'_>,
+        params: &[V<'_>],
+        plan: &SourcePlan,
+        states: &mut [MState],
+        among_vals: &mut Vec<Result<Option<bool>, String>>,
+    ) {
+        let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
+        among_vals.clear();
+        for e in &plan.amongs {
+            among_vals.push(match e.expr.eval(&get) {
+                Ok(V::Bool(b)) => Ok(Some(b)),
+                Ok(V::Missing) => Ok(None),
+                Ok(other) => Err(format!(
+                    "`among` must be yes/no, got {} {other}",
+                    other.type_name()
+                )),
+                Err(e) => Err(e.to_string()),
+            });
+        }
+        for (&mi, among) in plan.metrics.iter().zip(&plan.among_of) {
+            let st = &mut states[mi];
+            if st.error.is_some() {
+                continue;
+            }
+            let m = &self.rules.metrics[mi];
+            let fail = |st: &mut MState, message: String| {
+                st.error = Some((r as u32, format!("at {}: {message}", ctx.cell(s, r))));
+            };
+            if let Some(ai) = among {
+                match &among_vals[*ai] {
+                    Ok(Some(true)) => {}
+                    Ok(Some(false)) => continue,
+                    Ok(None) => {
+                        st.unknown += 1;
+                        continue;
+                    }
+                    Err(msg) => {
+                        fail(st, msg.clone());
+                        continue;
+                    }
+                }
+            }
+            match (&m.agg, m.agg.expr().expr.eval(&get)) {
+                (_, Err(e)) => fail(st, e.to_string()),
+                (_, Ok(V::Missing)) => st.unknown += 1,
+                (Agg::Count(_), Ok(V::Bool(b))) => {
+                    st.rows += 1;
+                    if b {
+                        st.count += 1;
+                        if m.finding.is_some() {
+                            st.evidence.push(Evidence {
+                                source: s,
+                                row: r as u32,
+                            });
+                        }
+                    }
+                }
+                (Agg::Count(_), Ok(other)) => fail(
+                    st,
+                    format!(
+                        "`count` needs a yes/no condition, got {} {other}",
+                        other.type_name()
+                    ),
+                ),
+                (_, Ok(V::Num(x))) => {
+                    st.rows += 1;
+                    st.sum += x;
+                    st.lo = st.lo.min(x);
+                    st.hi = st.hi.max(x);
+                }
+                (_, Ok(other)) => fail(
+                    st,
+                    format!(
+                        "`{}` needs a number, got {} {other}",
+                        m.agg.as_str(),
+                        other.type_name()
+                    ),
+                ),
+            }
         }
     }
 
@@ -1388,6 +1621,7 @@ fn render_with<'a>(t: &Template, get: &impl Fn(usize) -> V<'a>) -> String {
                 );
                 match (&v, dated) {
                     (V::Num(d), true) if fmt.is_empty() => out.push_str(&format_date(*d)),
+                    (V::Str(t), _) => out.push_str(t),
                     _ => out.push_str(&show(&v, fmt)),
                 }
             }
@@ -1431,7 +1665,7 @@ struct AccountRowFacts {
     gp_period: Option<f64>,
     gp_previous: Option<f64>,
     dossier_completeness: Option<f64>,
-    dossier_gaps: Vec<String>,
+    /// The gaps, joined with `; `.
     dossier_gaps_text: Option<String>,
 }
 
@@ -1440,9 +1674,9 @@ struct Ctx<'a> {
     accounts: &'a [AccountResult],
     period: &'a Period,
     kams: BTreeMap<&'a str, KamRows>,
-    account_facts: Vec<AccountRowFacts>,
-    /// Sheet names per source (for cells).
-    sheets: [Arc<str>; 4],
+    /// Per sheet, per row: the index of its KAM in `kams` (`u32::MAX`: none).
+    row_kam: [Vec<u32>; 4],
+    account_facts: Arc<Vec<AccountRowFacts>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -1452,12 +1686,54 @@ impl<'a> Ctx<'a> {
         accounts: &'a [AccountResult],
         period: &'a Period,
     ) -> Ctx<'a> {
-        let mut kams: BTreeMap<&str, KamRows> = BTreeMap::new();
+        // The KAMs: every id on the Managers sheet, the accounts, activities and tenders, in id
+        // order; rows are then mapped to a KAM's index.
+        let mut ids: std::collections::BTreeSet<&str> =
+            ds.managers.iter().map(|m| m.id.as_str()).collect();
+        ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
+        let own = |k: Option<&'a str>, account: usize| -> Option<&'a str> {
+            k.filter(|k| ds.accounts[account].kam_id.as_deref() != Some(*k))
+        };
+        ids.extend(
+            ds.activities
+                .iter()
+                .filter_map(|a| own(a.kam_id.as_deref(), a.account)),
+        );
+        ids.extend(
+            ds.tenders
+                .iter()
+                .filter_map(|t| own(t.kam_id.as_deref(), t.account)),
+        );
+        let index: std::collections::HashMap<&str, u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i as u32))
+            .collect();
+        let of = |k: Option<&str>| k.and_then(|k| index.get(k).copied()).unwrap_or(u32::MAX);
+        let acc_kam: Vec<u32> = ds
+            .accounts
+            .iter()
+            .map(|a| of(a.kam_id.as_deref()))
+            .collect();
+        let by_row = |k: Option<&str>, account: usize| match k {
+            Some(k) if ds.accounts[account].kam_id.as_deref() != Some(k) => of(Some(k)),
+            _ => acc_kam[account],
+        };
+        let row_kam: [Vec<u32>; 4] = [
+            ds.activities
+                .par_iter()
+                .map(|a| by_row(a.kam_id.as_deref(), a.account))
+                .collect(),
+            ds.contacts.iter().map(|c| acc_kam[c.account]).collect(),
+            ds.tenders
+                .iter()
+                .map(|t| by_row(t.kam_id.as_deref(), t.account))
+                .collect(),
+            acc_kam.clone(),
+        ];
+        let mut rows: Vec<KamRows> = (0..ids.len()).map(|_| KamRows::default()).collect();
         for (i, m) in ds.managers.iter().enumerate() {
-            kams.entry(m.id.as_str())
-                .or_default()
-                .manager
-                .get_or_insert(i);
+            rows[index[m.id.as_str()] as usize].manager.get_or_insert(i);
         }
         let mut key_of = vec![false; ds.accounts.len()];
         for r in accounts {
@@ -1465,41 +1741,31 @@ impl<'a> Ctx<'a> {
                 key_of[r.index] = r.key;
             }
         }
-        for (i, a) in ds.accounts.iter().enumerate() {
-            if let Some(k) = &a.kam_id {
-                let e = kams.entry(k.as_str()).or_default();
-                e.accounts.push(i);
-                if key_of[i] {
-                    e.key_accounts_all += 1;
-                    if a.level == "company" {
-                        e.key_accounts += 1;
-                    }
+        let push = |rows: &mut Vec<KamRows>, k: u32, f: &dyn Fn(&mut KamRows)| {
+            if k != u32::MAX {
+                f(&mut rows[k as usize]);
+            }
+        };
+        for (i, &k) in row_kam[3].iter().enumerate() {
+            push(&mut rows, k, &|e: &mut KamRows| e.accounts.push(i));
+            if k != u32::MAX && key_of[i] {
+                let e = &mut rows[k as usize];
+                e.key_accounts_all += 1;
+                if ds.accounts[i].level == "company" {
+                    e.key_accounts += 1;
                 }
             }
         }
-        for (i, a) in ds.activities.iter().enumerate() {
-            let k = a
-                .kam_id
-                .as_deref()
-                .or(ds.accounts[a.account].kam_id.as_deref());
-            if let Some(k) = k {
-                kams.entry(k).or_default().activities.push(i);
-            }
+        for (i, &k) in row_kam[0].iter().enumerate() {
+            push(&mut rows, k, &|e: &mut KamRows| e.activities.push(i));
         }
-        for (i, t) in ds.tenders.iter().enumerate() {
-            let k = t
-                .kam_id
-                .as_deref()
-                .or(ds.accounts[t.account].kam_id.as_deref());
-            if let Some(k) = k {
-                kams.entry(k).or_default().tenders.push(i);
-            }
+        for (i, &k) in row_kam[1].iter().enumerate() {
+            push(&mut rows, k, &|e: &mut KamRows| e.contacts.push(i));
         }
-        for (i, c) in ds.contacts.iter().enumerate() {
-            if let Some(k) = ds.accounts[c.account].kam_id.as_deref() {
-                kams.entry(k).or_default().contacts.push(i);
-            }
+        for (i, &k) in row_kam[2].iter().enumerate() {
+            push(&mut rows, k, &|e: &mut KamRows| e.tenders.push(i));
         }
+        let kams: BTreeMap<&str, KamRows> = ids.iter().copied().zip(rows).collect();
         // Account facts: activity counts in the period, Transactions by period, dossier.
         let mut facts = vec![AccountRowFacts::default(); ds.accounts.len()];
         for c in &ds.contacts {
@@ -1530,8 +1796,8 @@ impl<'a> Ctx<'a> {
                 by_account_contacts[c.account].push(i);
             }
         }
-        for (i, a) in ds.accounts.iter().enumerate() {
-            let f = &mut facts[i];
+        facts.par_iter_mut().enumerate().for_each(|(i, f)| {
+            let a = &ds.accounts[i];
             if !a.quarters.is_empty() {
                 let sum = |range: Option<(i64, i64)>| -> (Option<f64>, Option<f64>) {
                     let mut rev = None;
@@ -1617,29 +1883,24 @@ impl<'a> Ctx<'a> {
                 }
                 f.dossier_completeness = (total > 0).then(|| filled as f64 / total as f64);
                 f.dossier_gaps_text = (!gaps.is_empty()).then(|| gaps.join("; "));
-                f.dossier_gaps = gaps;
             }
-        }
-        let sheet = |k: crate::model::SheetKind, default: &str| -> Arc<str> {
-            ds.sheets
-                .iter()
-                .find(|s| s.kind == Some(k))
-                .map(|s| Arc::from(s.sheet.as_str()))
-                .unwrap_or_else(|| Arc::from(default))
-        };
-        use crate::model::SheetKind as K;
+        });
         Ctx {
             ds,
             accounts,
             period,
             kams,
-            account_facts: facts,
-            sheets: [
-                sheet(K::Activities, "Activities"),
-                sheet(K::Contacts, "Contacts"),
-                sheet(K::Tenders, "Tenders"),
-                sheet(K::Accounts, "Accounts"),
-            ],
+            row_kam,
+            account_facts: Arc::new(facts),
+        }
+    }
+
+    /// True when the row counts for the period (undated rows, contacts and accounts always do).
+    fn in_period(&self, s: Source, r: usize) -> bool {
+        match s {
+            Source::Activities => self.period.contains(self.ds.activities[r].date),
+            Source::Tenders => self.period.contains(self.ds.tenders[r].date),
+            _ => true,
         }
     }
 
@@ -1653,7 +1914,6 @@ impl<'a> Ctx<'a> {
     }
 
     fn cell(&self, s: Source, r: usize) -> String {
-        let _ = &self.sheets;
         self.origin(s, r).cell(0)
     }
 
@@ -1685,7 +1945,7 @@ impl<'a> Ctx<'a> {
 
     fn row_value<'v>(
         &'v self,
-        engine: &'v KamEngine,
+        engine: &'v RowTables,
         s: Source,
         r: usize,
         slot: usize,

@@ -740,11 +740,8 @@ fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
                 let got = r.metrics[i].evidence.len();
                 let want = want.as_u64().unwrap_or(u64::MAX) as usize;
                 if got != want {
-                    let cells: Vec<&str> = r.metrics[i]
-                        .evidence
-                        .iter()
-                        .map(|e| e.cell.as_str())
-                        .collect();
+                    let cells: Vec<String> =
+                        r.metrics[i].evidence.iter().map(|e| e.cell(&ds)).collect();
                     failures.push(format!(
                         "evidence of {name}: expected {want} rows, got {got} ({})",
                         cells.join(", ")
