@@ -1649,3 +1649,40 @@ fn kam_pack_problems_are_reported_with_their_lines() {
     );
     assert!(out.ends_with("1 passed, 2 failed\n"), "{out}");
 }
+
+#[test]
+fn kam_packs_can_use_lua() {
+    let o = kam()
+        .arg("test")
+        .arg(fixture("rules/kam-lua"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
+}
+
+/// docs/kam-rules.md names every field a KAM pack can read.
+#[test]
+fn the_kam_pack_reference_lists_every_name() {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/kam-rules.md"))
+        .unwrap();
+    use kam::score::names::{
+        ACCOUNT_ROW, ACTIVITY_ROW, CONTACT_ROW, KAM_FIELDS, ROW_COMMON, TENDER_ROW,
+    };
+    for list in [
+        ACCOUNT_ROW,
+        ACTIVITY_ROW,
+        CONTACT_ROW,
+        KAM_FIELDS,
+        ROW_COMMON,
+        TENDER_ROW,
+    ] {
+        for (name, _) in list {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/kam-rules.md lacks `{name}`"
+            );
+        }
+    }
+}

@@ -21,6 +21,20 @@ pub struct Origin {
     pub row: u32,
 }
 
+/// An [`Origin`]'s first cell, to print without building a string (`Activities!A17`).
+pub struct RowCell<'a>(pub &'a Origin);
+
+impl std::fmt::Display for RowCell<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sheet = &self.0.sheet;
+        if sheet.chars().any(|c| !c.is_alphanumeric() && c != '_') {
+            write!(f, "'{}'!A{}", sheet.replace('\'', "''"), self.0.row)
+        } else {
+            write!(f, "{sheet}!A{}", self.0.row)
+        }
+    }
+}
+
 impl Origin {
     /// A cell reference such as `Transactions!G812` for a 0-based column.
     pub fn cell(&self, col: u32) -> String {

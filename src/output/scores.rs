@@ -161,10 +161,12 @@ impl<'w> ScoresWriter<'w> {
                         let texts: Vec<Result<Vec<u8>, serde_json::Error>> = chunk
                             .par_iter()
                             .map(|k| {
-                                let mut out = Vec::new();
+                                let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
+                                let mut out = Vec::with_capacity(16_384 + 192 * rows);
                                 let fmt = IndentedFormatter::new(3);
                                 let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-                                manager_view(ds, &s.accounts, m, k).serialize(&mut ser)?;
+                                let renderer = m.renderer(ds, &s.accounts, k);
+                                manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
                                 Ok(out)
                             })
                             .collect();
@@ -381,12 +383,22 @@ pub fn managers_json(
     })
 }
 
-/// One row of evidence as written.
+/// One row of evidence as written; the cell and the finding are written straight into the
+/// output.
 #[derive(Serialize)]
 struct EvidenceView<'a> {
     account: &'a str,
-    cell: String,
-    reason: String,
+    cell: Shown<crate::model::RowCell<'a>>,
+    reason: Shown<crate::score::kams::ReasonDisplay<'a, 'a>>,
+}
+
+/// Serialises anything printable as a JSON string, without an intermediate `String`.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 /// One metric as written.
@@ -424,13 +436,12 @@ struct ManagerView<'a> {
 
 fn manager_view<'a>(
     ds: &'a Dataset,
-    accounts: &'a [AccountResult],
     m: &'a KamScored,
     k: &'a ManagerResult,
+    renderer: &'a crate::score::kams::Renderer<'a>,
 ) -> ManagerView<'a> {
     use crate::score::Outcome;
     let v = &k.verdict;
-    let renderer = m.renderer(ds, accounts, k);
     ManagerView {
         activities: json!({
             "in_period": k.activities_in_period,
@@ -442,7 +453,7 @@ fn manager_view<'a>(
         dossier: Json::Array(k.dossier.iter().map(|d| json!({
             "account": ds.accounts[d.account].id,
             "completeness": num(d.completeness),
-            "gaps": d.gaps,
+            "gaps": m.dossier_gaps(ds, d.account),
             "cell": d.cell,
         })).collect()),
         errors: Json::Array(v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect()),
@@ -469,8 +480,8 @@ fn manager_view<'a>(
                             .iter()
                             .map(|e| EvidenceView {
                                 account: e.account(ds),
-                                cell: e.cell(ds),
-                                reason: renderer.reason(mi, e),
+                                cell: Shown(crate::model::RowCell(e.origin(ds))),
+                                reason: Shown(renderer.display(mi, e)),
                             })
                             .collect(),
                         not_known_rows: mv.unknown,
@@ -523,7 +534,8 @@ fn manager_json(
     m: &KamScored,
     k: &ManagerResult,
 ) -> Json {
-    serde_json::to_value(manager_view(ds, accounts, m, k)).unwrap_or(Json::Null)
+    let renderer = m.renderer(ds, accounts, k);
+    serde_json::to_value(manager_view(ds, m, k, &renderer)).unwrap_or(Json::Null)
 }
 
 fn band_counts(s: &Scored) -> Json {

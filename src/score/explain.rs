@@ -298,10 +298,13 @@ pub fn render_kam(
                     "{:.0} % complete",
                     c * 100.0
                 )),
-                if d.gaps.is_empty() {
-                    String::new()
-                } else {
-                    format!("; missing {}", d.gaps.join("; "))
+                {
+                    let gaps = all.dossier_gaps(ds, d.account);
+                    if gaps.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; missing {}", gaps.join("; "))
+                    }
                 }
             );
         }

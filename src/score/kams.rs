@@ -177,7 +177,8 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    fn origin<'d>(&self, ds: &'d Dataset) -> &'d Origin {
+    /// The row's origin (sheet and row number).
+    pub fn origin<'d>(&self, ds: &'d Dataset) -> &'d Origin {
         let r = self.row as usize;
         match self.source {
             Source::Activities => &ds.activities[r].origin,
@@ -225,8 +226,6 @@ pub struct DossierEntry {
     pub account: usize,
     /// Items filled / items required.
     pub completeness: Option<f64>,
-    /// The items missing, named.
-    pub gaps: Vec<String>,
     /// The account's row.
     pub cell: String,
 }
@@ -344,6 +343,7 @@ pub struct KamScored {
 struct Lazy {
     tables: Arc<RowTables>,
     account_facts: Arc<Vec<AccountRowFacts>>,
+    dossier: Option<Arc<DossierIndex>>,
     findings: Arc<[Option<Template>]>,
     params: Arc<[ParamValue]>,
 }
@@ -369,7 +369,43 @@ pub struct Renderer<'a> {
     params: Vec<V<'a>>,
 }
 
-impl Renderer<'_> {
+/// A finding as something to print or serialise without building a string first.
+pub struct ReasonDisplay<'r, 'a> {
+    renderer: &'r Renderer<'a>,
+    metric: usize,
+    evidence: Evidence,
+}
+
+impl std::fmt::Display for ReasonDisplay<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(Some(t)) = self.renderer.lazy.findings.get(self.metric) else {
+            return Ok(());
+        };
+        let e = self.evidence;
+        let get = |slot: usize| {
+            self.renderer.ctx.row_value(
+                &self.renderer.lazy.tables,
+                e.source,
+                e.row as usize,
+                slot,
+                &self.renderer.kam,
+                &self.renderer.params,
+            )
+        };
+        render_into(f, t, &get)
+    }
+}
+
+impl<'a> Renderer<'a> {
+    /// The finding of metric `metric` on an evidence row, to print.
+    pub fn display<'r>(&'r self, metric: usize, e: &Evidence) -> ReasonDisplay<'r, 'a> {
+        ReasonDisplay {
+            renderer: self,
+            metric,
+            evidence: *e,
+        }
+    }
+
     /// The finding of metric `metric` on an evidence row, with the row's values.
     pub fn reason(&self, metric: usize, e: &Evidence) -> String {
         let Some(Some(t)) = self.lazy.findings.get(metric) else {
@@ -391,6 +427,16 @@ impl Renderer<'_> {
 }
 
 impl KamScored {
+    /// The dossier items account `account` lacks, named (`history`, `Farid Huseynov: family,
+    /// values`).
+    pub fn dossier_gaps(&self, ds: &Dataset, account: usize) -> Vec<String> {
+        let mut gaps = Vec::new();
+        if let Some(d) = &self.lazy.dossier {
+            d.check(ds, account, Some(&mut gaps));
+        }
+        gaps
+    }
+
     /// A writer of one KAM's findings. `accounts` are the account results of the same run.
     pub fn renderer<'a>(
         &'a self,
@@ -407,6 +453,7 @@ impl KamScored {
                 kams: BTreeMap::new(),
                 row_kam: Default::default(),
                 account_facts: self.lazy.account_facts.clone(),
+                dossier: self.lazy.dossier.clone(),
             },
             lazy: &self.lazy,
             kam: KamRow {
@@ -728,6 +775,122 @@ impl MState {
     }
 }
 
+/// The dossier standard with each account's contacts, to judge completeness and name gaps.
+struct DossierIndex {
+    spec: crate::rules::kam::Dossier,
+    contacts_of: Vec<Vec<u32>>,
+}
+
+impl DossierIndex {
+    fn new(spec: &crate::rules::kam::Dossier, ds: &Dataset) -> DossierIndex {
+        let mut contacts_of: Vec<Vec<u32>> = vec![Vec::new(); ds.accounts.len()];
+        for (i, c) in ds.contacts.iter().enumerate() {
+            contacts_of[c.account].push(i as u32);
+        }
+        DossierIndex {
+            spec: spec.clone(),
+            contacts_of,
+        }
+    }
+
+    /// Completeness of account `i` (items filled / required), naming the gaps into `gaps`
+    /// when asked.
+    fn check(&self, ds: &Dataset, i: usize, mut gaps: Option<&mut Vec<String>>) -> Option<f64> {
+        let a = &ds.accounts[i];
+        let mut total = 0u32;
+        let mut filled = 0u32;
+        for field in &self.spec.account {
+            total += 1;
+            let present = match field.as_str() {
+                "revenue" => a.revenue.is_some(),
+                "gross_profit" => a.gross_profit.is_some(),
+                "wallet" => a.wallet.is_some(),
+                "industry" => a.industry.is_some(),
+                "region" => a.region.is_some(),
+                "history" => a.history.is_some(),
+                "needs" => a.needs.is_some(),
+                "development_plans" => a.development_plans.is_some(),
+                "reference" => a.reference.is_some(),
+                _ => true,
+            };
+            if present {
+                filled += 1;
+            } else {
+                if let Some(g) = gaps.as_deref_mut() {
+                    g.push(field.replace('_', " "));
+                }
+            }
+        }
+        if !self.spec.contact.is_empty() {
+            let list = &self.contacts_of[i];
+            if list.is_empty() {
+                total += 1;
+                if let Some(g) = gaps.as_deref_mut() {
+                    g.push("no DMU contact recorded".to_string());
+                }
+            }
+            for &ci in list {
+                let c = &ds.contacts[ci as usize];
+                let mut missing = Vec::new();
+                for field in &self.spec.contact {
+                    total += 1;
+                    let present = match field.as_str() {
+                        "name" => c.name.is_some(),
+                        "role" => c.role.is_some(),
+                        "influence" => c.influence.is_some(),
+                        "relationship" => c.relationship.is_some(),
+                        "attitude" => c.attitude.is_some(),
+                        "birthday" => c.birthday.is_some(),
+                        "hobbies" => c.hobbies.is_some(),
+                        "family" => c.family.is_some(),
+                        "values" => c.values.is_some(),
+                        "last_contact" => c.last_contact.is_some(),
+                        _ => true,
+                    };
+                    if present {
+                        filled += 1;
+                    } else {
+                        missing.push(field.replace('_', " "));
+                    }
+                }
+                if let Some(g) = gaps.as_deref_mut()
+                    && !missing.is_empty()
+                {
+                    let who = c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("contact at {}", c.origin.cell(0)));
+                    g.push(format!("{who}: {}", missing.join(", ")));
+                }
+            }
+        }
+        (total > 0).then(|| filled as f64 / total as f64)
+    }
+}
+
+/// What the pass over the sheets gathers for one KAM.
+#[derive(Clone, Default)]
+struct KamPass {
+    metrics: Vec<MState>,
+    pay: Vec<PayLine>,
+    errors: Vec<super::RuleError>,
+    activities: u32,
+    tenders: u32,
+}
+
+impl KamPass {
+    /// Adds what later rows gave.
+    fn merge(&mut self, later: KamPass) {
+        for (t, x) in self.metrics.iter_mut().zip(later.metrics) {
+            t.merge(x);
+        }
+        self.pay.extend(later.pay);
+        self.errors.extend(later.errors);
+        self.activities += later.activities;
+        self.tenders += later.tenders;
+    }
+}
+
 /// The metrics over one sheet, with each distinct `among` condition evaluated once per row.
 #[derive(Default)]
 struct SourcePlan {
@@ -999,7 +1162,7 @@ impl KamEngine {
             })
             .collect();
         let states = pool.install(|| self.metric_pass(&ctx, &kam_rows));
-        let work: Vec<(&str, Vec<MState>)> = all_ids
+        let work: Vec<(&str, KamPass)> = all_ids
             .iter()
             .copied()
             .zip(states)
@@ -1024,6 +1187,7 @@ impl KamEngine {
         let lazy = Lazy {
             tables: self.tables.clone(),
             account_facts: ctx.account_facts.clone(),
+            dossier: ctx.dossier.clone(),
             findings: self
                 .rules
                 .metrics
@@ -1044,7 +1208,8 @@ impl KamEngine {
         })
     }
 
-    fn judge(&self, ctx: &Ctx<'_>, id: &str, states: Vec<MState>, trace: bool) -> ManagerResult {
+    fn judge(&self, ctx: &Ctx<'_>, id: &str, pass: KamPass, trace: bool) -> ManagerResult {
+        let states = pass.metrics;
         let ds = ctx.ds;
         let k = &ctx.kams[id];
         let manager = k.manager.map(|i| &ds.managers[i]);
@@ -1056,19 +1221,6 @@ impl KamEngine {
             rate: manager.and_then(|m| m.commission_rate),
         };
         let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
-        // Rows in the period.
-        let in_period =
-            |s: Source, rows: &[usize]| rows.iter().filter(|&&r| ctx.in_period(s, r)).count();
-        let activities_in_period = in_period(Source::Activities, &k.activities);
-        let tenders_in_period = in_period(Source::Tenders, &k.tenders);
-        let rows_of = |s: Source| -> &[usize] {
-            match s {
-                Source::Activities => &k.activities,
-                Source::Contacts => &k.contacts,
-                Source::Tenders => &k.tenders,
-                Source::Accounts => &k.accounts,
-            }
-        };
         // Metrics, from the pass over every sheet.
         let mut metrics = Vec::with_capacity(states.len());
         for (m, st) in self.rules.metrics.iter().zip(states) {
@@ -1128,119 +1280,16 @@ impl KamEngine {
                 dossier.push(DossierEntry {
                     account: a,
                     completeness: f.dossier_completeness,
-                    gaps: f
-                        .dossier_gaps_text
-                        .as_deref()
-                        .map(|t| t.split("; ").map(str::to_string).collect())
-                        .unwrap_or_default(),
                     cell: ctx.cell(Source::Accounts, a),
                 });
             }
         }
         let dossier_known: Vec<f64> = dossier.iter().filter_map(|d| d.completeness).collect();
-        // Pay.
-        let mut pay = Vec::new();
-        if let Some(p) = &self.rules.pay {
-            let s = p.over;
-            for &r in rows_of(s).iter().filter(|&&r| ctx.in_period(s, r)) {
-                let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, &kam_row, &params);
-                match p.among.expr.eval(&get) {
-                    Ok(V::Bool(true)) => {}
-                    Ok(_) => continue,
-                    Err(e) => {
-                        errors.push(row_error("pay", ctx.cell(s, r), &e.to_string()));
-                        continue;
-                    }
-                }
-                let mut line = PayLine {
-                    cell: ctx.cell(s, r),
-                    account: ctx.account_id(s, r).to_string(),
-                    date: ctx.row_date(s, r),
-                    rule: None,
-                    base: None,
-                    rate: None,
-                    amount: None,
-                    reason: "no pay rule applies".into(),
-                };
-                for rule in &p.rules {
-                    match rule.when.expr.eval(&get) {
-                        Ok(V::Bool(true)) => {
-                            let num = |v: Result<V<'_>, crate::expr::EvalError>| match v {
-                                Ok(V::Num(n)) => Ok(Some(n)),
-                                Ok(V::Missing) => Ok(None),
-                                Ok(other) => Err(format!(
-                                    "must be a number, got {} {other}",
-                                    other.type_name()
-                                )),
-                                Err(e) => Err(e.to_string()),
-                            };
-                            match (
-                                num(rule.base.expr.eval(&get)),
-                                num(rule.rate.expr.eval(&get)),
-                            ) {
-                                (Ok(base), Ok(rate)) => {
-                                    line.rule = Some(rule.id.clone());
-                                    line.base = base;
-                                    line.rate = rate;
-                                    line.amount = base.zip(rate).map(|(b, r)| b * r);
-                                    let extra = [
-                                        base.map_or(V::Missing, V::Num),
-                                        rate.map_or(V::Missing, V::Num),
-                                        line.amount.map_or(V::Missing, V::Num),
-                                    ];
-                                    let n = self.tables.rows[src_index(s)].names.len();
-                                    let get2 = |slot: usize| {
-                                        if slot >= n {
-                                            extra[slot - n].clone()
-                                        } else {
-                                            get(slot)
-                                        }
-                                    };
-                                    line.reason = render_with(&rule.reason, &get2);
-                                }
-                                (Err(m), _) | (_, Err(m)) => {
-                                    errors.push(row_error(
-                                        &format!("pay/{}", rule.id),
-                                        line.cell.clone(),
-                                        &m,
-                                    ));
-                                    line.reason = format!("error: {m}");
-                                }
-                            }
-                            break;
-                        }
-                        Ok(V::Bool(false)) => {}
-                        Ok(V::Missing) => {
-                            line.reason = format!(
-                                "not known: rule `{}` ({}) cannot be decided",
-                                rule.id, rule.when.text
-                            );
-                            break;
-                        }
-                        Ok(other) => {
-                            errors.push(row_error(
-                                &format!("pay/{}", rule.id),
-                                line.cell.clone(),
-                                &format!(
-                                    "the condition must be yes/no, got {} {other}",
-                                    other.type_name()
-                                ),
-                            ));
-                            break;
-                        }
-                        Err(e) => {
-                            errors.push(row_error(
-                                &format!("pay/{}", rule.id),
-                                line.cell.clone(),
-                                &e.to_string(),
-                            ));
-                            break;
-                        }
-                    }
-                }
-                pay.push(line);
-            }
-        }
+        // Pay and the period counts, from the same pass.
+        let pay = pass.pay;
+        errors.extend(pass.errors);
+        let activities_in_period = pass.activities as usize;
+        let tenders_in_period = pass.tenders as usize;
         let pay_total = if pay.is_empty() {
             None
         } else {
@@ -1405,24 +1454,30 @@ impl KamEngine {
     /// Every metric of every KAM in one pass over each sheet: rows are read in sheet order
     /// (chunks in parallel, merged in order), so memory is walked sequentially however the
     /// KAMs' rows interleave.
-    fn metric_pass(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>]) -> Vec<Vec<MState>> {
+    fn metric_pass(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>]) -> Vec<KamPass> {
         // Large chunks: each holds a state per metric for every KAM it meets.
         const CHUNK: usize = 131_072;
         let n_m = self.rules.metrics.len();
-        let fresh = || vec![MState::default(); n_m];
-        let mut total: Vec<Vec<MState>> = (0..kams.len()).map(|_| fresh()).collect();
+        let fresh = || KamPass {
+            metrics: vec![MState::default(); n_m],
+            ..KamPass::default()
+        };
+        let mut total: Vec<KamPass> = (0..kams.len()).map(|_| fresh()).collect();
         let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
+        let pay = self.rules.pay.as_ref();
         for s in Source::ALL {
             let plan = &self.plans[src_index(s)];
-            if plan.metrics.is_empty() {
+            let pays = pay.filter(|p| p.over == s);
+            let counts = matches!(s, Source::Activities | Source::Tenders);
+            if plan.metrics.is_empty() && pays.is_none() && !counts {
                 continue;
             }
             let row_kam = &ctx.row_kam[src_index(s)];
             let n_chunks = row_kam.len().div_ceil(CHUNK);
-            let parts: Vec<Vec<Option<Vec<MState>>>> = (0..n_chunks)
+            let parts: Vec<Vec<Option<KamPass>>> = (0..n_chunks)
                 .into_par_iter()
                 .map(|c| {
-                    let mut part: Vec<Option<Vec<MState>>> = vec![None; kams.len()];
+                    let mut part: Vec<Option<KamPass>> = vec![None; kams.len()];
                     let mut among_vals: Vec<Result<Option<bool>, String>> = Vec::new();
                     let start = c * CHUNK;
                     let end = (start + CHUNK).min(row_kam.len());
@@ -1430,31 +1485,154 @@ impl KamEngine {
                         if k == u32::MAX || !ctx.in_period(s, r) {
                             continue;
                         }
-                        let states = part[k as usize].get_or_insert_with(fresh);
-                        self.metric_row(
-                            ctx,
-                            s,
-                            r,
-                            &kams[k as usize],
-                            &params,
-                            plan,
-                            states,
-                            &mut among_vals,
-                        );
+                        let kam = &kams[k as usize];
+                        let state = part[k as usize].get_or_insert_with(fresh);
+                        match s {
+                            Source::Activities => state.activities += 1,
+                            Source::Tenders => state.tenders += 1,
+                            _ => {}
+                        }
+                        if !plan.metrics.is_empty() {
+                            self.metric_row(
+                                ctx,
+                                s,
+                                r,
+                                kam,
+                                &params,
+                                plan,
+                                &mut state.metrics,
+                                &mut among_vals,
+                            );
+                        }
+                        if let Some(p) = pays
+                            && let Some(line) =
+                                self.pay_line(ctx, p, s, r, kam, &params, &mut state.errors)
+                        {
+                            state.pay.push(line);
+                        }
                     }
                     part
                 })
                 .collect();
             for part in parts {
                 for (k, st) in part.into_iter().enumerate() {
-                    let Some(st) = st else { continue };
-                    for (t, x) in total[k].iter_mut().zip(st) {
-                        t.merge(x);
+                    if let Some(st) = st {
+                        total[k].merge(st);
                     }
                 }
             }
         }
         total
+    }
+
+    /// The pay line of one row, when it is a deal.
+    #[allow(clippy::too_many_arguments)]
+    fn pay_line(
+        &self,
+        ctx: &Ctx<'_>,
+        p: &crate::rules::kam::Pay,
+        s: Source,
+        r: usize,
+        kam_row: &KamRow<'_>,
+        params: &[V<'_>],
+        errors: &mut Vec<super::RuleError>,
+    ) -> Option<PayLine> {
+        let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
+        match p.among.expr.eval(&get) {
+            Ok(V::Bool(true)) => {}
+            Ok(_) => return None,
+            Err(e) => {
+                errors.push(row_error("pay", ctx.cell(s, r), &e.to_string()));
+                return None;
+            }
+        }
+        let mut line = PayLine {
+            cell: ctx.cell(s, r),
+            account: ctx.account_id(s, r).to_string(),
+            date: ctx.row_date(s, r),
+            rule: None,
+            base: None,
+            rate: None,
+            amount: None,
+            reason: "no pay rule applies".into(),
+        };
+        for rule in &p.rules {
+            match rule.when.expr.eval(&get) {
+                Ok(V::Bool(true)) => {
+                    let num = |v: Result<V<'_>, crate::expr::EvalError>| match v {
+                        Ok(V::Num(n)) => Ok(Some(n)),
+                        Ok(V::Missing) => Ok(None),
+                        Ok(other) => Err(format!(
+                            "must be a number, got {} {other}",
+                            other.type_name()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match (
+                        num(rule.base.expr.eval(&get)),
+                        num(rule.rate.expr.eval(&get)),
+                    ) {
+                        (Ok(base), Ok(rate)) => {
+                            line.rule = Some(rule.id.clone());
+                            line.base = base;
+                            line.rate = rate;
+                            line.amount = base.zip(rate).map(|(b, r)| b * r);
+                            let extra = [
+                                base.map_or(V::Missing, V::Num),
+                                rate.map_or(V::Missing, V::Num),
+                                line.amount.map_or(V::Missing, V::Num),
+                            ];
+                            let n = self.tables.rows[src_index(s)].names.len();
+                            let get2 = |slot: usize| {
+                                if slot >= n {
+                                    extra[slot - n].clone()
+                                } else {
+                                    get(slot)
+                                }
+                            };
+                            line.reason = render_with(&rule.reason, &get2);
+                        }
+                        (Err(m), _) | (_, Err(m)) => {
+                            errors.push(row_error(
+                                &format!("pay/{}", rule.id),
+                                line.cell.clone(),
+                                &m,
+                            ));
+                            line.reason = format!("error: {m}");
+                        }
+                    }
+                    break;
+                }
+                Ok(V::Bool(false)) => {}
+                Ok(V::Missing) => {
+                    line.reason = format!(
+                        "not known: rule `{}` ({}) cannot be decided",
+                        rule.id, rule.when.text
+                    );
+                    break;
+                }
+                Ok(other) => {
+                    errors.push(row_error(
+                        &format!("pay/{}", rule.id),
+                        line.cell.clone(),
+                        &format!(
+                            "the condition must be yes/no, got {} {other}",
+                            other.type_name()
+                        ),
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    errors.push(row_error(
+                        &format!("pay/{}", rule.id),
+                        line.cell.clone(),
+                        &e.to_string(),
+                    ));
+                    break;
+                }
+            }
+        }
+        Some(line)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1598,9 +1776,19 @@ fn opt_str(v: Option<&str>) -> V<'_> {
 
 fn render_with<'a>(t: &Template, get: &impl Fn(usize) -> V<'a>) -> String {
     let mut out = String::new();
+    let _ = render_into(&mut out, t, get);
+    out
+}
+
+/// Writes a finding's template with a row's values; dates print as dates.
+fn render_into<'a, W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    t: &Template,
+    get: &impl Fn(usize) -> V<'a>,
+) -> std::fmt::Result {
     for p in &t.parts {
         match p {
-            TemplatePart::Text(s) => out.push_str(s),
+            TemplatePart::Text(s) => out.write_str(s)?,
             TemplatePart::Value(name, fmt, slot) => {
                 let v = get(*slot);
                 let dated = matches!(
@@ -1620,14 +1808,17 @@ fn render_with<'a>(t: &Template, get: &impl Fn(usize) -> V<'a>) -> String {
                         | "period_end"
                 );
                 match (&v, dated) {
-                    (V::Num(d), true) if fmt.is_empty() => out.push_str(&format_date(*d)),
-                    (V::Str(t), _) => out.push_str(t),
-                    _ => out.push_str(&show(&v, fmt)),
+                    (V::Num(d), true) if fmt.is_empty() => out.write_str(&format_date(*d))?,
+                    (V::Str(t), _) => out.write_str(t)?,
+                    (V::Num(n), false) if fmt.is_empty() => {
+                        out.write_str(&crate::model::value::format_number(*n))?
+                    }
+                    _ => out.write_str(&show(&v, fmt))?,
                 }
             }
         }
     }
-    out
+    Ok(())
 }
 
 struct KamRow<'a> {
@@ -1665,8 +1856,6 @@ struct AccountRowFacts {
     gp_period: Option<f64>,
     gp_previous: Option<f64>,
     dossier_completeness: Option<f64>,
-    /// The gaps, joined with `; `.
-    dossier_gaps_text: Option<String>,
 }
 
 struct Ctx<'a> {
@@ -1677,6 +1866,7 @@ struct Ctx<'a> {
     /// Per sheet, per row: the index of its KAM in `kams` (`u32::MAX`: none).
     row_kam: [Vec<u32>; 4],
     account_facts: Arc<Vec<AccountRowFacts>>,
+    dossier: Option<Arc<DossierIndex>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -1790,12 +1980,11 @@ impl<'a> Ctx<'a> {
         }
         let q = period.quarters();
         let pq = period.previous_quarters();
-        let mut by_account_contacts: Vec<Vec<usize>> = vec![Vec::new(); ds.accounts.len()];
-        if engine.rules.dossier.is_some() {
-            for (i, c) in ds.contacts.iter().enumerate() {
-                by_account_contacts[c.account].push(i);
-            }
-        }
+        let dossier = engine
+            .rules
+            .dossier
+            .as_ref()
+            .map(|d| Arc::new(DossierIndex::new(d, ds)));
         facts.par_iter_mut().enumerate().for_each(|(i, f)| {
             let a = &ds.accounts[i];
             if !a.quarters.is_empty() {
@@ -1818,71 +2007,8 @@ impl<'a> Ctx<'a> {
                     (f.revenue_previous, f.gp_previous) = sum(pq);
                 }
             }
-            if let Some(d) = &engine.rules.dossier {
-                let mut total = 0u32;
-                let mut filled = 0u32;
-                let mut gaps = Vec::new();
-                for field in &d.account {
-                    total += 1;
-                    let present = match field.as_str() {
-                        "revenue" => a.revenue.is_some(),
-                        "gross_profit" => a.gross_profit.is_some(),
-                        "wallet" => a.wallet.is_some(),
-                        "industry" => a.industry.is_some(),
-                        "region" => a.region.is_some(),
-                        "history" => a.history.is_some(),
-                        "needs" => a.needs.is_some(),
-                        "development_plans" => a.development_plans.is_some(),
-                        "reference" => a.reference.is_some(),
-                        _ => true,
-                    };
-                    if present {
-                        filled += 1;
-                    } else {
-                        gaps.push(field.replace('_', " "));
-                    }
-                }
-                if !d.contact.is_empty() {
-                    let list = &by_account_contacts[i];
-                    if list.is_empty() {
-                        total += 1;
-                        gaps.push("no DMU contact recorded".to_string());
-                    }
-                    for &ci in list {
-                        let c = &ds.contacts[ci];
-                        let mut missing = Vec::new();
-                        for field in &d.contact {
-                            total += 1;
-                            let present = match field.as_str() {
-                                "name" => c.name.is_some(),
-                                "role" => c.role.is_some(),
-                                "influence" => c.influence.is_some(),
-                                "relationship" => c.relationship.is_some(),
-                                "attitude" => c.attitude.is_some(),
-                                "birthday" => c.birthday.is_some(),
-                                "hobbies" => c.hobbies.is_some(),
-                                "family" => c.family.is_some(),
-                                "values" => c.values.is_some(),
-                                "last_contact" => c.last_contact.is_some(),
-                                _ => true,
-                            };
-                            if present {
-                                filled += 1;
-                            } else {
-                                missing.push(field.replace('_', " "));
-                            }
-                        }
-                        if !missing.is_empty() {
-                            let who = c
-                                .name
-                                .clone()
-                                .unwrap_or_else(|| format!("contact at {}", c.origin.cell(0)));
-                            gaps.push(format!("{who}: {}", missing.join(", ")));
-                        }
-                    }
-                }
-                f.dossier_completeness = (total > 0).then(|| filled as f64 / total as f64);
-                f.dossier_gaps_text = (!gaps.is_empty()).then(|| gaps.join("; "));
+            if let Some(d) = &dossier {
+                f.dossier_completeness = d.check(ds, i, None);
             }
         });
         Ctx {
@@ -1892,6 +2018,7 @@ impl<'a> Ctx<'a> {
             kams,
             row_kam,
             account_facts: Arc::new(facts),
+            dossier,
         }
     }
 
@@ -2106,9 +2233,12 @@ impl<'a> Ctx<'a> {
                     F::AccReferenceLetters => V::Num(f.reference_letters as f64),
                     F::AccReferrals => V::Num(f.referrals as f64),
                     F::AccDossierCompleteness => opt_num(f.dossier_completeness),
-                    F::AccDossierGaps => match &f.dossier_gaps_text {
-                        Some(t) => V::Str(Cow::Borrowed(t)),
-                        None if f.dossier_completeness.is_some() => V::Str(Cow::Borrowed("")),
+                    F::AccDossierGaps => match &self.dossier {
+                        Some(d) => {
+                            let mut gaps = Vec::new();
+                            d.check(self.ds, r, Some(&mut gaps));
+                            V::Str(Cow::Owned(gaps.join("; ")))
+                        }
                         None => V::Missing,
                     },
                     _ => V::Missing,
