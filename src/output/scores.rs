@@ -157,7 +157,7 @@ impl<'w> ScoresWriter<'w> {
                     self.w.write_all(b"[")?;
                     // KAMs are serialised a few at a time in parallel and written in order.
                     use rayon::prelude::*;
-                    for (c, chunk) in m.managers.chunks(16).enumerate() {
+                    for (c, chunk) in m.managers.chunks(64).enumerate() {
                         let texts: Vec<Result<Vec<u8>, serde_json::Error>> = chunk
                             .par_iter()
                             .map(|k| {

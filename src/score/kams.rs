@@ -874,8 +874,12 @@ struct KamPass {
     metrics: Vec<MState>,
     pay: Vec<PayLine>,
     errors: Vec<super::RuleError>,
+    /// Activities and tenders in the period.
     activities: u32,
     tenders: u32,
+    /// Activities and tenders outside it.
+    activities_outside: u32,
+    tenders_outside: u32,
 }
 
 impl KamPass {
@@ -888,6 +892,8 @@ impl KamPass {
         self.errors.extend(later.errors);
         self.activities += later.activities;
         self.tenders += later.tenders;
+        self.activities_outside += later.activities_outside;
+        self.tenders_outside += later.tenders_outside;
     }
 }
 
@@ -1289,7 +1295,8 @@ impl KamEngine {
         let pay = pass.pay;
         errors.extend(pass.errors);
         let activities_in_period = pass.activities as usize;
-        let tenders_in_period = pass.tenders as usize;
+        let activities_outside = pass.activities_outside as usize;
+        let tenders_outside = pass.tenders_outside as usize;
         let pay_total = if pay.is_empty() {
             None
         } else {
@@ -1315,10 +1322,8 @@ impl KamEngine {
                 "period_end" => opt_num(ctx.period.end),
                 "as_of" => opt_num(ctx.period.as_of),
                 "activities_in_period" => V::Num(activities_in_period as f64),
-                "activities_outside_period" => {
-                    V::Num((k.activities.len() - activities_in_period) as f64)
-                }
-                "tenders_outside_period" => V::Num((k.tenders.len() - tenders_in_period) as f64),
+                "activities_outside_period" => V::Num(activities_outside as f64),
+                "tenders_outside_period" => V::Num(tenders_outside as f64),
                 "pay" => opt_num(pay_total),
                 "pay.deals" => V::Num(pay.len() as f64),
                 "pay.unknown" => V::Num(pay.iter().filter(|l| l.amount.is_none()).count() as f64),
@@ -1440,8 +1445,8 @@ impl KamEngine {
             rank: 0,
             accounts: k.accounts.len(),
             activities_in_period: activities_in_period as u32,
-            activities_outside_period: (k.activities.len() - activities_in_period) as u32,
-            tenders_outside_period: (k.tenders.len() - tenders_in_period) as u32,
+            activities_outside_period: activities_outside as u32,
+            tenders_outside_period: tenders_outside as u32,
             metrics,
             dossier,
             pay,
@@ -1482,7 +1487,16 @@ impl KamEngine {
                     let start = c * CHUNK;
                     let end = (start + CHUNK).min(row_kam.len());
                     for (r, &k) in (start..end).zip(&row_kam[start..end]) {
-                        if k == u32::MAX || !ctx.in_period(s, r) {
+                        if k == u32::MAX {
+                            continue;
+                        }
+                        if !ctx.in_period(s, r) {
+                            let state = part[k as usize].get_or_insert_with(fresh);
+                            match s {
+                                Source::Activities => state.activities_outside += 1,
+                                Source::Tenders => state.tenders_outside += 1,
+                                _ => {}
+                            }
                             continue;
                         }
                         let kam = &kams[k as usize];
@@ -1833,9 +1847,6 @@ struct KamRow<'a> {
 struct KamRows {
     manager: Option<usize>,
     accounts: Vec<usize>,
-    activities: Vec<usize>,
-    contacts: Vec<usize>,
-    tenders: Vec<usize>,
     key_accounts: usize,
     key_accounts_all: usize,
 }
@@ -1881,19 +1892,19 @@ impl<'a> Ctx<'a> {
         let mut ids: std::collections::BTreeSet<&str> =
             ds.managers.iter().map(|m| m.id.as_str()).collect();
         ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
-        let own = |k: Option<&'a str>, account: usize| -> Option<&'a str> {
-            k.filter(|k| ds.accounts[account].kam_id.as_deref() != Some(*k))
-        };
-        ids.extend(
-            ds.activities
-                .iter()
-                .filter_map(|a| own(a.kam_id.as_deref(), a.account)),
-        );
-        ids.extend(
-            ds.tenders
-                .iter()
-                .filter_map(|t| own(t.kam_id.as_deref(), t.account)),
-        );
+        // Ids only activities or tenders name (rare) join the list.
+        let known: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        let extra: std::collections::BTreeSet<&str> = ds
+            .activities
+            .par_iter()
+            .filter_map(|a| a.kam_id.as_deref().filter(|k| !known.contains(k)))
+            .chain(
+                ds.tenders
+                    .par_iter()
+                    .filter_map(|t| t.kam_id.as_deref().filter(|k| !known.contains(k))),
+            )
+            .collect::<std::collections::BTreeSet<&str>>();
+        ids.extend(extra);
         let index: std::collections::HashMap<&str, u32> = ids
             .iter()
             .enumerate()
@@ -1906,8 +1917,8 @@ impl<'a> Ctx<'a> {
             .map(|a| of(a.kam_id.as_deref()))
             .collect();
         let by_row = |k: Option<&str>, account: usize| match k {
-            Some(k) if ds.accounts[account].kam_id.as_deref() != Some(k) => of(Some(k)),
-            _ => acc_kam[account],
+            Some(k) => of(Some(k)),
+            None => acc_kam[account],
         };
         let row_kam: [Vec<u32>; 4] = [
             ds.activities
@@ -1945,15 +1956,6 @@ impl<'a> Ctx<'a> {
                     e.key_accounts += 1;
                 }
             }
-        }
-        for (i, &k) in row_kam[0].iter().enumerate() {
-            push(&mut rows, k, &|e: &mut KamRows| e.activities.push(i));
-        }
-        for (i, &k) in row_kam[1].iter().enumerate() {
-            push(&mut rows, k, &|e: &mut KamRows| e.contacts.push(i));
-        }
-        for (i, &k) in row_kam[2].iter().enumerate() {
-            push(&mut rows, k, &|e: &mut KamRows| e.tenders.push(i));
         }
         let kams: BTreeMap<&str, KamRows> = ids.iter().copied().zip(rows).collect();
         // Account facts: activity counts in the period, Transactions by period, dossier.
