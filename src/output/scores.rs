@@ -163,7 +163,8 @@ impl<'w> ScoresWriter<'w> {
                             .map(|k| {
                                 let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
                                 let mut out = Vec::with_capacity(16_384 + 192 * rows);
-                                let fmt = IndentedFormatter::new(3);
+                                // Evidence rows (8 levels deep) one per line.
+                                let fmt = IndentedFormatter::new(3, 8);
                                 let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
                                 let renderer = m.renderer(ds, &s.accounts, k);
                                 manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
@@ -195,13 +196,16 @@ impl<'w> ScoresWriter<'w> {
 struct IndentedFormatter {
     level: usize,
     has_value: bool,
+    /// Objects and arrays this deep are written on one line (the evidence rows).
+    compact_from: usize,
 }
 
 impl IndentedFormatter {
-    fn new(level: usize) -> Self {
+    fn new(level: usize, compact_from: usize) -> Self {
         IndentedFormatter {
             level,
             has_value: false,
+            compact_from,
         }
     }
     fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
@@ -212,52 +216,60 @@ impl IndentedFormatter {
     }
 }
 
-impl serde_json::ser::Formatter for IndentedFormatter {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+impl IndentedFormatter {
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
         self.level += 1;
         self.has_value = false;
-        w.write_all(b"[")
+        w.write_all(c)
     }
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        let compact = self.level >= self.compact_from;
         self.level -= 1;
-        if self.has_value {
+        if self.has_value && !compact {
             w.write_all(b"\n")?;
             self.indent(w)?;
         }
-        w.write_all(b"]")
+        w.write_all(c)
+    }
+    fn item<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if self.level >= self.compact_from {
+            return w.write_all(if first { b"" } else { b", " });
+        }
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl serde_json::ser::Formatter for IndentedFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
     }
     fn begin_array_value<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
+        self.item(w, first)
     }
     fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
         self.has_value = true;
         Ok(())
     }
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.level += 1;
-        self.has_value = false;
-        w.write_all(b"{")
+        self.open(w, b"{")
     }
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.level -= 1;
-        if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
-        }
-        w.write_all(b"}")
+        self.close(w, b"}")
     }
     fn begin_object_key<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
+        self.item(w, first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b": ")
@@ -567,21 +579,17 @@ mod tests {
         scored.managers = Some(kams.score(&ds, &scored.accounts, 1, true, None).unwrap());
         let mut streamed = Vec::new();
         write_scores_json(&mut streamed, &ds, &scored, &[]).unwrap();
-        let mut whole = serde_json::to_string_pretty(&scores_json(&ds, &scored, &[])).unwrap();
-        whole.push('\n');
-        let streamed = String::from_utf8(streamed).unwrap();
-        if streamed != whole {
-            let line = streamed
-                .lines()
-                .zip(whole.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or(0);
-            panic!(
-                "differ at line {line}: {:?} vs {:?}",
-                streamed.lines().nth(line),
-                whole.lines().nth(line)
-            );
-        }
+        let whole = scores_json(&ds, &scored, &[]);
+        let parsed: Json =
+            serde_json::from_slice(&streamed).expect("the streamed document is JSON");
+        assert_eq!(parsed, whole);
+        // Evidence rows are written one per line.
+        let text = String::from_utf8(streamed).unwrap();
+        assert!(
+            text.contains("{\"account\": \"A01\", \"cell\": \"Activities!A2\", \"reason\": \"25 minutes late to the meeting with Caspian Steel JSC on 2026-03-10 (more than 10)\"}"),
+            "{}",
+            &text[text.find("late_meetings").unwrap_or(0)..][..400]
+        );
         // And with no account at all.
         let empty = crate::score::Scored {
             accounts: Vec::new(),
@@ -589,8 +597,7 @@ mod tests {
         };
         let mut streamed = Vec::new();
         write_scores_json(&mut streamed, &ds, &empty, &[]).unwrap();
-        let mut whole = serde_json::to_string_pretty(&scores_json(&ds, &empty, &[])).unwrap();
-        whole.push('\n');
-        assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        let parsed: Json = serde_json::from_slice(&streamed).expect("JSON");
+        assert_eq!(parsed, scores_json(&ds, &empty, &[]));
     }
 }

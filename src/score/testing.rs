@@ -211,29 +211,7 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
     };
     let r = engine.score_one(&ds, &facts, &PortfolioFacts::default(), &overrides);
     let e = &t.expect;
-    if let Some(b) = &e.band
-        && *b != r.band
-    {
-        failures.push(format!("band: expected {b}, got {}", r.band));
-    }
-    if let Some(labels) = &e.labels {
-        let mut want = labels.clone();
-        want.sort();
-        let mut got = r.labels.clone();
-        got.sort();
-        if want != got {
-            failures.push(format!(
-                "labels: expected [{}], got [{}]",
-                labels.join(", "),
-                r.labels.join(", ")
-            ));
-        }
-    }
-    if let Some(s) = e.score
-        && (s - r.score).abs() > 1e-9
-    {
-        failures.push(format!("score: expected {s}, got {}", r.score));
-    }
+    failures.extend(check_common(e, &r.band, &r.labels, r.score));
     for (k, v) in &e.values {
         let name = key(k);
         let measure_names: Vec<String> = engine
@@ -277,6 +255,40 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
             r.errors.len(),
             list.join("; ")
         ));
+    }
+    failures
+}
+
+/// What a case expects of any verdict: band, labels, score.
+fn check_common(
+    e: &crate::rules::file::ExpectFile,
+    band: &str,
+    labels: &[String],
+    score: f64,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    if let Some(b) = &e.band
+        && b != band
+    {
+        failures.push(format!("band: expected {b}, got {band}"));
+    }
+    if let Some(want_labels) = &e.labels {
+        let mut want = want_labels.clone();
+        want.sort();
+        let mut got = labels.to_vec();
+        got.sort();
+        if want != got {
+            failures.push(format!(
+                "labels: expected [{}], got [{}]",
+                want_labels.join(", "),
+                labels.join(", ")
+            ));
+        }
+    }
+    if let Some(s) = e.score
+        && (s - score).abs() > 1e-9
+    {
+        failures.push(format!("score: expected {s}, got {score}"));
     }
     failures
 }
@@ -678,29 +690,7 @@ fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
     };
     let v = &r.verdict;
     let e = &t.expect;
-    if let Some(b) = &e.band
-        && *b != v.band
-    {
-        failures.push(format!("band: expected {b}, got {}", v.band));
-    }
-    if let Some(labels) = &e.labels {
-        let mut want = labels.clone();
-        want.sort();
-        let mut got = v.labels.clone();
-        got.sort();
-        if want != got {
-            failures.push(format!(
-                "labels: expected [{}], got [{}]",
-                labels.join(", "),
-                v.labels.join(", ")
-            ));
-        }
-    }
-    if let Some(s) = e.score
-        && (s - v.score).abs() > 1e-9
-    {
-        failures.push(format!("score: expected {s}, got {}", v.score));
-    }
+    failures.extend(check_common(e, &v.band, &v.labels, v.score));
     let fmt = |x: Option<f64>| x.map_or("not known".into(), crate::model::value::format_number);
     for (k, want) in &e.values {
         let name = key(k);
