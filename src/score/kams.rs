@@ -165,15 +165,19 @@ pub fn resolve_period(ds: &Dataset, text: Option<&str>) -> Result<Period, String
     })
 }
 
-/// A row cited as evidence; its finding (the metric's `finding` with the row's values) is
-/// written out by [`KamScored::renderer`] when needed, so that a large run does not hold
-/// hundreds of thousands of sentences in memory.
+/// A row cited as evidence. Its finding (the metric's `finding` with the row's values) is
+/// written while the row is read, into one text per metric ([`MetricValue::text`]), so that a
+/// large run neither allocates a string per finding nor reads the row again to write it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
     /// The sheet.
     pub source: Source,
     /// Index of the row in its sheet's records.
     pub row: u32,
+    /// Where its finding starts in the metric's text.
+    pub start: u32,
+    /// Its finding's length in bytes.
+    pub len: u32,
 }
 
 impl Evidence {
@@ -217,6 +221,17 @@ pub struct MetricValue {
     pub unknown: u32,
     /// The counted rows.
     pub evidence: Vec<Evidence>,
+    /// The findings of the evidence rows, one after the other.
+    pub text: String,
+}
+
+impl MetricValue {
+    /// The finding written for an evidence row of this metric.
+    pub fn finding(&self, e: &Evidence) -> &str {
+        self.text
+            .get(e.start as usize..(e.start + e.len) as usize)
+            .unwrap_or("")
+    }
 }
 
 /// The dossier of one account.
@@ -338,14 +353,10 @@ pub struct KamScored {
     lazy: Lazy,
 }
 
-/// What writing a finding needs besides the dataset and the account results.
+/// What naming the dossier gaps needs besides the dataset.
 #[derive(Clone)]
 struct Lazy {
-    tables: Arc<RowTables>,
-    account_facts: Arc<Vec<AccountRowFacts>>,
     dossier: Option<Arc<DossierIndex>>,
-    findings: Arc<[Option<Template>]>,
-    params: Arc<[ParamValue]>,
 }
 
 impl std::fmt::Debug for Lazy {
@@ -356,73 +367,10 @@ impl std::fmt::Debug for Lazy {
 
 impl PartialEq for Lazy {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.tables, &other.tables)
-            && Arc::ptr_eq(&self.account_facts, &other.account_facts)
-    }
-}
-
-/// Writes the findings of one KAM's evidence rows.
-pub struct Renderer<'a> {
-    ctx: Ctx<'a>,
-    lazy: &'a Lazy,
-    kam: KamRow<'a>,
-    params: Vec<V<'a>>,
-}
-
-/// A finding as something to print or serialise without building a string first.
-pub struct ReasonDisplay<'r, 'a> {
-    renderer: &'r Renderer<'a>,
-    metric: usize,
-    evidence: Evidence,
-}
-
-impl std::fmt::Display for ReasonDisplay<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some(Some(t)) = self.renderer.lazy.findings.get(self.metric) else {
-            return Ok(());
-        };
-        let e = self.evidence;
-        let get = |slot: usize| {
-            self.renderer.ctx.row_value(
-                &self.renderer.lazy.tables,
-                e.source,
-                e.row as usize,
-                slot,
-                &self.renderer.kam,
-                &self.renderer.params,
-            )
-        };
-        render_into(f, t, &get)
-    }
-}
-
-impl<'a> Renderer<'a> {
-    /// The finding of metric `metric` on an evidence row, to print.
-    pub fn display<'r>(&'r self, metric: usize, e: &Evidence) -> ReasonDisplay<'r, 'a> {
-        ReasonDisplay {
-            renderer: self,
-            metric,
-            evidence: *e,
+        match (&self.dossier, &other.dossier) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
         }
-    }
-
-    /// The finding of metric `metric` on an evidence row, with the row's values.
-    pub fn reason(&self, metric: usize, e: &Evidence) -> String {
-        let Some(Some(t)) = self.lazy.findings.get(metric) else {
-            return String::new();
-        };
-        let r = e.row as usize;
-        let get = |slot: usize| {
-            self.ctx.row_value(
-                &self.lazy.tables,
-                e.source,
-                r,
-                slot,
-                &self.kam,
-                &self.params,
-            )
-        };
-        render_with(t, &get)
     }
 }
 
@@ -435,35 +383,6 @@ impl KamScored {
             d.check(ds, account, Some(&mut gaps));
         }
         gaps
-    }
-
-    /// A writer of one KAM's findings. `accounts` are the account results of the same run.
-    pub fn renderer<'a>(
-        &'a self,
-        ds: &'a Dataset,
-        accounts: &'a [AccountResult],
-        k: &'a ManagerResult,
-    ) -> Renderer<'a> {
-        let manager = ds.managers.iter().find(|m| m.id == k.kam_id);
-        Renderer {
-            ctx: Ctx {
-                ds,
-                accounts,
-                period: &self.period,
-                kams: BTreeMap::new(),
-                row_kam: Default::default(),
-                account_facts: self.lazy.account_facts.clone(),
-                dossier: self.lazy.dossier.clone(),
-            },
-            lazy: &self.lazy,
-            kam: KamRow {
-                id: &k.kam_id,
-                level: manager.and_then(|m| m.level),
-                basis: manager.and_then(|m| m.commission_basis),
-                rate: manager.and_then(|m| m.commission_rate),
-            },
-            params: self.lazy.params.iter().map(param_v).collect(),
-        }
     }
 
     /// A metric by id.
@@ -735,6 +654,7 @@ struct MState {
     lo: f64,
     hi: f64,
     evidence: Vec<Evidence>,
+    text: String,
     /// The first row that failed, and why.
     error: Option<(u32, String)>,
 }
@@ -749,6 +669,7 @@ impl Default for MState {
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
             evidence: Vec::new(),
+            text: String::new(),
             error: None,
         }
     }
@@ -769,8 +690,15 @@ impl MState {
         self.error = later.error;
         if self.evidence.is_empty() {
             self.evidence = later.evidence;
+            self.text = later.text;
         } else {
-            self.evidence.extend(later.evidence);
+            let base = self.text.len() as u32;
+            self.text.push_str(&later.text);
+            self.evidence
+                .extend(later.evidence.into_iter().map(|e| Evidence {
+                    start: e.start + base,
+                    ..e
+                }));
         }
     }
 }
@@ -778,18 +706,30 @@ impl MState {
 /// The dossier standard with each account's contacts, to judge completeness and name gaps.
 struct DossierIndex {
     spec: crate::rules::kam::Dossier,
-    contacts_of: Vec<Vec<u32>>,
+    /// Contacts of account `i`: `contacts[start[i]..start[i + 1]]`.
+    start: Vec<u32>,
+    contacts: Vec<u32>,
 }
 
 impl DossierIndex {
     fn new(spec: &crate::rules::kam::Dossier, ds: &Dataset) -> DossierIndex {
-        let mut contacts_of: Vec<Vec<u32>> = vec![Vec::new(); ds.accounts.len()];
+        let mut start = vec![0u32; ds.accounts.len() + 1];
+        for c in &ds.contacts {
+            start[c.account + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut next = start.clone();
+        let mut contacts = vec![0u32; ds.contacts.len()];
         for (i, c) in ds.contacts.iter().enumerate() {
-            contacts_of[c.account].push(i as u32);
+            contacts[next[c.account] as usize] = i as u32;
+            next[c.account] += 1;
         }
         DossierIndex {
             spec: spec.clone(),
-            contacts_of,
+            start,
+            contacts,
         }
     }
 
@@ -822,7 +762,7 @@ impl DossierIndex {
             }
         }
         if !self.spec.contact.is_empty() {
-            let list = &self.contacts_of[i];
+            let list = &self.contacts[self.start[i] as usize..self.start[i + 1] as usize];
             if list.is_empty() {
                 total += 1;
                 if let Some(g) = gaps.as_deref_mut() {
@@ -1191,16 +1131,7 @@ impl KamEngine {
             managers[i].rank = rank + 1;
         }
         let lazy = Lazy {
-            tables: self.tables.clone(),
-            account_facts: ctx.account_facts.clone(),
             dossier: ctx.dossier.clone(),
-            findings: self
-                .rules
-                .metrics
-                .iter()
-                .map(|m| m.finding.clone())
-                .collect(),
-            params: self.params.iter().cloned().collect(),
         };
         drop(ctx);
         Ok(KamScored {
@@ -1240,6 +1171,7 @@ impl KamEngine {
                     rows: st.rows,
                     unknown: st.unknown,
                     evidence: Vec::new(),
+                    text: String::new(),
                 });
                 continue;
             }
@@ -1259,6 +1191,7 @@ impl KamEngine {
                 rows: st.rows,
                 unknown: st.unknown,
                 evidence: st.evidence,
+                text: st.text,
             });
         }
         // Dossier.
@@ -1704,10 +1637,14 @@ impl KamEngine {
                     st.rows += 1;
                     if b {
                         st.count += 1;
-                        if m.finding.is_some() {
+                        if let Some(t) = &m.finding {
+                            let start = st.text.len();
+                            let _ = render_into(&mut st.text, t, &get);
                             st.evidence.push(Evidence {
                                 source: s,
                                 row: r as u32,
+                                start: start as u32,
+                                len: (st.text.len() - start) as u32,
                             });
                         }
                     }
