@@ -308,6 +308,9 @@ fn explain_kam(rules: &RuleSet, ds: &Dataset, kam: &str) -> Result<u8> {
             .unwrap_or_else(|| format!("; the KAMs are {}", ids.join(", ")));
         return Err(Error::Usage(format!("no KAM `{kam}` in {}{hint}", ds.file)));
     };
-    print!("{}", explain::render_kam(&kam_engine, ds, &all, m));
+    print!(
+        "{}",
+        explain::render_kam(&kam_engine, ds, &scored.accounts, &all, m)
+    );
     Ok(super::EXIT_OK)
 }

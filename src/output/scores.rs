@@ -166,7 +166,8 @@ impl<'w> ScoresWriter<'w> {
                                 // Evidence rows (8 levels deep) one per line.
                                 let fmt = IndentedFormatter::new(3, 8);
                                 let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-                                manager_view(ds, m, k).serialize(&mut ser)?;
+                                let renderer = m.renderer(ds, &s.accounts, k);
+                                manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
                                 Ok(out)
                             })
                             .collect();
@@ -359,13 +360,18 @@ fn scores_json_without_accounts(
             "errors": k.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "errors": s.error_count(),
-        "managers": s.managers.as_ref().map(|m| managers_json(ds, m, with_kams)),
+        "managers": s.managers.as_ref().map(|m| managers_json(ds, &s.accounts, m, with_kams)),
     })
 }
 
 /// The `managers` section: the KAM pack's results per KAM, ranked (`with_kams: false` leaves a
 /// placeholder for the KAM list, which is then written one KAM at a time).
-pub fn managers_json(ds: &Dataset, m: &KamScored, with_kams: bool) -> Json {
+pub fn managers_json(
+    ds: &Dataset,
+    accounts: &[AccountResult],
+    m: &KamScored,
+    with_kams: bool,
+) -> Json {
     let p = &m.period;
     let date = |d: Option<f64>| d.map(format_date);
     let mut ranking: Vec<&ManagerResult> = m.managers.iter().collect();
@@ -382,7 +388,7 @@ pub fn managers_json(ds: &Dataset, m: &KamScored, with_kams: bool) -> Json {
         },
         "ranking": ranking.iter().map(|k| k.kam_id.as_str()).collect::<Vec<_>>(),
         "kams": if with_kams {
-            Json::Array(m.managers.iter().map(|k| manager_json(ds, m, k)).collect())
+            Json::Array(m.managers.iter().map(|k| manager_json(ds, accounts, m, k)).collect())
         } else {
             json!(KAMS_HERE)
         },
@@ -395,7 +401,7 @@ pub fn managers_json(ds: &Dataset, m: &KamScored, with_kams: bool) -> Json {
 struct EvidenceView<'a> {
     account: &'a str,
     cell: Shown<crate::model::RowCell<'a>>,
-    reason: &'a str,
+    reason: Shown<crate::score::kams::ReasonDisplay<'a, 'a>>,
 }
 
 /// Serialises anything printable as a JSON string, without an intermediate `String`.
@@ -440,7 +446,12 @@ struct ManagerView<'a> {
     source: Option<String>,
 }
 
-fn manager_view<'a>(ds: &'a Dataset, m: &'a KamScored, k: &'a ManagerResult) -> ManagerView<'a> {
+fn manager_view<'a>(
+    ds: &'a Dataset,
+    m: &'a KamScored,
+    k: &'a ManagerResult,
+    renderer: &'a crate::score::kams::Renderer<'a>,
+) -> ManagerView<'a> {
     use crate::score::Outcome;
     let v = &k.verdict;
     ManagerView {
@@ -471,7 +482,8 @@ fn manager_view<'a>(ds: &'a Dataset, m: &'a KamScored, k: &'a ManagerResult) -> 
             .iter()
             .zip(&m.metric_sources)
             .zip(&k.metrics)
-            .map(|((id, over), mv)| {
+            .enumerate()
+            .map(|(mi, ((id, over), mv))| {
                 (
                     id.as_str(),
                     MetricView {
@@ -481,7 +493,7 @@ fn manager_view<'a>(ds: &'a Dataset, m: &'a KamScored, k: &'a ManagerResult) -> 
                             .map(|e| EvidenceView {
                                 account: e.account(ds),
                                 cell: Shown(crate::model::RowCell(e.origin(ds))),
-                                reason: mv.finding(e),
+                                reason: Shown(renderer.display(mi, e)),
                             })
                             .collect(),
                         not_known_rows: mv.unknown,
@@ -528,8 +540,14 @@ fn manager_view<'a>(ds: &'a Dataset, m: &'a KamScored, k: &'a ManagerResult) -> 
     }
 }
 
-fn manager_json(ds: &Dataset, m: &KamScored, k: &ManagerResult) -> Json {
-    serde_json::to_value(manager_view(ds, m, k)).unwrap_or(Json::Null)
+fn manager_json(
+    ds: &Dataset,
+    accounts: &[AccountResult],
+    m: &KamScored,
+    k: &ManagerResult,
+) -> Json {
+    let renderer = m.renderer(ds, accounts, k);
+    serde_json::to_value(manager_view(ds, m, k, &renderer)).unwrap_or(Json::Null)
 }
 
 fn band_counts(s: &Scored) -> Json {

@@ -166,7 +166,14 @@ fn num(x: Option<f64>) -> String {
 }
 
 /// Renders the full trace of one KAM (judged with tracing on).
-pub fn render_kam(engine: &KamEngine, ds: &Dataset, all: &KamScored, m: &ManagerResult) -> String {
+pub fn render_kam(
+    engine: &KamEngine,
+    ds: &Dataset,
+    accounts: &[AccountResult],
+    all: &KamScored,
+    m: &ManagerResult,
+) -> String {
+    let renderer = all.renderer(ds, accounts, m);
     use crate::model::value::format_date;
     let mut o = String::new();
     let p = &all.period;
@@ -238,7 +245,7 @@ pub fn render_kam(engine: &KamEngine, ds: &Dataset, all: &KamScored, m: &Manager
             }
         );
         for e in &mv.evidence {
-            let _ = writeln!(o, "      {}: {}", e.cell(ds), mv.finding(e));
+            let _ = writeln!(o, "      {}: {}", e.cell(ds), renderer.reason(i, e));
         }
     }
     if !engine.logic().measures.is_empty() {
@@ -273,7 +280,7 @@ pub fn render_kam(engine: &KamEngine, ds: &Dataset, all: &KamScored, m: &Manager
         }
         for &i in &mi.evidence {
             for e in &m.metrics[i].evidence {
-                let _ = writeln!(o, "      {}: {}", e.cell(ds), m.metrics[i].finding(e));
+                let _ = writeln!(o, "      {}: {}", e.cell(ds), renderer.reason(i, e));
             }
         }
     }

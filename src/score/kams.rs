@@ -165,19 +165,15 @@ pub fn resolve_period(ds: &Dataset, text: Option<&str>) -> Result<Period, String
     })
 }
 
-/// A row cited as evidence. Its finding (the metric's `finding` with the row's values) is
-/// written while the row is read, into one text per metric ([`MetricValue::text`]), so that a
-/// large run neither allocates a string per finding nor reads the row again to write it.
+/// A row cited as evidence; its finding (the metric's `finding` with the row's values) is
+/// written out by [`KamScored::renderer`] when needed, so that a large run does not hold
+/// hundreds of thousands of sentences in memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
     /// The sheet.
     pub source: Source,
     /// Index of the row in its sheet's records.
     pub row: u32,
-    /// Where its finding starts in the metric's text.
-    pub start: u32,
-    /// Its finding's length in bytes.
-    pub len: u32,
 }
 
 impl Evidence {
@@ -221,17 +217,6 @@ pub struct MetricValue {
     pub unknown: u32,
     /// The counted rows.
     pub evidence: Vec<Evidence>,
-    /// The findings of the evidence rows, one after the other.
-    pub text: String,
-}
-
-impl MetricValue {
-    /// The finding written for an evidence row of this metric.
-    pub fn finding(&self, e: &Evidence) -> &str {
-        self.text
-            .get(e.start as usize..(e.start + e.len) as usize)
-            .unwrap_or("")
-    }
 }
 
 /// The dossier of one account.
@@ -353,10 +338,14 @@ pub struct KamScored {
     lazy: Lazy,
 }
 
-/// What naming the dossier gaps needs besides the dataset.
+/// What writing a finding needs besides the dataset and the account results.
 #[derive(Clone)]
 struct Lazy {
+    tables: Arc<RowTables>,
+    account_facts: Arc<Vec<AccountRowFacts>>,
     dossier: Option<Arc<DossierIndex>>,
+    findings: Arc<[Option<Template>]>,
+    params: Arc<[ParamValue]>,
 }
 
 impl std::fmt::Debug for Lazy {
@@ -367,10 +356,73 @@ impl std::fmt::Debug for Lazy {
 
 impl PartialEq for Lazy {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.dossier, &other.dossier) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
+        Arc::ptr_eq(&self.tables, &other.tables)
+            && Arc::ptr_eq(&self.account_facts, &other.account_facts)
+    }
+}
+
+/// Writes the findings of one KAM's evidence rows.
+pub struct Renderer<'a> {
+    ctx: Ctx<'a>,
+    lazy: &'a Lazy,
+    kam: KamRow<'a>,
+    params: Vec<V<'a>>,
+}
+
+/// A finding as something to print or serialise without building a string first.
+pub struct ReasonDisplay<'r, 'a> {
+    renderer: &'r Renderer<'a>,
+    metric: usize,
+    evidence: Evidence,
+}
+
+impl std::fmt::Display for ReasonDisplay<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(Some(t)) = self.renderer.lazy.findings.get(self.metric) else {
+            return Ok(());
+        };
+        let e = self.evidence;
+        let get = |slot: usize| {
+            self.renderer.ctx.row_value(
+                &self.renderer.lazy.tables,
+                e.source,
+                e.row as usize,
+                slot,
+                &self.renderer.kam,
+                &self.renderer.params,
+            )
+        };
+        render_into(f, t, &get)
+    }
+}
+
+impl<'a> Renderer<'a> {
+    /// The finding of metric `metric` on an evidence row, to print.
+    pub fn display<'r>(&'r self, metric: usize, e: &Evidence) -> ReasonDisplay<'r, 'a> {
+        ReasonDisplay {
+            renderer: self,
+            metric,
+            evidence: *e,
         }
+    }
+
+    /// The finding of metric `metric` on an evidence row, with the row's values.
+    pub fn reason(&self, metric: usize, e: &Evidence) -> String {
+        let Some(Some(t)) = self.lazy.findings.get(metric) else {
+            return String::new();
+        };
+        let r = e.row as usize;
+        let get = |slot: usize| {
+            self.ctx.row_value(
+                &self.lazy.tables,
+                e.source,
+                r,
+                slot,
+                &self.kam,
+                &self.params,
+            )
+        };
+        render_with(t, &get)
     }
 }
 
@@ -383,6 +435,35 @@ impl KamScored {
             d.check(ds, account, Some(&mut gaps));
         }
         gaps
+    }
+
+    /// A writer of one KAM's findings. `accounts` are the account results of the same run.
+    pub fn renderer<'a>(
+        &'a self,
+        ds: &'a Dataset,
+        accounts: &'a [AccountResult],
+        k: &'a ManagerResult,
+    ) -> Renderer<'a> {
+        let manager = ds.managers.iter().find(|m| m.id == k.kam_id);
+        Renderer {
+            ctx: Ctx {
+                ds,
+                accounts,
+                period: &self.period,
+                kams: BTreeMap::new(),
+                row_kam: Default::default(),
+                account_facts: self.lazy.account_facts.clone(),
+                dossier: self.lazy.dossier.clone(),
+            },
+            lazy: &self.lazy,
+            kam: KamRow {
+                id: &k.kam_id,
+                level: manager.and_then(|m| m.level),
+                basis: manager.and_then(|m| m.commission_basis),
+                rate: manager.and_then(|m| m.commission_rate),
+            },
+            params: self.lazy.params.iter().map(param_v).collect(),
+        }
     }
 
     /// A metric by id.
@@ -654,7 +735,6 @@ struct MState {
     lo: f64,
     hi: f64,
     evidence: Vec<Evidence>,
-    text: String,
     /// The first row that failed, and why.
     error: Option<(u32, String)>,
 }
@@ -669,7 +749,6 @@ impl Default for MState {
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
             evidence: Vec::new(),
-            text: String::new(),
             error: None,
         }
     }
@@ -690,15 +769,8 @@ impl MState {
         self.error = later.error;
         if self.evidence.is_empty() {
             self.evidence = later.evidence;
-            self.text = later.text;
         } else {
-            let base = self.text.len() as u32;
-            self.text.push_str(&later.text);
-            self.evidence
-                .extend(later.evidence.into_iter().map(|e| Evidence {
-                    start: e.start + base,
-                    ..e
-                }));
+            self.evidence.extend(later.evidence);
         }
     }
 }
@@ -1131,7 +1203,16 @@ impl KamEngine {
             managers[i].rank = rank + 1;
         }
         let lazy = Lazy {
+            tables: self.tables.clone(),
+            account_facts: ctx.account_facts.clone(),
             dossier: ctx.dossier.clone(),
+            findings: self
+                .rules
+                .metrics
+                .iter()
+                .map(|m| m.finding.clone())
+                .collect(),
+            params: self.params.iter().cloned().collect(),
         };
         drop(ctx);
         Ok(KamScored {
@@ -1171,7 +1252,6 @@ impl KamEngine {
                     rows: st.rows,
                     unknown: st.unknown,
                     evidence: Vec::new(),
-                    text: String::new(),
                 });
                 continue;
             }
@@ -1191,7 +1271,6 @@ impl KamEngine {
                 rows: st.rows,
                 unknown: st.unknown,
                 evidence: st.evidence,
-                text: st.text,
             });
         }
         // Dossier.
@@ -1637,14 +1716,10 @@ impl KamEngine {
                     st.rows += 1;
                     if b {
                         st.count += 1;
-                        if let Some(t) = &m.finding {
-                            let start = st.text.len();
-                            let _ = render_into(&mut st.text, t, &get);
+                        if m.finding.is_some() {
                             st.evidence.push(Evidence {
                                 source: s,
                                 row: r as u32,
-                                start: start as u32,
-                                len: (st.text.len() - start) as u32,
                             });
                         }
                     }
