@@ -502,19 +502,11 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
         acc.needs = a.text("needs");
         acc.development_plans = a.text("development_plans");
         ds.accounts.push(acc);
-        results.push(super::AccountResult {
-            index: i,
-            score: 0.0,
-            band: a.text("band").unwrap_or_default(),
-            plan: false,
-            key: a.flag("key")?.unwrap_or(false),
-            labels: Vec::new(),
-            outputs: Vec::new(),
-            measures: Vec::new(),
-            facts: AccountFacts::default(),
-            contributions: Vec::new(),
-            errors: Vec::new(),
-        });
+        results.push(stated_result(
+            i,
+            a.text("band").unwrap_or_default(),
+            a.flag("key")?.unwrap_or(false),
+        ));
     }
     // Rows name their account by id; an account named only there is added.
     let account_of = |row: &Row, ds: &mut Dataset, results: &mut Vec<super::AccountResult>| {
@@ -529,22 +521,26 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
                 let mut acc = Account::new(id.clone(), id, origin("Accounts", i));
                 acc.kam_id = Some(kam_id.clone());
                 ds.accounts.push(acc);
-                results.push(super::AccountResult {
-                    index: i,
-                    score: 0.0,
-                    band: String::new(),
-                    plan: false,
-                    key: false,
-                    labels: Vec::new(),
-                    outputs: Vec::new(),
-                    measures: Vec::new(),
-                    facts: AccountFacts::default(),
-                    contributions: Vec::new(),
-                    errors: Vec::new(),
-                });
+                results.push(stated_result(i, String::new(), false));
                 i
             }
         }
+    };
+    // Each row of a sheet, checked against the fields it may have, with its account.
+    let rows_of = |list: &[serde_yaml::Mapping],
+                   sheet: &str,
+                   known: &[&str],
+                   ds: &mut Dataset,
+                   results: &mut Vec<super::AccountResult>|
+     -> Result<Vec<(Row, usize)>, String> {
+        let mut out = Vec::new();
+        for (i, m) in list.iter().enumerate() {
+            let r = Row::new(m, format!("{sheet}[{}]", i + 1));
+            r.check_known(known)?;
+            let account = account_of(&r, ds, results);
+            out.push((r, account));
+        }
+        Ok(out)
     };
     const ACTIVITY: &[&str] = &[
         "account",
@@ -567,10 +563,10 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
         "margin",
         "notes",
     ];
-    for (i, a) in t.activities.iter().enumerate() {
-        let r = Row::new(a, format!("activities[{}]", i + 1));
-        r.check_known(ACTIVITY)?;
-        let account = account_of(&r, &mut ds, &mut results);
+    for (i, (r, account)) in rows_of(&t.activities, "activities", ACTIVITY, &mut ds, &mut results)?
+        .into_iter()
+        .enumerate()
+    {
         ds.activities.push(Activity {
             account,
             kam_id: Some(r.text("kam_id").unwrap_or_else(|| kam_id.clone())),
@@ -610,10 +606,10 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
         "values",
         "last_contact",
     ];
-    for (i, c) in t.contacts.iter().enumerate() {
-        let r = Row::new(c, format!("contacts[{}]", i + 1));
-        r.check_known(CONTACT)?;
-        let account = account_of(&r, &mut ds, &mut results);
+    for (i, (r, account)) in rows_of(&t.contacts, "contacts", CONTACT, &mut ds, &mut results)?
+        .into_iter()
+        .enumerate()
+    {
         ds.contacts.push(Contact {
             account,
             name: r.text("name"),
@@ -639,10 +635,10 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
         "value",
         "outcome",
     ];
-    for (i, x) in t.tenders.iter().enumerate() {
-        let r = Row::new(x, format!("tenders[{}]", i + 1));
-        r.check_known(TENDER)?;
-        let account = account_of(&r, &mut ds, &mut results);
+    for (i, (r, account)) in rows_of(&t.tenders, "tenders", TENDER, &mut ds, &mut results)?
+        .into_iter()
+        .enumerate()
+    {
         ds.tenders.push(Tender {
             account,
             kam_id: Some(r.text("kam_id").unwrap_or_else(|| kam_id.clone())),
@@ -656,6 +652,23 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
         });
     }
     Ok((ds, results))
+}
+
+/// An account result as a test case states it (band and key only).
+fn stated_result(index: usize, band: String, key: bool) -> super::AccountResult {
+    super::AccountResult {
+        index,
+        score: 0.0,
+        band,
+        plan: false,
+        key,
+        labels: Vec::new(),
+        outputs: Vec::new(),
+        measures: Vec::new(),
+        facts: AccountFacts::default(),
+        contributions: Vec::new(),
+        errors: Vec::new(),
+    }
 }
 
 fn want_text(v: &serde_yaml::Value) -> String {
