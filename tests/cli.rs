@@ -936,7 +936,7 @@ fn pack_tests_run_with_kam_test() {
     let o = kam().arg("test").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.ends_with("30 passed, 0 failed\n"), "{out}");
+    assert!(out.ends_with("31 passed, 0 failed\n"), "{out}");
     let o = kam()
         .arg("test")
         .arg(fixture("rules/failing-test"))

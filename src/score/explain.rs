@@ -339,12 +339,20 @@ pub fn render_kam(
     let _ = writeln!(o, "\nBands (first that applies)");
     let params = engine.param_values();
     for b in &engine.logic().bands {
-        let cond = match &b.min_score {
-            Some(m) => match m.expr.eval(&|s| params[s].clone()) {
+        let mut conds = Vec::new();
+        if let Some(m) = &b.min_score {
+            conds.push(match m.expr.eval(&|s| params[s].clone()) {
                 Ok(x) => format!("score ≥ {x}"),
                 Err(_) => format!("score ≥ {}", m.text),
-            },
-            None => "every other KAM".to_string(),
+            });
+        }
+        if !b.labels.is_empty() {
+            conds.push(format!("label {}", b.labels.join(" or ")));
+        }
+        let cond = if conds.is_empty() {
+            "every other KAM".to_string()
+        } else {
+            conds.join(" or ")
         };
         let _ = writeln!(
             o,
