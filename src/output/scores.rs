@@ -163,8 +163,9 @@ impl<'w> ScoresWriter<'w> {
                             .map(|k| {
                                 let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
                                 let mut out = Vec::with_capacity(16_384 + 192 * rows);
-                                // Evidence rows (8 levels deep) one per line.
-                                let fmt = IndentedFormatter::new(3, 8);
+                                // Evidence rows, dossiers and pay lines one per line.
+                                let fmt =
+                                    IndentedFormatter::new(3, &["evidence", "dossier", "deals"]);
                                 let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
                                 let renderer = m.renderer(ds, &s.accounts, k);
                                 manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
@@ -196,16 +197,24 @@ impl<'w> ScoresWriter<'w> {
 struct IndentedFormatter {
     level: usize,
     has_value: bool,
-    /// Objects and arrays this deep are written on one line (the evidence rows).
+    /// Objects and arrays this deep are written on one line.
     compact_from: usize,
+    /// The items of arrays under these keys are written one per line.
+    one_per_line: &'static [&'static str],
+    /// The key being written, and the last key written.
+    in_key: bool,
+    key: Vec<u8>,
 }
 
 impl IndentedFormatter {
-    fn new(level: usize, compact_from: usize) -> Self {
+    fn new(level: usize, one_per_line: &'static [&'static str]) -> Self {
         IndentedFormatter {
             level,
             has_value: false,
-            compact_from,
+            compact_from: usize::MAX,
+            one_per_line,
+            in_key: false,
+            key: Vec::new(),
         }
     }
     fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
@@ -220,10 +229,22 @@ impl IndentedFormatter {
     fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
         self.level += 1;
         self.has_value = false;
+        if c == b"["
+            && self.compact_from == usize::MAX
+            && self
+                .one_per_line
+                .iter()
+                .any(|k| k.as_bytes() == self.key.as_slice())
+        {
+            self.compact_from = self.level + 1;
+        }
         w.write_all(c)
     }
     fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
         let compact = self.level >= self.compact_from;
+        if self.level + 1 == self.compact_from {
+            self.compact_from = usize::MAX;
+        }
         self.level -= 1;
         if self.has_value && !compact {
             w.write_all(b"\n")?;
@@ -269,7 +290,23 @@ impl serde_json::ser::Formatter for IndentedFormatter {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
+        self.in_key = true;
+        self.key.clear();
         self.item(w, first)
+    }
+    fn end_object_key<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.in_key = false;
+        Ok(())
+    }
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if self.in_key {
+            self.key.extend_from_slice(fragment.as_bytes());
+        }
+        w.write_all(fragment.as_bytes())
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b": ")
