@@ -103,13 +103,13 @@ pub fn account_json(
 /// document's keys are in alphabetical order and `accounts` is the first), everything that
 /// needs all of them once they are known. No account is held as JSON longer than it is written.
 pub struct ScoresWriter<'w> {
-    w: &'w mut dyn std::io::Write,
+    w: &'w mut (dyn std::io::Write + Send),
     count: usize,
 }
 
 impl<'w> ScoresWriter<'w> {
     /// Starts the document.
-    pub fn begin(w: &'w mut dyn std::io::Write) -> std::io::Result<ScoresWriter<'w>> {
+    pub fn begin(w: &'w mut (dyn std::io::Write + Send)) -> std::io::Result<ScoresWriter<'w>> {
         w.write_all(b"{\n  \"accounts\": [")?;
         Ok(ScoresWriter { w, count: 0 })
     }
@@ -157,30 +157,59 @@ impl<'w> ScoresWriter<'w> {
                     self.w.write_all(b"[")?;
                     // KAMs are serialised a few at a time in parallel and written in order.
                     use rayon::prelude::*;
-                    for (c, chunk) in m.managers.chunks(64).enumerate() {
-                        let texts: Vec<Result<Vec<u8>, serde_json::Error>> = chunk
-                            .par_iter()
-                            .map(|k| {
-                                let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
-                                let mut out = Vec::with_capacity(16_384 + 192 * rows);
-                                // Evidence rows, dossiers and pay lines one per line.
-                                let fmt =
-                                    IndentedFormatter::new(3, &["evidence", "dossier", "deals"]);
-                                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-                                let renderer = m.renderer(ds, &s.accounts, k);
-                                manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
-                                Ok(out)
-                            })
-                            .collect();
+                    // Chunk i+1 is serialised while chunk i is written.
+                    let serialise =
+                        |chunk: &[ManagerResult]| -> Vec<Result<Vec<u8>, serde_json::Error>> {
+                            chunk
+                                .par_iter()
+                                .map(|k| {
+                                    let rows: usize =
+                                        k.metrics.iter().map(|x| x.evidence.len()).sum();
+                                    let mut out = Vec::with_capacity(16_384 + 192 * rows);
+                                    // Evidence rows, dossiers and pay lines one per line.
+                                    let fmt = IndentedFormatter::new(
+                                        3,
+                                        &["evidence", "dossier", "deals"],
+                                    );
+                                    let mut ser =
+                                        serde_json::Serializer::with_formatter(&mut out, fmt);
+                                    let renderer = m.renderer(ds, &s.accounts, k);
+                                    manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
+                                    Ok(out)
+                                })
+                                .collect()
+                        };
+                    let write = |w: &mut (dyn std::io::Write + Send),
+                                 texts: Vec<Result<Vec<u8>, serde_json::Error>>,
+                                 first: bool|
+                     -> std::io::Result<()> {
                         for (i, t) in texts.into_iter().enumerate() {
                             let t = t.map_err(std::io::Error::other)?;
-                            self.w.write_all(if c == 0 && i == 0 {
+                            w.write_all(if first && i == 0 {
                                 b"\n      "
                             } else {
                                 b",\n      "
                             })?;
-                            self.w.write_all(&t)?;
+                            w.write_all(&t)?;
                         }
+                        Ok(())
+                    };
+                    let mut pending: Option<(Vec<Result<Vec<u8>, serde_json::Error>>, bool)> = None;
+                    for (c, chunk) in m.managers.chunks(32).enumerate() {
+                        let texts = match pending.take() {
+                            None => serialise(chunk),
+                            Some((prev, first)) => {
+                                let w = &mut *self.w;
+                                let (texts, wrote) =
+                                    rayon::join(|| serialise(chunk), || write(w, prev, first));
+                                wrote?;
+                                texts
+                            }
+                        };
+                        pending = Some((texts, c == 0));
+                    }
+                    if let Some((prev, first)) = pending {
+                        write(self.w, prev, first)?;
                     }
                     self.w.write_all(b"\n    ]")?;
                 }
@@ -320,7 +349,11 @@ impl serde_json::ser::Formatter for IndentedFormatter {
 /// Stands for the KAM list while the rest of the document is serialised.
 const KAMS_HERE: &str = "@@kam-list@@";
 
-fn write_indented(w: &mut dyn std::io::Write, text: &str, indent: &str) -> std::io::Result<()> {
+fn write_indented(
+    w: &mut (dyn std::io::Write + Send),
+    text: &str,
+    indent: &str,
+) -> std::io::Result<()> {
     for (j, line) in text.lines().enumerate() {
         if j > 0 {
             w.write_all(b"\n")?;
@@ -333,7 +366,7 @@ fn write_indented(w: &mut dyn std::io::Write, text: &str, indent: &str) -> std::
 
 /// Writes the whole document for an already scored dataset.
 pub fn write_scores_json(
-    w: &mut dyn std::io::Write,
+    w: &mut (dyn std::io::Write + Send),
     ds: &Dataset,
     s: &Scored,
     packs: &[(String, String)],
