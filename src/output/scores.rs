@@ -158,29 +158,24 @@ impl<'w> ScoresWriter<'w> {
                     // KAMs are serialised a few at a time in parallel and written in order.
                     use rayon::prelude::*;
                     // Chunk i+1 is serialised while chunk i is written.
-                    let serialise =
-                        |chunk: &[ManagerResult]| -> Vec<Result<Vec<u8>, serde_json::Error>> {
-                            chunk
-                                .par_iter()
-                                .map(|k| {
-                                    let rows: usize =
-                                        k.metrics.iter().map(|x| x.evidence.len()).sum();
-                                    let mut out = Vec::with_capacity(16_384 + 192 * rows);
-                                    // Evidence rows, dossiers and pay lines one per line.
-                                    let fmt = IndentedFormatter::new(
-                                        3,
-                                        &["evidence", "dossier", "deals"],
-                                    );
-                                    let mut ser =
-                                        serde_json::Serializer::with_formatter(&mut out, fmt);
-                                    let renderer = m.renderer(ds, &s.accounts, k);
-                                    manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
-                                    Ok(out)
-                                })
-                                .collect()
-                        };
+                    let serialise = |chunk: &[ManagerResult]| -> Serialised {
+                        chunk
+                            .par_iter()
+                            .map(|k| {
+                                let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
+                                let mut out = Vec::with_capacity(16_384 + 192 * rows);
+                                // Evidence rows, dossiers and pay lines one per line.
+                                let fmt =
+                                    IndentedFormatter::new(3, &["evidence", "dossier", "deals"]);
+                                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+                                let renderer = m.renderer(ds, &s.accounts, k);
+                                manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
+                                Ok(out)
+                            })
+                            .collect()
+                    };
                     let write = |w: &mut (dyn std::io::Write + Send),
-                                 texts: Vec<Result<Vec<u8>, serde_json::Error>>,
+                                 texts: Serialised,
                                  first: bool|
                      -> std::io::Result<()> {
                         for (i, t) in texts.into_iter().enumerate() {
@@ -194,7 +189,7 @@ impl<'w> ScoresWriter<'w> {
                         }
                         Ok(())
                     };
-                    let mut pending: Option<(Vec<Result<Vec<u8>, serde_json::Error>>, bool)> = None;
+                    let mut pending: Option<(Serialised, bool)> = None;
                     for (c, chunk) in m.managers.chunks(32).enumerate() {
                         let texts = match pending.take() {
                             None => serialise(chunk),
@@ -345,6 +340,9 @@ impl serde_json::ser::Formatter for IndentedFormatter {
         Ok(())
     }
 }
+
+/// KAMs serialised on their own, in order.
+type Serialised = Vec<Result<Vec<u8>, serde_json::Error>>;
 
 /// Stands for the KAM list while the rest of the document is serialised.
 const KAMS_HERE: &str = "@@kam-list@@";
