@@ -592,10 +592,10 @@ fn manager_view<'a>(
             "total": num(k.pay_total),
             "not_known_deals": k.pay.iter().filter(|l| l.amount.is_none()).count(),
             "deals": k.pay.iter().map(|l| json!({
-                "cell": l.cell,
-                "account": l.account,
+                "cell": l.row.cell(ds),
+                "account": l.row.account(ds),
                 "date": l.date.map(format_date),
-                "rule": l.rule,
+                "rule": l.rule.as_deref(),
                 "base": num(l.base),
                 "rate": num(l.rate),
                 "pay": num(l.amount),

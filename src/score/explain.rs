@@ -318,8 +318,8 @@ pub fn render_kam(
         let _ = writeln!(
             o,
             "  {} {} {}: {} × {} = {}    [{}] {}",
-            l.cell,
-            l.account,
+            l.row.cell(ds),
+            l.row.account(ds),
             l.date.map_or("(no date)".into(), format_date),
             num(l.base),
             num(l.rate),

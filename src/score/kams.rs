@@ -234,13 +234,11 @@ pub struct DossierEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayLine {
     /// The deal's row.
-    pub cell: String,
-    /// Account id.
-    pub account: String,
+    pub row: Evidence,
     /// Deal date.
     pub date: Option<f64>,
     /// The rule that decided (`None`: none could).
-    pub rule: Option<String>,
+    pub rule: Option<Arc<str>>,
     /// Base (margin or amount).
     pub base: Option<f64>,
     /// Rate.
@@ -723,6 +721,8 @@ pub struct KamEngine {
     limits: crate::rules::Limits,
     /// Per sheet: the metrics over it and their distinct `among` conditions.
     plans: [SourcePlan; 4],
+    /// The pay rules' ids, shared by the pay lines.
+    pay_ids: Vec<Arc<str>>,
 }
 
 /// The running state of one metric for one KAM.
@@ -1116,6 +1116,11 @@ impl KamEngine {
             plan.among_of.push(among);
         }
         Ok(KamEngine {
+            pay_ids: kam
+                .pay
+                .iter()
+                .flat_map(|p| p.rules.iter().map(|r| Arc::from(r.id.as_str())))
+                .collect(),
             plans,
             params: rules.params.iter().map(|p| p.value.clone()).collect(),
             period_text,
@@ -1573,8 +1578,10 @@ impl KamEngine {
             }
         }
         let mut line = PayLine {
-            cell: ctx.cell(s, r),
-            account: ctx.account_id(s, r).to_string(),
+            row: Evidence {
+                source: s,
+                row: r as u32,
+            },
             date: ctx.row_date(s, r),
             rule: None,
             base: None,
@@ -1582,7 +1589,7 @@ impl KamEngine {
             amount: None,
             reason: "no pay rule applies".into(),
         };
-        for rule in &p.rules {
+        for (ri, rule) in p.rules.iter().enumerate() {
             match rule.when.expr.eval(&get) {
                 Ok(V::Bool(true)) => {
                     let num = |v: Result<V<'_>, crate::expr::EvalError>| match v {
@@ -1599,7 +1606,7 @@ impl KamEngine {
                         num(rule.rate.expr.eval(&get)),
                     ) {
                         (Ok(base), Ok(rate)) => {
-                            line.rule = Some(rule.id.clone());
+                            line.rule = Some(self.pay_ids[ri].clone());
                             line.base = base;
                             line.rate = rate;
                             line.amount = base.zip(rate).map(|(b, r)| b * r);
@@ -1619,11 +1626,7 @@ impl KamEngine {
                             line.reason = render_with(&rule.reason, &get2);
                         }
                         (Err(m), _) | (_, Err(m)) => {
-                            errors.push(row_error(
-                                &format!("pay/{}", rule.id),
-                                line.cell.clone(),
-                                &m,
-                            ));
+                            errors.push(row_error(&format!("pay/{}", rule.id), ctx.cell(s, r), &m));
                             line.reason = format!("error: {m}");
                         }
                     }
@@ -1640,7 +1643,7 @@ impl KamEngine {
                 Ok(other) => {
                     errors.push(row_error(
                         &format!("pay/{}", rule.id),
-                        line.cell.clone(),
+                        ctx.cell(s, r),
                         &format!(
                             "the condition must be yes/no, got {} {other}",
                             other.type_name()
@@ -1651,7 +1654,7 @@ impl KamEngine {
                 Err(e) => {
                     errors.push(row_error(
                         &format!("pay/{}", rule.id),
-                        line.cell.clone(),
+                        ctx.cell(s, r),
                         &e.to_string(),
                     ));
                     break;
@@ -2065,10 +2068,6 @@ impl<'a> Ctx<'a> {
             Source::Tenders => self.ds.tenders[r].account,
             Source::Accounts => r,
         }
-    }
-
-    fn account_id(&self, s: Source, r: usize) -> &str {
-        &self.ds.accounts[self.account_of(s, r)].id
     }
 
     fn row_date(&self, s: Source, r: usize) -> Option<f64> {
