@@ -18,7 +18,7 @@ use super::{AccountResult, Outcome, bind, bind_template, param_v, show, value_v}
 use crate::diag::Diagnostic;
 use crate::expr::V;
 use crate::model::value::{business_days_between, days_from_civil, format_date, months_between};
-use crate::model::{Dataset, Origin, Value};
+use crate::model::{Dataset, Origin};
 use crate::rules::kam::{Agg, KamRules, Source};
 use crate::rules::lua::LuaVm;
 use crate::rules::{ParamValue, RuleSet, SExpr, Template, TemplatePart};
@@ -2264,11 +2264,6 @@ impl<'a> Ctx<'a> {
 fn quarter_of_label(label: &str) -> Option<i64> {
     let (y, q) = label.split_once("-Q")?;
     Some(y.parse::<i64>().ok()? * 4 + q.parse::<i64>().ok()? - 1)
-}
-
-/// The value of a [`Value`] for display (used by tests and explanations).
-pub fn value_text(v: &Value) -> String {
-    v.to_string()
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
     };
     let r = engine.score_one(&ds, &facts, &PortfolioFacts::default(), &overrides);
     let e = &t.expect;
-    failures.extend(check_common(e, &r.band, &r.labels, r.score));
+    failures.extend(check_common(e, &r.band, &r.labels, r.score, &r.errors));
     for (k, v) in &e.values {
         let name = key(k);
         let measure_names: Vec<String> = engine
@@ -242,29 +242,16 @@ fn run_case(rules: &RuleSet, case: &TestCase) -> Vec<String> {
             None => failures.push(format!("{name}: no output or measure of that name")),
         }
     }
-    if let Some(n) = e.errors
-        && n != r.errors.len()
-    {
-        let list: Vec<String> = r
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.rule, e.message))
-            .collect();
-        failures.push(format!(
-            "errors: expected {n}, got {} ({})",
-            r.errors.len(),
-            list.join("; ")
-        ));
-    }
     failures
 }
 
-/// What a case expects of any verdict: band, labels, score.
+/// What a case expects of any verdict: band, labels, score, the number of errors.
 fn check_common(
     e: &crate::rules::file::ExpectFile,
     band: &str,
     labels: &[String],
     score: f64,
+    errors: &[super::RuleError],
 ) -> Vec<String> {
     let mut failures = Vec::new();
     if let Some(b) = &e.band
@@ -289,6 +276,19 @@ fn check_common(
         && (s - score).abs() > 1e-9
     {
         failures.push(format!("score: expected {s}, got {score}"));
+    }
+    if let Some(n) = e.errors
+        && n != errors.len()
+    {
+        let list: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.rule, e.message))
+            .collect();
+        failures.push(format!(
+            "errors: expected {n}, got {} ({})",
+            errors.len(),
+            list.join("; ")
+        ));
     }
     failures
 }
@@ -703,7 +703,7 @@ fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
     };
     let v = &r.verdict;
     let e = &t.expect;
-    failures.extend(check_common(e, &v.band, &v.labels, v.score));
+    failures.extend(check_common(e, &v.band, &v.labels, v.score, &v.errors));
     let fmt = |x: Option<f64>| x.map_or("not known".into(), crate::model::value::format_number);
     for (k, want) in &e.values {
         let name = key(k);
@@ -777,20 +777,6 @@ fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
         if (p - got).abs() > 1e-6 {
             failures.push(format!("pay: expected {p}, got {}", fmt(r.pay_total)));
         }
-    }
-    if let Some(n) = e.errors
-        && n != v.errors.len()
-    {
-        let list: Vec<String> = v
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.rule, e.message))
-            .collect();
-        failures.push(format!(
-            "errors: expected {n}, got {} ({})",
-            v.errors.len(),
-            list.join("; ")
-        ));
     }
     failures
 }
