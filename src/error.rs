@@ -35,6 +35,9 @@ pub enum Error {
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),
+    /// A report template or language file is wrong: where, the line and a caret.
+    #[error("template error: {0}")]
+    Template(String),
 }
 
 impl Error {

@@ -5,7 +5,9 @@
 //! 1. [`import`] reads a workbook (xlsx, xlsm, xlsb, xls, ods) into
 //! 2. [`model`], the typed dataset (accounts, transactions, contacts, activities, tenders,
 //!    managers, plans) with every row's origin and the rejects;
-//! 3. [`output`] writes the results into a temporary folder renamed into place;
+//! 3. [`rules`] and [`score`] decide who is key and judge each KAM;
+//! 4. [`report`] renders plans, reviews and the portfolio summary;
+//! 5. [`output`] writes the results into a temporary folder renamed into place;
 //!
 //! with [`sample`] generating synthetic workbooks and [`cli`] on top.
 
@@ -16,6 +18,7 @@ pub mod expr;
 pub mod import;
 pub mod model;
 pub mod output;
+pub mod report;
 pub mod rules;
 pub mod sample;
 pub mod score;

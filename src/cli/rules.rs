@@ -86,7 +86,8 @@ pub fn import_quiet(workbook: Option<&Path>, mapping: Option<&Path>) -> Result<D
 /// Arguments of `kam init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Folder to write the default rule packs into (created if needed).
+    /// Folder to write the default rule packs into (created if needed); the report templates
+    /// go into its `templates/` subfolder.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
     /// Overwrite files that already exist.
@@ -98,8 +99,19 @@ pub struct InitArgs {
 pub fn init(args: &InitArgs) -> Result<u8> {
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Error::io(format!("cannot create {}", args.dir.display()), e))?;
-    for (name, _) in rules::DEFAULT_FILES {
-        let path = args.dir.join(name);
+    use crate::report::templates::{DEFAULT_LANGS, DEFAULT_TEMPLATES};
+    let tdir = args.dir.join("templates");
+    let files: Vec<(PathBuf, &str)> = rules::DEFAULT_FILES
+        .iter()
+        .map(|(n, t)| (args.dir.join(n), *t))
+        .chain(DEFAULT_TEMPLATES.iter().map(|(n, t)| (tdir.join(n), *t)))
+        .chain(
+            DEFAULT_LANGS
+                .iter()
+                .map(|(c, t)| (tdir.join("lang").join(format!("{c}.yaml")), *t)),
+        )
+        .collect();
+    for (path, _) in &files {
         if path.exists() && !args.force {
             return Err(Error::Usage(format!(
                 "{} exists; pass --force to overwrite it",
@@ -107,15 +119,20 @@ pub fn init(args: &InitArgs) -> Result<u8> {
             )));
         }
     }
-    for (name, text) in rules::DEFAULT_FILES {
-        let path = args.dir.join(name);
-        std::fs::write(&path, text)
+    for (path, text) in &files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+        }
+        std::fs::write(path, text)
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
         eprintln!("kam: wrote {}", path.display());
     }
     eprintln!(
-        "kam: edit them, then `kam validate --rules {0}` and `kam run --rules {0}`",
-        args.dir.display()
+        "kam: edit them, then `kam validate --rules {0}` and `kam run --rules {0} --templates {1}` \
+         (keep only the templates you change: the others come from kam)",
+        args.dir.display(),
+        tdir.display()
     );
     Ok(super::EXIT_OK)
 }

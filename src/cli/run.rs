@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
 use crate::model::{Dataset, RejectScope};
 use crate::output::scores::ScoresWriter;
-use crate::output::{Staging, files, slug};
+use crate::output::{Staging, exports, files, slug};
+use crate::report::templates::sha256_hex;
+use crate::report::{self, Previous, Templates};
 
 /// Arguments of `kam run`.
 #[derive(Debug, Args, Clone)]
@@ -50,6 +52,18 @@ pub struct RunArgs {
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Folder of report templates replacing the built-in ones by name (`kam init` copies them).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Language of the reports: en or ru.
+    #[arg(long, value_name = "CODE", default_value = "en")]
+    pub lang: String,
+    /// Write an account plan for every account, not only for the bands marked `plan`.
+    #[arg(long)]
+    pub all_plans: bool,
+    /// Output folder of an earlier run to compare with (movements, actions done since).
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<PathBuf>,
 }
 
 impl Default for RunArgs {
@@ -65,6 +79,10 @@ impl Default for RunArgs {
             strict: false,
             fail_fast: false,
             quiet: false,
+            templates: None,
+            lang: "en".to_string(),
+            all_plans: false,
+            previous: None,
         }
     }
 }
@@ -77,6 +95,10 @@ struct Input {
 struct Imported {
     input: Input,
     dataset: Dataset,
+    /// SHA-256 of the workbook's bytes, hex.
+    sha256: String,
+    /// Size in bytes.
+    bytes: usize,
 }
 
 fn progress_bar(enabled: bool) -> Option<ProgressBar> {
@@ -89,6 +111,19 @@ fn progress_bar(enabled: bool) -> Option<ProgressBar> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(Duration::from_millis(120));
+    Some(pb)
+}
+
+fn render_bar(enabled: bool, total: u64, file: &str) -> Option<ProgressBar> {
+    if !enabled || total == 0 {
+        return None;
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message(format!("rendering reports of {file}"));
     Some(pb)
 }
 
@@ -126,6 +161,8 @@ fn import_one(input: &Input, args: &RunArgs, bar: &Option<ProgressBar>) -> Resul
             path: input.path.clone(),
         },
         dataset,
+        sha256: sha256_hex(bytes),
+        bytes: bytes.len(),
     })
 }
 
@@ -135,6 +172,10 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
     let rules = args.rules.load()?;
+    // Templates and the previous run are checked before any work: a broken template stops
+    // the run at once, naming its file and line.
+    let mut templates = Templates::load(args.templates.as_deref(), &args.lang)?;
+    let previous = args.previous.as_deref().map(Previous::load).transpose()?;
     let inputs: Vec<Input> = if args.workbooks.is_empty() {
         vec![Input {
             display: crate::SAMPLE_NAME.to_string(),
@@ -177,10 +218,10 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             })
             .collect()
     });
-    if let Some(pb) = &bar {
-        pb.finish_and_clear();
-    }
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        if let Some(pb) = &bar {
+            pb.finish_and_clear();
+        }
         return Err(e);
     }
     let imported: Vec<Imported> = results.into_iter().flatten().collect();
@@ -223,6 +264,13 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     let mut kam_s = 0.0;
     for (imp, prefix) in imported.iter().zip(&folders) {
         let ds = &imp.dataset;
+        if let Some(pb) = &bar {
+            pb.set_message(format!(
+                "scoring {}: {} accounts",
+                imp.input.display,
+                ds.accounts.len()
+            ));
+        }
         let engine = super::rules::engine(&rules, ds)?;
         let (path, mut file) = staging.create(&format!("{prefix}scores.json"))?;
         let io_error = |e: std::io::Error| Error::io(format!("cannot write {}", path.display()), e);
@@ -235,18 +283,24 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             .map(|m| m.name.clone())
             .collect();
         let kam_engine = super::rules::kam_engine(&rules, ds)?;
-        let mut s = engine.score_streaming(ds, args.jobs.unwrap_or(0), args.trace, &mut |r| {
-            if args.fail_fast
-                && let Some(e) = r.errors.first()
-            {
-                return Err(Error::FailFast(format!(
-                    "{}: account {}: rule {}: {}",
-                    imp.input.display, ds.accounts[r.index].id, e.rule, e.message
-                )));
-            }
-            out.account(ds, &output_names, &measure_names, r)
-                .map_err(io_error)
-        })?;
+        let mut s = engine.score_streaming(
+            ds,
+            args.jobs.unwrap_or(0),
+            args.trace,
+            args.all_plans,
+            &mut |r| {
+                if args.fail_fast
+                    && let Some(e) = r.errors.first()
+                {
+                    return Err(Error::FailFast(format!(
+                        "{}: account {}: rule {}: {}",
+                        imp.input.display, ds.accounts[r.index].id, e.rule, e.message
+                    )));
+                }
+                out.account(ds, &output_names, &measure_names, r)
+                    .map_err(io_error)
+            },
+        )?;
         if let Some(k) = &kam_engine {
             let t = std::time::Instant::now();
             let m = k.score(ds, &s.accounts, args.jobs.unwrap_or(0), args.trace, None)?;
@@ -269,8 +323,12 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         scored.push(s);
     }
     let scoring_s = started.elapsed().as_secs_f64();
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    // Exports: the files a spreadsheet or another program reads.
     let started = std::time::Instant::now();
-    for (imp, prefix) in imported.iter().zip(&folders) {
+    for ((imp, prefix), sc) in imported.iter().zip(&folders).zip(&scored) {
         let ds = &imp.dataset;
         staging.write(&format!("{prefix}rejects.csv"), &files::rejects_csv(&[ds])?)?;
         staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
@@ -278,22 +336,109 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             &format!("{prefix}import.json"),
             &files::to_json_bytes(&files::import_json(ds)),
         )?;
+        staging.write(
+            &format!("{prefix}scores.csv"),
+            &exports::scores_csv(ds, sc)?,
+        )?;
+        staging.write(
+            &format!("{prefix}scores.xlsx"),
+            &exports::scores_xlsx(ds, sc)?,
+        )?;
     }
+    let exports_s = started.elapsed().as_secs_f64();
+    // Reports: plans, reviews, the portfolio summary and the index.
+    let started = std::time::Instant::now();
+    let mut written = Vec::new();
+    for ((imp, prefix), sc) in imported.iter().zip(&folders).zip(&scored) {
+        let ds = &imp.dataset;
+        let total = sc
+            .accounts
+            .iter()
+            .filter(|r| args.all_plans || r.plan)
+            .count()
+            + sc.managers.as_ref().map_or(0, |m| m.managers.len());
+        let pb = render_bar(show_progress, total as u64, &imp.input.display);
+        let progress = |n: u64| {
+            if let Some(pb) = &pb {
+                pb.set_position(n);
+            }
+        };
+        let w = report::write_all(
+            &staging,
+            &mut templates,
+            ds,
+            sc,
+            &rules,
+            crate::output::scores::portfolio_json(sc),
+            &report::Options {
+                all_plans: args.all_plans,
+                previous: previous.as_ref(),
+                strict: args.strict,
+                prefix,
+            },
+            &progress,
+        )?;
+        if let Some(pb) = &pb {
+            pb.finish_and_clear();
+        }
+        written.push(w);
+    }
+    let report_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let ms = |x: f64| (x * 1000.0).round() / 1000.0;
     let manifest = serde_json::json!({
         "kam_version": env!("CARGO_PKG_VERSION"),
-        "inputs": imported.iter().zip(&folders).map(|(i, f)| serde_json::json!({
-            "file": i.input.display,
-            "format": i.dataset.format,
-            "output": if f.is_empty() { ".".to_string() } else { f.trim_end_matches('/').to_string() },
-            "accounts": i.dataset.accounts.len(),
-            "rejects": i.dataset.rejects.len(),
+        "inputs": imported.iter().zip(&folders).zip(&scored).zip(&written).map(|(((i, f), sc), w)| {
+            let ds = &i.dataset;
+            let rows = ds.rejects.iter().filter(|r| r.scope == RejectScope::Row).count();
+            serde_json::json!({
+                "file": i.input.display,
+                "format": ds.format,
+                "sha256": i.sha256,
+                "bytes": i.bytes,
+                "output": if f.is_empty() { ".".to_string() } else { f.trim_end_matches('/').to_string() },
+                "counts": {
+                    "accounts": ds.accounts.len(),
+                    "key_accounts": sc.accounts.iter().filter(|a| a.key).count(),
+                    "transaction_lines": ds.transaction_lines,
+                    "contacts": ds.contacts.len(),
+                    "activities": ds.activities.len(),
+                    "tenders": ds.tenders.len(),
+                    "managers": ds.managers.len(),
+                    "plan_items": ds.plans.len(),
+                    "rows_rejected": rows,
+                    "cells_doubtful": ds.rejects.len() - rows,
+                    "rule_errors": sc.error_count(),
+                    "plans_written": w.plans,
+                    "reviews_written": w.reviews,
+                },
+                "report_problems": w.problems.iter().map(|(f, m)| serde_json::json!({ "file": f, "error": m })).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+        "rule_packs": rules.packs.iter().map(|p| serde_json::json!({
+            "pack": p.name,
+            "file": p.path.display().to_string(),
+            "sha256": sha256_hex(p.text.as_bytes()),
         })).collect::<Vec<_>>(),
+        "params": report::context::params_map(&rules),
+        "set": args.rules.set,
+        "templates": {
+            "lang": args.lang,
+            "dir": args.templates.as_ref().map(|d| d.display().to_string()),
+            "files": templates.sources.iter().map(|t| serde_json::json!({
+                "name": t.name, "origin": t.origin, "sha256": t.sha256,
+            })).collect::<Vec<_>>(),
+        },
+        "previous": previous.as_ref().map(|p| p.dir.clone()),
+        "options": { "all_plans": args.all_plans, "trace": args.trace, "strict": args.strict },
         // Wall-clock seconds per stage: the only part of the output that differs between runs.
         "timings": {
-            "import_s": (import_s * 1000.0).round() / 1000.0,
-            "scoring_s": (scoring_s * 1000.0).round() / 1000.0,
-            "kam_metrics_s": (kam_s * 1000.0).round() / 1000.0,
-            "writing_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            "import_s": ms(import_s),
+            "scoring_s": ms(scoring_s),
+            "kam_metrics_s": ms(kam_s),
+            "exports_s": ms(exports_s),
+            "reports_s": ms(report_s),
+            "writing_s": ms(started.elapsed().as_secs_f64()),
         },
     });
     staging.write(crate::output::MARKER, &files::to_json_bytes(&manifest))?;
@@ -301,7 +446,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     let writing_s = started.elapsed().as_secs_f64();
     if args.timings {
         eprintln!(
-            "kam: timings: import {import_s:.3} s, scoring {scoring_s:.3} s (of which KAM metrics {kam_s:.3} s), writing {writing_s:.3} s"
+            "kam: timings: import {import_s:.3} s, scoring {scoring_s:.3} s (of which KAM metrics {kam_s:.3} s), exports {exports_s:.3} s, reports {report_s:.3} s, writing {writing_s:.3} s"
         );
     }
 
@@ -401,7 +546,47 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         } else {
             String::new()
         };
-        eprintln!("kam: wrote {}{see}", out.display());
+        // The same template error on many reports is printed once.
+        let mut shown: Vec<(&str, usize)> = Vec::new();
+        for w in &written {
+            for (file, msg) in &w.problems {
+                match shown.iter_mut().find(|(m, _)| *m == msg.as_str()) {
+                    Some((_, n)) => *n += 1,
+                    None => {
+                        eprintln!("kam:   report {file} not written: {msg}");
+                        shown.push((msg, 0));
+                    }
+                }
+            }
+        }
+        for (_, n) in shown.iter().filter(|(_, n)| *n > 0) {
+            eprintln!("kam:   … and {n} more reports with the same template error");
+        }
+        let accounts: usize = imported.iter().map(|i| i.dataset.accounts.len()).sum();
+        let key: usize = scored
+            .iter()
+            .map(|s| s.accounts.iter().filter(|a| a.key).count())
+            .sum();
+        let plans: usize = written.iter().map(|w| w.plans).sum();
+        let reviews: usize = written.iter().map(|w| w.reviews).sum();
+        let problems: usize = written.iter().map(|w| w.problems.len()).sum();
+        let index = if multi {
+            folders
+                .iter()
+                .map(|f| out.join(f).join("index.html").display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            out.join("index.html").display().to_string()
+        };
+        eprintln!(
+            "kam: {accounts} accounts, {key} key accounts, {rejects} rejects, {rule_errors} rule errors; {plans} account plans and {reviews} manager reviews{}; open {index}{see}",
+            if problems > 0 {
+                format!(" ({problems} reports could not be written)")
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(if args.strict && (rejects > 0 || rule_errors > 0) {
         EXIT_PROBLEMS

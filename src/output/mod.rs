@@ -1,6 +1,7 @@
 //! Writing results: files go into a temporary folder beside the target, which is renamed into
 //! place only when everything was written, so a failed run leaves the previous output intact.
 
+pub mod exports;
 pub mod files;
 pub mod scores;
 

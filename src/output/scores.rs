@@ -61,10 +61,11 @@ pub fn account_json(
     output_names: &[String],
     measure_names: &[String],
     r: &AccountResult,
+    actions: &[u32],
 ) -> Json {
     let a = &ds.accounts[r.index];
     let f = &r.facts;
-    json!({
+    let mut doc = json!({
         "id": a.id,
         "name": a.name,
         "kam_id": a.kam_id,
@@ -96,7 +97,34 @@ pub fn account_json(
         "contributions": r.contributions.iter().map(contribution).collect::<Vec<_>>(),
         "errors": r.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
         "source": a.origin.cell(0),
-    })
+    });
+    // The KAM's plan actions with their status, so the next run can say what was done since.
+    if !actions.is_empty()
+        && let Some(m) = doc.as_object_mut()
+    {
+        m.insert(
+            "actions".into(),
+            actions
+                .iter()
+                .map(|&i| {
+                    let p = &ds.plans[i as usize];
+                    json!({ "text": p.text, "status": p.status, "cell": p.origin.cell(0) })
+                })
+                .collect(),
+        );
+    }
+    doc
+}
+
+/// The plan actions of each account (indexes into `ds.plans`), for [`account_json`].
+pub fn actions_index(ds: &Dataset) -> Vec<Vec<u32>> {
+    let mut ix = vec![Vec::new(); ds.accounts.len()];
+    for (i, p) in ds.plans.iter().enumerate() {
+        if p.kind == "action" {
+            ix[p.account].push(i as u32);
+        }
+    }
+    ix
 }
 
 /// Writes `scores.json` while the accounts are being scored: the accounts first (the
@@ -105,13 +133,18 @@ pub fn account_json(
 pub struct ScoresWriter<'w> {
     w: &'w mut (dyn std::io::Write + Send),
     count: usize,
+    actions: Option<Vec<Vec<u32>>>,
 }
 
 impl<'w> ScoresWriter<'w> {
     /// Starts the document.
     pub fn begin(w: &'w mut (dyn std::io::Write + Send)) -> std::io::Result<ScoresWriter<'w>> {
         w.write_all(b"{\n  \"accounts\": [")?;
-        Ok(ScoresWriter { w, count: 0 })
+        Ok(ScoresWriter {
+            w,
+            count: 0,
+            actions: None,
+        })
     }
 
     /// Writes one account.
@@ -122,8 +155,15 @@ impl<'w> ScoresWriter<'w> {
         measure_names: &[String],
         r: &AccountResult,
     ) -> std::io::Result<()> {
-        let one = serde_json::to_string_pretty(&account_json(ds, output_names, measure_names, r))
-            .map_err(std::io::Error::other)?;
+        let actions = self.actions.get_or_insert_with(|| actions_index(ds));
+        let one = serde_json::to_string_pretty(&account_json(
+            ds,
+            output_names,
+            measure_names,
+            r,
+            &actions[r.index],
+        ))
+        .map_err(std::io::Error::other)?;
         self.w
             .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
         write_indented(self.w, &one, "    ")?;
@@ -379,10 +419,11 @@ pub fn write_scores_json(
 /// The whole document as one JSON value (small workbooks, tests).
 pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
     let mut doc = scores_json_without_accounts(ds, s, packs, true);
+    let actions = actions_index(ds);
     doc["accounts"] = Json::Array(
         s.accounts
             .iter()
-            .map(|r| account_json(ds, &s.output_names, &s.measure_names, r))
+            .map(|r| account_json(ds, &s.output_names, &s.measure_names, r, &actions[r.index]))
             .collect(),
     );
     doc
@@ -394,29 +435,13 @@ fn scores_json_without_accounts(
     packs: &[(String, String)],
     with_kams: bool,
 ) -> Json {
-    let p = &s.portfolio;
     json!({
         "schema": SCHEMA,
         "kam_version": env!("CARGO_PKG_VERSION"),
         "file": ds.file,
         "packs": packs.iter().map(|(n, f)| json!({ "pack": n, "file": f })).collect::<Vec<_>>(),
         "params": s.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>(),
-        "portfolio": {
-            "basis": p.basis,
-            "accounts": p.accounts,
-            "total_gross_profit": round9(p.total_gross_profit),
-            "total_revenue": round9(p.total_revenue),
-            "hhi": num(p.hhi),
-            "hhi_10000": num(p.hhi.map(|h| h * 10_000.0)),
-            "top1_share": num(p.top1_share),
-            "top5_share": num(p.top5_share),
-            "pareto_accounts": p.pareto_accounts,
-            "a_cutoff": p.a_cutoff,
-            "b_cutoff": p.b_cutoff,
-            "key_accounts": s.accounts.iter().filter(|a| a.key).count(),
-            "warnings": p.warnings,
-            "flags": s.portfolio_flags.iter().map(flag).collect::<Vec<_>>(),
-        },
+        "portfolio": portfolio_json(s),
         "bands": band_counts(s),
         "accounts": [],
         "kams": s.kams.iter().map(|k| json!({
@@ -429,6 +454,27 @@ fn scores_json_without_accounts(
         })).collect::<Vec<_>>(),
         "errors": s.error_count(),
         "managers": s.managers.as_ref().map(|m| managers_json(ds, &s.accounts, m, with_kams)),
+    })
+}
+
+/// The `portfolio` section: totals, concentration, cut-offs, warnings and flags.
+pub fn portfolio_json(s: &Scored) -> Json {
+    let p = &s.portfolio;
+    json!({
+        "basis": p.basis,
+        "accounts": p.accounts,
+        "total_gross_profit": round9(p.total_gross_profit),
+        "total_revenue": round9(p.total_revenue),
+        "hhi": num(p.hhi),
+        "hhi_10000": num(p.hhi.map(|h| h * 10_000.0)),
+        "top1_share": num(p.top1_share),
+        "top5_share": num(p.top5_share),
+        "pareto_accounts": p.pareto_accounts,
+        "a_cutoff": p.a_cutoff,
+        "b_cutoff": p.b_cutoff,
+        "key_accounts": s.accounts.iter().filter(|a| a.key).count(),
+        "warnings": p.warnings,
+        "flags": s.portfolio_flags.iter().map(flag).collect::<Vec<_>>(),
     })
 }
 

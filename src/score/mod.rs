@@ -461,17 +461,19 @@ impl Engine {
     }
 
     /// Scores a dataset and hands each account's result to `sink`, in account order, as soon as
-    /// its chunk is scored; the returned [`Scored`] keeps only what the summary needs of each
-    /// account (band, key, labels, errors), so a large workbook's results never sit in memory
-    /// all at once.
+    /// its chunk is scored; the returned [`Scored`] keeps what the reports and exports need of
+    /// each account (band, key, labels, outputs, measures, errors) and the contributions only
+    /// of the accounts that get a plan (all of them with `keep_contributions`), so a large
+    /// workbook's traces never sit in memory all at once.
     pub fn score_streaming(
         &self,
         ds: &Dataset,
         jobs: usize,
         trace: bool,
+        keep_contributions: bool,
         sink: &mut AccountSink<'_>,
     ) -> crate::Result<Scored> {
-        self.score_into(ds, jobs, trace, Some(sink))
+        self.score_into(ds, jobs, trace, Some((sink, keep_contributions)))
     }
 
     fn score_into(
@@ -479,7 +481,7 @@ impl Engine {
         ds: &Dataset,
         jobs: usize,
         trace: bool,
-        mut sink: Option<&mut AccountSink<'_>>,
+        mut sink: Option<(&mut AccountSink<'_>, bool)>,
     ) -> crate::Result<Scored> {
         /// Accounts scored in parallel before their results are handed on.
         const CHUNK: usize = 16_384;
@@ -507,12 +509,12 @@ impl Engine {
             });
             match sink.as_mut() {
                 None => accounts.extend(chunk),
-                Some(sink) => {
+                Some((sink, keep)) => {
                     for mut r in chunk {
                         sink(&r)?;
-                        r.contributions = Vec::new();
-                        r.measures = Vec::new();
-                        r.outputs = Vec::new();
+                        if !r.plan && !*keep {
+                            r.contributions = Vec::new();
+                        }
                         accounts.push(r);
                     }
                 }

@@ -1,0 +1,281 @@
+//! Reports people act on: per-account plans, manager reviews, the portfolio summary and the
+//! index, in HTML (self-contained: inline CSS and SVG) and Markdown, from Tera templates.
+//!
+//! The stage reads the dataset and the scores, never changes them, and writes into the run's
+//! staging folder; file names come from [`crate::output::slug`] so nothing leaves it.
+
+pub mod charts;
+pub mod context;
+pub mod locale;
+pub mod previous;
+pub mod templates;
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::model::Dataset;
+use crate::output::{Staging, slug};
+use crate::rules::RuleSet;
+use crate::score::Scored;
+pub use context::Inputs;
+pub use previous::Previous;
+pub use templates::Templates;
+
+/// How to render one workbook's reports.
+pub struct Options<'a> {
+    /// Plans for every account, not only the bands marked `plan`.
+    pub all_plans: bool,
+    /// The previous run, for movements and actions done since.
+    pub previous: Option<&'a Previous>,
+    /// A template that fails to render stops the run (else the report is skipped and listed).
+    pub strict: bool,
+    /// Folder prefix inside the output (`""`, or `north/` in a batch).
+    pub prefix: &'a str,
+}
+
+/// What was written.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Written {
+    /// Account plans (each in HTML and Markdown).
+    pub plans: usize,
+    /// Manager reviews (each in HTML and Markdown).
+    pub reviews: usize,
+    /// Reports that could not be rendered (non-strict): (file, error).
+    pub problems: Vec<(String, String)>,
+}
+
+/// Unique file stems from (key, text) pairs: slugged, numbered on collision.
+fn unique_stems<K: Clone + Eq + std::hash::Hash>(items: &[(K, String)]) -> HashMap<K, String> {
+    let mut used = std::collections::HashSet::new();
+    let mut out = HashMap::new();
+    for (k, text) in items {
+        let base = slug(text);
+        let mut name = base.clone();
+        let mut n = 2;
+        while !used.insert(name.clone()) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        out.insert(k.clone(), name);
+    }
+    out
+}
+
+/// The last day the data covers: the KAM period's `as_of`, else the latest activity or
+/// transaction quarter; never the wall clock (outputs must not change with the day of the run).
+fn as_of(ds: &Dataset, scored: &Scored) -> Option<f64> {
+    if let Some(x) = scored.managers.as_ref().and_then(|m| m.period.as_of) {
+        return Some(x);
+    }
+    ds.activities
+        .iter()
+        .filter_map(|a| a.date)
+        .chain(ds.tenders.iter().filter_map(|t| t.date))
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))))
+}
+
+fn render_pair(
+    templates: &Templates,
+    base: &str,
+    ctx: &tera::Context,
+) -> Vec<(String, Result<String>)> {
+    vec![
+        (
+            format!("{base}.html"),
+            templates.render(&format!("{base}.html"), ctx),
+        ),
+        (
+            format!("{base}.md"),
+            templates.render(&format!("{base}.md"), ctx),
+        ),
+    ]
+}
+
+/// Renders and writes every report of one workbook. `progress` is called with the number of
+/// reports done so far.
+#[allow(clippy::too_many_arguments)]
+pub fn write_all(
+    staging: &Staging,
+    templates: &mut Templates,
+    ds: &Dataset,
+    scored: &Scored,
+    rules: &RuleSet,
+    portfolio_json: serde_json::Value,
+    opts: &Options<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Written> {
+    let mut planned: Vec<&crate::score::AccountResult> = scored
+        .accounts
+        .iter()
+        .filter(|r| opts.all_plans || r.plan)
+        .collect();
+    planned.sort_by_key(|r| (r.facts.rank, r.index));
+    let plan_stems = unique_stems(
+        &planned
+            .iter()
+            .map(|r| {
+                let a = &ds.accounts[r.index];
+                (r.index, format!("{} {}", a.id, a.name))
+            })
+            .collect::<Vec<_>>(),
+    );
+    let plan_links: HashMap<usize, String> = plan_stems
+        .iter()
+        .map(|(k, v)| (*k, format!("plans/{v}")))
+        .collect();
+    let managers: Vec<&crate::score::kams::ManagerResult> = scored
+        .managers
+        .as_ref()
+        .map(|m| {
+            let mut v: Vec<_> = m.managers.iter().collect();
+            v.sort_by_key(|k| k.rank);
+            v
+        })
+        .unwrap_or_default();
+    let review_stems = unique_stems(
+        &managers
+            .iter()
+            .map(|m| (m.kam_id.clone(), m.kam_id.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let review_links: HashMap<String, String> = review_stems
+        .iter()
+        .map(|(k, v)| (k.clone(), format!("reviews/{v}")))
+        .collect();
+    let index = context::Index::new(ds, scored);
+    let inputs = Inputs {
+        ds,
+        scored,
+        rules,
+        previous: opts.previous,
+        index: &index,
+        plan_links: &plan_links,
+        review_links: &review_links,
+        as_of: as_of(ds, scored),
+    };
+    let mut common = inputs.common();
+    common.lang = templates.locale.code();
+    templates.set_common(&common);
+    let templates: &Templates = templates;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let tick = || {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(n);
+    };
+    let write =
+        |name: &str, text: &str| staging.write(&format!("{}{name}", opts.prefix), text.as_bytes());
+
+    // Plans and reviews, rendered and written in parallel; results in a fixed order.
+    let plan_results: Vec<Vec<(String, Result<String>)>> = planned
+        .par_iter()
+        .map(|r| {
+            let mut ctx = tera::Context::from_serialize(&inputs.plan(r))
+                .map_err(|e| Error::Template(format!("plan context: {e}")));
+            let out = match &mut ctx {
+                Ok(c) => {
+                    c.insert("root", "../");
+                    render_pair(templates, "plan", c)
+                        .into_iter()
+                        .map(|(ext, text)| (format!("{}{}", plan_links[&r.index], &ext[4..]), text))
+                        .collect()
+                }
+                Err(e) => vec![(
+                    plan_links[&r.index].clone(),
+                    Err(Error::Template(e.to_string())),
+                )],
+            };
+            for (name, text) in &out {
+                if let Ok(t) = text
+                    && let Err(e) = write(name, t)
+                {
+                    return vec![(name.clone(), Err(e))];
+                }
+            }
+            tick();
+            out
+        })
+        .collect();
+    let review_results: Vec<Vec<(String, Result<String>)>> = match &scored.managers {
+        None => Vec::new(),
+        Some(all) => managers
+            .par_iter()
+            .map(|m| {
+                let link = &review_links[&m.kam_id];
+                let out: Vec<(String, Result<String>)> =
+                    match tera::Context::from_serialize(&inputs.review(all, m)) {
+                        Ok(mut c) => {
+                            c.insert("root", "../");
+                            render_pair(templates, "review", &c)
+                                .into_iter()
+                                .map(|(ext, text)| (format!("{link}{}", &ext[6..]), text))
+                                .collect()
+                        }
+                        Err(e) => vec![(
+                            link.clone(),
+                            Err(Error::Template(format!("review context: {e}"))),
+                        )],
+                    };
+                for (name, text) in &out {
+                    if let Ok(t) = text
+                        && let Err(e) = write(name, t)
+                    {
+                        return vec![(name.clone(), Err(e))];
+                    }
+                }
+                tick();
+                out
+            })
+            .collect(),
+    };
+    let mut written = Written::default();
+    for (results, count) in [
+        (&plan_results, &mut written.plans),
+        (&review_results, &mut written.reviews),
+    ] {
+        for pair in results {
+            let mut ok = true;
+            for (name, text) in pair {
+                match text {
+                    Ok(_) => {}
+                    Err(Error::Template(msg)) if !opts.strict => {
+                        ok = false;
+                        written.problems.push((name.clone(), msg.clone()));
+                    }
+                    Err(e) => return Err(clone_error(e)),
+                }
+            }
+            *count += ok as usize;
+        }
+    }
+    let mut ctx = tera::Context::from_serialize(&inputs.portfolio(
+        portfolio_json,
+        &templates.strings,
+        templates.locale,
+    ))
+    .map_err(|e| Error::Template(format!("portfolio context: {e}")))?;
+    ctx.insert("root", "");
+    ctx.insert("plans_written", &written.plans);
+    ctx.insert("reviews_written", &written.reviews);
+    ctx.insert("problems", &written.problems);
+    for base in ["portfolio", "index"] {
+        for (name, text) in render_pair(templates, base, &ctx) {
+            match text {
+                Ok(t) => write(&name, &t)?,
+                Err(Error::Template(msg)) if !opts.strict => {
+                    written.problems.push((name, msg));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Template(m) => Error::Template(m.clone()),
+        other => Error::Usage(other.to_string()),
+    }
+}
