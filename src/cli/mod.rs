@@ -47,8 +47,20 @@ pub const EXIT_PROBLEMS: u8 = 1;
 /// Exit code: could not run (bad input, bad arguments, internal error).
 pub const EXIT_FAILED: u8 = 2;
 
+/// Turns transparent huge pages off for this process. kam allocates and frees many short-lived
+/// buffers; with huge pages each fresh 2 MiB page is zeroed whole on first touch, which cost up
+/// to a third of the run time on the machines measured (docs/performance.md).
+pub fn prefer_small_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag of the calling process; no memory is touched.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    prefer_small_pages();
     install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

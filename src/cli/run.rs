@@ -363,21 +363,24 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 pb.set_position(n);
             }
         };
-        let w = report::write_all(
-            &staging,
-            &mut templates,
-            ds,
-            sc,
-            &rules,
-            crate::output::scores::portfolio_json(sc),
-            &report::Options {
-                all_plans: args.all_plans,
-                previous: previous.as_ref(),
-                strict: args.strict,
-                prefix,
-            },
-            &progress,
-        )?;
+        // Rendered on the run's worker threads (--jobs).
+        let w = pool.install(|| {
+            report::write_all(
+                &staging,
+                &mut templates,
+                ds,
+                sc,
+                &rules,
+                crate::output::scores::portfolio_json(sc),
+                &report::Options {
+                    all_plans: args.all_plans,
+                    previous: previous.as_ref(),
+                    strict: args.strict,
+                    prefix,
+                },
+                &progress,
+            )
+        })?;
         if let Some(pb) = &pb {
             pb.finish_and_clear();
         }

@@ -167,115 +167,120 @@ pub fn write_all(
     let write =
         |name: &str, text: &str| staging.write(&format!("{}{name}", opts.prefix), text.as_bytes());
 
-    // Plans and reviews, rendered and written in parallel; results in a fixed order.
-    let plan_results: Vec<Vec<(String, Result<String>)>> = planned
-        .par_iter()
-        .map(|r| {
-            let mut ctx = tera::Context::from_serialize(&inputs.plan(r))
-                .map_err(|e| Error::Template(format!("plan context: {e}")));
-            let out = match &mut ctx {
-                Ok(c) => {
-                    c.insert("root", "../");
-                    render_pair(templates, "plan", c)
-                        .into_iter()
-                        .map(|(ext, text)| (format!("{}{}", plan_links[&r.index], &ext[4..]), text))
-                        .collect()
-                }
-                Err(e) => vec![(
-                    plan_links[&r.index].clone(),
-                    Err(Error::Template(e.to_string())),
-                )],
-            };
-            for (name, text) in &out {
-                if let Ok(t) = text
-                    && let Err(e) = write(name, t)
-                {
-                    return vec![(name.clone(), Err(e))];
-                }
-            }
-            tick();
-            out
-        })
-        .collect();
-    let review_results: Vec<Vec<(String, Result<String>)>> = match &scored.managers {
-        None => Vec::new(),
-        Some(all) => managers
-            .par_iter()
-            .map(|m| {
-                let link = &review_links[&m.kam_id];
-                let out: Vec<(String, Result<String>)> =
-                    match tera::Context::from_serialize(&inputs.review(all, m)) {
-                        Ok(mut c) => {
-                            c.insert("root", "../");
-                            render_pair(templates, "review", &c)
-                                .into_iter()
-                                .map(|(ext, text)| (format!("{link}{}", &ext[6..]), text))
-                                .collect()
-                        }
-                        Err(e) => vec![(
-                            link.clone(),
-                            Err(Error::Template(format!("review context: {e}"))),
-                        )],
-                    };
-                for (name, text) in &out {
-                    if let Ok(t) = text
-                        && let Err(e) = write(name, t)
-                    {
-                        return vec![(name.clone(), Err(e))];
-                    }
-                }
-                tick();
-                out
-            })
-            .collect(),
-    };
-    let mut written = Written::default();
-    for (results, count) in [
-        (&plan_results, &mut written.plans),
-        (&review_results, &mut written.reviews),
-    ] {
-        for pair in results {
-            let mut ok = true;
-            for (name, text) in pair {
-                match text {
-                    Ok(_) => {}
-                    Err(Error::Template(msg)) if !opts.strict => {
-                        ok = false;
-                        written.problems.push((name.clone(), msg.clone()));
-                    }
-                    Err(e) => return Err(clone_error(e)),
-                }
-            }
-            *count += ok as usize;
+    // Plans and reviews: each chunk is rendered on the worker threads while this thread writes
+    // the chunk before it, in a fixed order (one writer: no contention on the folder).
+    for (dir, n) in [("plans", planned.len()), ("reviews", managers.len())] {
+        if n > 0 {
+            staging.mkdir(&format!("{}{dir}", opts.prefix))?;
         }
     }
-    let mut ctx = tera::Context::from_serialize(&inputs.portfolio(
-        portfolio_json,
-        &templates.strings,
-        templates.locale,
-    ))
-    .map_err(|e| Error::Template(format!("portfolio context: {e}")))?;
-    ctx.insert("root", "");
-    ctx.insert("plans_written", &written.plans);
-    ctx.insert("reviews_written", &written.reviews);
-    ctx.insert("problems", &written.problems);
-    for base in ["portfolio", "index"] {
-        for (name, text) in render_pair(templates, base, &ctx) {
+    let mut written = Written::default();
+    let mut record = |pair: Vec<(String, Result<String>)>, count: &mut usize| -> Result<()> {
+        let mut ok = true;
+        for (name, text) in pair {
             match text {
-                Ok(t) => write(&name, &t)?,
+                Ok(t) => staging.write_file(&format!("{}{name}", opts.prefix), t.as_bytes())?,
                 Err(Error::Template(msg)) if !opts.strict => {
+                    ok = false;
                     written.problems.push((name, msg));
                 }
                 Err(e) => return Err(e),
             }
         }
+        *count += ok as usize;
+        tick();
+        Ok(())
+    };
+    let render_plan = |r: &&crate::score::AccountResult| -> Vec<(String, Result<String>)> {
+        let link = &plan_links[&r.index];
+        match tera::Context::from_serialize(&inputs.plan(r)) {
+            Ok(mut c) => {
+                c.insert("root", "../");
+                render_pair(templates, "plan", &c)
+                    .into_iter()
+                    .map(|(ext, text)| (format!("{link}{}", &ext[4..]), text))
+                    .collect()
+            }
+            Err(e) => vec![(
+                link.clone(),
+                Err(Error::Template(format!("plan context: {e}"))),
+            )],
+        }
+    };
+    let reports = || -> Result<(usize, usize)> {
+        let mut plans = 0;
+        pipeline(&planned, &render_plan, &mut |pair| record(pair, &mut plans))?;
+        let mut reviews = 0;
+        if let Some(all) = &scored.managers {
+            let render_review = |m: &&crate::score::kams::ManagerResult| {
+                let link = &review_links[&m.kam_id];
+                match tera::Context::from_serialize(&inputs.review(all, m)) {
+                    Ok(mut c) => {
+                        c.insert("root", "../");
+                        render_pair(templates, "review", &c)
+                            .into_iter()
+                            .map(|(ext, text)| (format!("{link}{}", &ext[6..]), text))
+                            .collect()
+                    }
+                    Err(e) => vec![(
+                        link.clone(),
+                        Err(Error::Template(format!("review context: {e}"))),
+                    )],
+                }
+            };
+            pipeline(&managers, &render_review, &mut |pair| {
+                record(pair, &mut reviews)
+            })?;
+        }
+        Ok((plans, reviews))
+    };
+    // The portfolio's data is gathered while the plans render.
+    let (counts, portfolio) = rayon::join(reports, || {
+        tera::Context::from_serialize(&inputs.portfolio(
+            portfolio_json,
+            &templates.strings,
+            templates.locale,
+        ))
+        .map_err(|e| Error::Template(format!("portfolio context: {e}")))
+    });
+    (written.plans, written.reviews) = counts?;
+    let mut ctx = portfolio?;
+    ctx.insert("root", "");
+    ctx.insert("plans_written", &written.plans);
+    ctx.insert("reviews_written", &written.reviews);
+    ctx.insert("problems", &written.problems);
+    let pages: Vec<(String, Result<String>)> = ["portfolio", "index"]
+        .par_iter()
+        .flat_map_iter(|base| render_pair(templates, base, &ctx))
+        .collect();
+    for (name, text) in pages {
+        match text {
+            Ok(t) => write(&name, &t)?,
+            Err(Error::Template(msg)) if !opts.strict => {
+                written.problems.push((name, msg));
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(written)
 }
 
-fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::Template(m) => Error::Template(m.clone()),
-        other => Error::Usage(other.to_string()),
+/// Items rendered on the worker threads a chunk at a time, while the calling thread hands the
+/// previous chunk's results to `write`, in order.
+fn pipeline<T: Sync, R: Send>(
+    items: &[T],
+    render: &(dyn Fn(&T) -> R + Sync),
+    write: &mut (dyn FnMut(R) -> Result<()> + Send),
+) -> Result<()> {
+    const CHUNK: usize = 64;
+    let mut pending: Vec<R> = Vec::new();
+    for chunk in items.chunks(CHUNK) {
+        let (rendered, wrote) = rayon::join(
+            || chunk.par_iter().map(render).collect::<Vec<R>>(),
+            || pending.drain(..).try_for_each(&mut *write),
+        );
+        wrote?;
+        pending = rendered;
     }
+    pending.into_iter().try_for_each(write)
 }

@@ -287,21 +287,28 @@ fn parse_strings(
 /// Escapes text for Markdown: characters with inline meaning are backslashed, `<` and `>` become
 /// entities (no raw HTML), line breaks become spaces (table cells stay one line).
 pub fn escape_markdown(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut buf = String::with_capacity(input.len() + 8);
-    for c in input.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' => {
-                buf.push('\\');
-                buf.push(c);
-            }
-            '<' => buf.push_str("&lt;"),
-            '>' => buf.push_str("&gt;"),
-            '&' => buf.push_str("&amp;"),
-            '\n' | '\r' => buf.push(' '),
-            _ => buf.push(c),
-        }
+    let bytes = input.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let rep: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'`' => b"\\`",
+            b'*' => b"\\*",
+            b'_' => b"\\_",
+            b'[' => b"\\[",
+            b']' => b"\\]",
+            b'|' => b"\\|",
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'&' => b"&amp;",
+            b'\n' | b'\r' => b" ",
+            _ => continue,
+        };
+        out.write_all(&bytes[start..i])?;
+        out.write_all(rep)?;
+        start = i + 1;
     }
-    out.write_all(buf.as_bytes())
+    out.write_all(&bytes[start..])
 }
 
 fn as_number(v: &Value) -> Option<f64> {
