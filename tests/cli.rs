@@ -2247,3 +2247,112 @@ fn init_copies_the_templates_and_they_render_as_the_defaults() {
         assert_eq!(base.file(f), copied.file(f), "{f}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batches (issue 6).
+
+#[test]
+fn a_batch_goes_on_past_a_bad_workbook_and_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("regions");
+    fs::create_dir(&folder).unwrap();
+    for f in [
+        "valid/ru-headers.xlsx",
+        "valid/az-headers.xlsx",
+        "invalid/truncated.xlsx",
+    ] {
+        fs::copy(fixture(f), folder.join(Path::new(f).file_name().unwrap())).unwrap();
+    }
+    // Excel's lock files and other files in the folder are not workbooks.
+    fs::write(folder.join("~$ru-headers.xlsx"), "lock").unwrap();
+    fs::write(folder.join("notes.txt"), "x").unwrap();
+    let sample = fixture("valid/kam-sample.xlsx");
+    let r = run(&["run", folder.to_str().unwrap(), sample.to_str().unwrap()]);
+    assert_eq!(
+        r.code, 1,
+        "finished, with a workbook not processed: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("truncated.xlsx: not processed:")
+            && r.stderr.contains("damaged or incomplete"),
+        "{}",
+        r.stderr
+    );
+    let batch: serde_json::Value = serde_json::from_str(&r.file("batch.json")).unwrap();
+    let rows: Vec<(String, String)> = batch["workbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                Path::new(w["file"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+                w["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("az-headers.xlsx".to_string(), "ok".to_string()),
+            ("ru-headers.xlsx".to_string(), "ok".to_string()),
+            ("truncated.xlsx".to_string(), "failed".to_string()),
+            ("kam-sample.xlsx".to_string(), "ok".to_string()),
+        ]
+    );
+    assert_eq!(batch["totals"]["accounts"], 38);
+    assert_eq!(batch["workbooks"][3]["plans"], 7);
+    // Each workbook has its own folder of reports; the batch index links them all.
+    for f in [
+        "az-headers/index.html",
+        "ru-headers/plans",
+        "kam-sample/reviews/k1.html",
+    ] {
+        assert!(r.out.join(f).exists(), "{f}");
+    }
+    let index = r.file("index.html");
+    for link in [
+        "az-headers/index.html",
+        "ru-headers/index.html",
+        "kam-sample/index.html",
+    ] {
+        assert!(index.contains(&format!("href=\"{link}\"")), "{link}");
+    }
+    assert!(index.contains("could not be read"), "{index}");
+    let m: serde_json::Value = serde_json::from_str(&r.file("manifest.json")).unwrap();
+    assert_eq!(m["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(m["inputs"].as_array().unwrap().len(), 3);
+
+    // --fail-fast stops at the bad workbook and keeps nothing.
+    let ff = run(&["run", "--fail-fast", folder.to_str().unwrap()]);
+    assert_eq!(ff.code, 2, "{}", ff.stderr);
+    assert!(!ff.out.exists());
+    // A batch where nothing can be read could not run.
+    let none = run(&[
+        "run",
+        fixture("invalid/truncated.xlsx").to_str().unwrap(),
+        fixture("invalid/empty.xlsx").to_str().unwrap(),
+    ]);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    assert!(
+        none.stderr
+            .contains("none of the 2 workbooks could be read"),
+        "{}",
+        none.stderr
+    );
+    // A folder without workbooks is a mistake in the command.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let e = run(&["run", empty.to_str().unwrap()]);
+    assert_eq!(e.code, 2);
+    assert!(
+        e.stderr
+            .contains("holds no workbook (.xlsx, .xlsm, .xlsb, .xls, .ods)"),
+        "{}",
+        e.stderr
+    );
+}

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Args;
@@ -114,6 +113,179 @@ fn progress_bar(enabled: bool) -> Option<ProgressBar> {
     Some(pb)
 }
 
+/// One workbook of a batch, as `batch.json` and the batch `index.html` show it.
+#[derive(serde::Serialize)]
+struct BatchRow {
+    file: String,
+    status: &'static str,
+    error: Option<String>,
+    output: Option<String>,
+    index: Option<String>,
+    accounts: usize,
+    key_accounts: usize,
+    rows_rejected: usize,
+    cells_doubtful: usize,
+    rule_errors: usize,
+    plans: usize,
+    reviews: usize,
+}
+
+/// `batch.json` and the batch `index.html`: every workbook of the run in the order given, with
+/// its folder and counts, or why it could not be read.
+#[allow(clippy::too_many_arguments)]
+fn write_batch(
+    staging: &Staging,
+    templates: &mut Templates,
+    inputs: &[Input],
+    imported: &[Imported],
+    folders: &[String],
+    scored: &[crate::score::Scored],
+    written: &[report::Written],
+    failed: &[(String, String)],
+) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut ok = imported
+        .iter()
+        .zip(folders)
+        .zip(scored)
+        .zip(written)
+        .peekable();
+    for input in inputs {
+        match ok.peek() {
+            Some((((imp, _), _), _)) if imp.input.display == input.display => {
+                let (((imp, folder), sc), w) = ok.next().expect("peeked");
+                let ds = &imp.dataset;
+                let rows_rejected = ds
+                    .rejects
+                    .iter()
+                    .filter(|r| r.scope == RejectScope::Row)
+                    .count();
+                let folder = folder.trim_end_matches('/').to_string();
+                rows.push(BatchRow {
+                    file: input.display.clone(),
+                    status: "ok",
+                    error: None,
+                    index: Some(format!("{folder}/index.html")),
+                    output: Some(folder),
+                    accounts: ds.accounts.len(),
+                    key_accounts: sc.accounts.iter().filter(|a| a.key).count(),
+                    rows_rejected,
+                    cells_doubtful: ds.rejects.len() - rows_rejected,
+                    rule_errors: sc.error_count(),
+                    plans: w.plans,
+                    reviews: w.reviews,
+                });
+            }
+            _ => {
+                let error = failed
+                    .iter()
+                    .find(|(f, _)| *f == input.display)
+                    .map(|(_, e)| e.clone());
+                rows.push(BatchRow {
+                    file: input.display.clone(),
+                    status: "failed",
+                    error,
+                    output: None,
+                    index: None,
+                    accounts: 0,
+                    key_accounts: 0,
+                    rows_rejected: 0,
+                    cells_doubtful: 0,
+                    rule_errors: 0,
+                    plans: 0,
+                    reviews: 0,
+                });
+            }
+        }
+    }
+    let doc = serde_json::json!({
+        "schema": "kam-batch/1",
+        "kam_version": env!("CARGO_PKG_VERSION"),
+        "workbooks": rows,
+        "totals": {
+            "workbooks": rows.len(),
+            "failed": failed.len(),
+            "accounts": rows.iter().map(|r| r.accounts).sum::<usize>(),
+            "key_accounts": rows.iter().map(|r| r.key_accounts).sum::<usize>(),
+        },
+    });
+    staging.write("batch.json", &files::to_json_bytes(&doc))?;
+    let common = report::context::Common {
+        lang: templates.locale.code(),
+        kam_version: env!("CARGO_PKG_VERSION"),
+        file: format!("{} workbooks", rows.len()),
+        as_of: None,
+        period: None,
+        params: Default::default(),
+        previous: None,
+    };
+    templates.set_common(&common);
+    let mut ctx = tera::Context::new();
+    ctx.insert("root", "");
+    ctx.insert("workbooks", &rows);
+    ctx.insert("failed", &failed.len());
+    for name in ["index.html", "index.md"] {
+        let text = templates.render(&format!("batch.{}", &name[6..]), &ctx)?;
+        staging.write(name, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The workbook files kam reads.
+const WORKBOOK_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
+
+/// Workbook arguments with folders expanded to the workbooks they hold (not recursive; sorted by
+/// name; Excel's `~$` lock files and hidden files skipped).
+fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            inputs.push(Input {
+                display: p.display().to_string(),
+                path: Some(p.clone()),
+            });
+            continue;
+        }
+        let entries = std::fs::read_dir(p)
+            .map_err(|e| Error::io(format!("cannot read the folder {}", p.display()), e))?;
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|f| {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let ext = f
+                    .extension()
+                    .map(|x| x.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
+                f.is_file()
+                    && !name.starts_with("~$")
+                    && !name.starts_with('.')
+                    && WORKBOOK_EXTENSIONS.contains(&ext.as_str())
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(Error::Usage(format!(
+                "the folder {} holds no workbook ({})",
+                p.display(),
+                WORKBOOK_EXTENSIONS
+                    .iter()
+                    .map(|e| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        found.sort();
+        inputs.extend(found.into_iter().map(|f| Input {
+            display: f.display().to_string(),
+            path: Some(f),
+        }));
+    }
+    Ok(inputs)
+}
+
 fn render_bar(enabled: bool, total: u64, file: &str) -> Option<ProgressBar> {
     if !enabled || total == 0 {
         return None;
@@ -182,13 +354,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             path: None,
         }]
     } else {
-        args.workbooks
-            .iter()
-            .map(|p| Input {
-                display: p.display().to_string(),
-                path: Some(p.clone()),
-            })
-            .collect()
+        expand_inputs(&args.workbooks)?
     };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let bar = progress_bar(show_progress);
@@ -201,30 +367,46 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 args.jobs.unwrap_or(0)
             ))
         })?;
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let started = std::time::Instant::now();
-    let results: Vec<Option<Imported>> = pool.install(|| {
+    let results: Vec<Result<Imported>> = pool.install(|| {
         inputs
             .par_iter()
-            .map(|input| match import_one(input, args, &bar) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                    if slot.is_none() {
-                        *slot = Some(e);
-                    }
-                    None
-                }
-            })
+            .map(|input| import_one(input, args, &bar))
             .collect()
     });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    // In a batch a workbook that cannot be read is reported and the others go on (unless
+    // --fail-fast); alone, it stops the run as before. Input order decides which error is first.
+    let batch = inputs.len() > 1;
+    let mut imported: Vec<Imported> = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for (input, r) in inputs.iter().zip(results) {
+        match r {
+            Ok(i) => imported.push(i),
+            Err(e) if batch && !args.fail_fast => {
+                failed.push((input.display.clone(), e.to_string()))
+            }
+            Err(e) => {
+                if let Some(pb) = &bar {
+                    pb.finish_and_clear();
+                }
+                return Err(e);
+            }
+        }
+    }
+    if imported.is_empty() {
         if let Some(pb) = &bar {
             pb.finish_and_clear();
         }
-        return Err(e);
+        return Err(Error::Usage(format!(
+            "none of the {} workbooks could be read:\n{}",
+            failed.len(),
+            failed
+                .iter()
+                .map(|(f, e)| format!("  {f}: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
     }
-    let imported: Vec<Imported> = results.into_iter().flatten().collect();
     let import_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let packs: Vec<(String, String)> = rules
@@ -234,7 +416,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         .collect();
     let staging = Staging::begin(&args.out)?;
     // One folder per workbook when there are several.
-    let multi = imported.len() > 1;
+    let multi = batch;
     let mut used_names: Vec<String> = Vec::new();
     let mut folders = Vec::new();
     for imp in &imported {
@@ -386,6 +568,18 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         }
         written.push(w);
     }
+    if batch {
+        write_batch(
+            &staging,
+            &mut templates,
+            &inputs,
+            &imported,
+            &folders,
+            &scored,
+            &written,
+            &failed,
+        )?;
+    }
     let report_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let ms = |x: f64| (x * 1000.0).round() / 1000.0;
@@ -432,6 +626,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 "name": t.name, "origin": t.origin, "sha256": t.sha256,
             })).collect::<Vec<_>>(),
         },
+        "failed": failed.iter().map(|(f, e)| serde_json::json!({ "file": f, "error": e })).collect::<Vec<_>>(),
         "previous": previous.as_ref().map(|p| p.dir.clone()),
         "options": { "all_plans": args.all_plans, "trace": args.trace, "strict": args.strict },
         // Wall-clock seconds per stage: the only part of the output that differs between runs.
@@ -573,15 +768,10 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let plans: usize = written.iter().map(|w| w.plans).sum();
         let reviews: usize = written.iter().map(|w| w.reviews).sum();
         let problems: usize = written.iter().map(|w| w.problems.len()).sum();
-        let index = if multi {
-            folders
-                .iter()
-                .map(|f| out.join(f).join("index.html").display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            out.join("index.html").display().to_string()
-        };
+        for (file, error) in &failed {
+            eprintln!("kam: {file}: not processed: {error}");
+        }
+        let index = out.join("index.html").display().to_string();
         eprintln!(
             "kam: {accounts} accounts, {key} key accounts, {rejects} rejects, {rule_errors} rule errors; {plans} account plans and {reviews} manager reviews{}; open {index}{see}",
             if problems > 0 {
@@ -591,9 +781,11 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             }
         );
     }
-    Ok(if args.strict && (rejects > 0 || rule_errors > 0) {
-        EXIT_PROBLEMS
-    } else {
-        EXIT_OK
-    })
+    Ok(
+        if !failed.is_empty() || args.strict && (rejects > 0 || rule_errors > 0) {
+            EXIT_PROBLEMS
+        } else {
+            EXIT_OK
+        },
+    )
 }

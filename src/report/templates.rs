@@ -30,6 +30,8 @@ pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     ("portfolio.md", include_str!("../../templates/portfolio.md")),
     ("plan.md", include_str!("../../templates/plan.md")),
     ("review.md", include_str!("../../templates/review.md")),
+    ("batch.html", include_str!("../../templates/batch.html")),
+    ("batch.md", include_str!("../../templates/batch.md")),
 ];
 
 /// The language files: (code, text), under `lang/` in a templates folder.
