@@ -50,6 +50,9 @@ impl Span {
     }
 }
 
+/// Characters of a source line shown at most (a window around the column beyond that).
+const MAX_SHOWN: usize = 120;
+
 /// An error or warning about a user's file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -97,14 +100,32 @@ impl fmt::Display for Diagnostic {
                 span.line,
                 span.col
             )?;
-            write!(f, "\n{pad} |\n{num} | {}", span.source_line)?;
-            let lead: String = span
-                .source_line
-                .chars()
-                .take(span.col - 1)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+            // A long line (minified YAML, a generated file) shows a window around the column.
+            let chars: Vec<char> = span.source_line.chars().collect();
+            let col = span.col.min(chars.len() + 1);
+            let (from, to) = if chars.len() > MAX_SHOWN {
+                let from = col
+                    .saturating_sub(MAX_SHOWN / 2)
+                    .min(chars.len() - MAX_SHOWN);
+                (from, from + MAX_SHOWN)
+            } else {
+                (0, chars.len())
+            };
+            let head = if from > 0 { "…" } else { "" };
+            let tail = if to < chars.len() { "…" } else { "" };
+            let shown: String = chars[from..to].iter().collect();
+            write!(f, "\n{pad} |\n{num} | {head}{shown}{tail}")?;
+            let lead: String = chars[from..(col - 1).max(from)]
+                .iter()
+                .map(|c| if *c == '\t' { '\t' } else { ' ' })
                 .collect();
-            write!(f, "\n{pad} | {lead}{}", "^".repeat(span.len))?;
+            let width = span.len.min(to.saturating_sub(col - 1).max(1));
+            write!(
+                f,
+                "\n{pad} | {}{lead}{}",
+                " ".repeat(head.chars().count()),
+                "^".repeat(width)
+            )?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  = hint: {hint}")?;
@@ -135,6 +156,14 @@ pub fn yaml_error(
             .take_while(|c| !c.is_whitespace() && *c != ':')
             .count();
         d = d.with_span(Span::at(path, source, loc.line(), loc.column(), len));
+    }
+    if core.contains("repetition limit exceeded") {
+        d = d.with_hint(
+            "the file repeats YAML aliases (`*name`) so often that it would expand without bound \
+             (a \"billion laughs\" file); write the values out instead of nesting aliases",
+        );
+    } else if core.contains("recursion limit exceeded") {
+        d = d.with_hint("the file nests lists or maps more than 128 levels deep; flatten it");
     }
     if let Some(unknown) = core
         .strip_prefix("unknown field `")

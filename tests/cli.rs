@@ -2356,3 +2356,195 @@ fn a_batch_goes_on_past_a_bad_workbook_and_lists_it() {
         e.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile and degenerate input (issue 6).
+
+#[test]
+fn yaml_bombs_are_refused_quickly_with_a_hint() {
+    let validate = |dir: &str| {
+        let o = kam()
+            .args(["validate", "--rules"])
+            .arg(fixture(dir))
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = validate("rules/yaml-bombs/laughs");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("laughs.yaml: repetition limit exceeded"),
+        "{err}"
+    );
+    assert!(err.contains("billion laughs"), "{err}");
+    let (code, err) = validate("rules/yaml-bombs/deep");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("deep.yaml"), "{err}");
+    // A 600-character line is shown as a window around the problem, not whole.
+    assert!(err.lines().all(|l| l.chars().count() < 200), "{err}");
+    let mapping = run(&[
+        "run",
+        fixture("valid/kam-sample.xlsx").to_str().unwrap(),
+        "--mapping",
+        fixture("rules/yaml-bombs/deep.mapping.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(mapping.code, 2, "{}", mapping.stderr);
+    assert!(
+        mapping
+            .stderr
+            .contains("deep.mapping.yaml: recursion limit exceeded"),
+        "{}",
+        mapping.stderr
+    );
+    assert!(
+        mapping.stderr.contains("more than 128 levels deep"),
+        "{}",
+        mapping.stderr
+    );
+}
+
+#[test]
+fn zero_negative_and_one_client_portfolios_say_what_is_not_known() {
+    for (file, total) in [
+        ("valid/zero-profit.xlsx", "0"),
+        ("valid/negative-profit.xlsx", "-30"),
+    ] {
+        let r = run_file(file, &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let warning = format!(
+            "total gross profit of the portfolio is {total}: shares, ABC classes, Pareto set and HHI are not known"
+        );
+        assert!(r.stderr.contains(&warning), "{}", r.stderr);
+        let s = scores(&r);
+        assert_eq!(s["portfolio"]["warnings"][0], warning.as_str());
+        assert!(s["portfolio"]["hhi"].is_null());
+        for a in s["accounts"].as_array().unwrap() {
+            assert!(a["shares"]["share"].is_null(), "{a}");
+            assert_eq!(a["key"], false, "no share, no key by share");
+        }
+        assert!(r.file("portfolio.md").contains(&warning));
+    }
+    // NaN and infinity are not amounts: the cells are listed, the rows kept.
+    let r = run_file("valid/nan-money.xlsx", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rejects = r.rejects();
+    assert_eq!(rejects.len(), 3, "{rejects:?}");
+    for (cell, v) in [
+        ("Accounts!D2", "NaN"),
+        ("Accounts!C3", "inf"),
+        ("Accounts!C4", "-Infinity"),
+    ] {
+        assert!(
+            rejects
+                .iter()
+                .any(|l| l.contains(cell) && l.contains(&format!("`{v}` is not an amount"))),
+            "{cell}: {rejects:?}"
+        );
+    }
+    let s = scores(&r);
+    assert!(
+        s["portfolio"]["total_gross_profit"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+    // One client with all the profit: a mono-client, shares well defined.
+    let r = run_file("valid/one-client.xlsx", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = scores(&r);
+    let a1 = account(&s, "A1");
+    assert_eq!(a1["shares"]["share"], 1.0);
+    assert_eq!(a1["dependency"], "mono");
+    assert_eq!(account(&s, "A2")["shares"]["share"], 0.0);
+    assert_eq!(s["portfolio"]["hhi"], 1.0);
+    assert!(
+        r.file("portfolio.md")
+            .contains("**Alpha** (A1): mono-client, 100.0\u{a0}%")
+    );
+}
+
+/// A workbook written at test time: Accounts with `rows` accounts plus `extra_cols` extra columns,
+/// one name of `long` characters, and `empty_rows` rows of empty strings below.
+fn generated_workbook(path: &Path, rows: usize, extra_cols: u16, long: usize, empty_rows: u32) {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet_with_constant_memory().unwrap();
+    ws.set_name("Accounts").unwrap();
+    ws.write_string(0, 0, "Account ID").unwrap();
+    ws.write_string(0, 1, "Account name").unwrap();
+    ws.write_string(0, 2, "Gross profit").unwrap();
+    for c in 0..extra_cols {
+        ws.write_string(0, 3 + c, format!("Extra {c}")).unwrap();
+    }
+    for r in 0..rows {
+        let row = r as u32 + 1;
+        ws.write_string(row, 0, format!("A{r}")).unwrap();
+        let name = if r == 0 {
+            "x".repeat(long)
+        } else {
+            format!("Client {r}")
+        };
+        ws.write_string(row, 1, &name).unwrap();
+        ws.write_number(row, 2, 100.0 + r as f64).unwrap();
+        for c in 0..extra_cols {
+            ws.write_number(row, 3 + c, c as f64).unwrap();
+        }
+    }
+    for r in 0..empty_rows {
+        ws.write_string(rows as u32 + 1 + r, 0, "").unwrap();
+    }
+    wb.save(path).unwrap();
+}
+
+#[test]
+fn wide_long_and_empty_sheets_import_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 000 columns, a 32 767-character name (Excel's limit per cell) and 1 000 000 rows of
+    // empty strings below the data.
+    let book = dir.path().join("wide.xlsx");
+    generated_workbook(&book, 20, 10_000, 32_767, 1_000_000);
+    let r = run(&["run", book.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("20 accounts"), "{}", r.stderr);
+    let import: serde_json::Value = serde_json::from_str(&r.file("import.json")).unwrap();
+    let text = import.to_string();
+    assert!(text.contains("extra_9999"), "every extra column is kept");
+    let s = scores(&r);
+    assert_eq!(
+        account(&s, "A0")["name"].as_str().unwrap().chars().count(),
+        32_767
+    );
+    // The long name made a file name of at most 60 characters.
+    let plans: Vec<String> = tree(&r.out)
+        .into_iter()
+        .filter(|f| f.starts_with("plans/"))
+        .collect();
+    assert!(plans.iter().all(|p| p.len() < 80), "{plans:?}");
+}
+
+#[test]
+fn zip_bombs_and_absurd_dimensions_are_handled_within_a_memory_bound() {
+    // Refused from the zip directory, before anything is unpacked.
+    let r = run_file("invalid/zip-bomb.xlsx", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the part xl/worksheets/sheet1.xml would unpack from 0.3 MiB to 300.0 MiB")
+            && r.stderr.contains("zip bomb"),
+        "{}",
+        r.stderr
+    );
+    // A sheet declaring the whole grid, with one cell at XFD1048576: the far row is listed.
+    let r = run_file("invalid/absurd-dimension.xlsx", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rejects = r.rejects();
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(
+        rejects[0].contains("Accounts!A1048576") && rejects[0].contains("no account id"),
+        "{rejects:?}"
+    );
+}

@@ -693,7 +693,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                     .map(|w| format!("; {w}"))
                     .collect::<String>()
             );
-            if let Some(m) = &sc.managers {
+            if let Some(m) = sc.managers.as_ref().filter(|m| !m.managers.is_empty()) {
                 let mut ranked: Vec<&crate::score::kams::ManagerResult> =
                     m.managers.iter().collect();
                 ranked.sort_by_key(|k| k.rank);

@@ -57,8 +57,9 @@ pub fn detect(file: &str, bytes: &[u8]) -> Result<Format> {
         ));
     }
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        let zip = zip::ZipArchive::new(Cursor::new(bytes))
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
             .map_err(|_| Error::workbook(file, damaged_message()))?;
+        check_expansion(file, &mut zip)?;
         let has = |name: &str| {
             zip.file_names()
                 .any(|n| n.is_ok_and(|n| n.eq_ignore_ascii_case(name)))
@@ -133,6 +134,68 @@ pub fn detect(file: &str, bytes: &[u8]) -> Result<Format> {
         file,
         format!("this is not a workbook kam can read; {SUPPORTED}"),
     ))
+}
+
+/// A part bigger than this when unpacked is refused if it also expands more than
+/// [`MAX_EXPANSION`] times.
+const LARGE_PART: u64 = 256 << 20;
+/// Sheet XML compresses 5–30 times; a part expanding more than this is a zip bomb.
+const MAX_EXPANSION: u64 = 200;
+/// All parts together, unpacked, at most (the largest real exports are a few GiB).
+const MAX_UNPACKED: u64 = 16 << 30;
+
+/// Refuses zip bombs before any part is unpacked: a part that claims to be smaller than its
+/// compressed bytes (its size is a lie), a large part that expands more than `MAX_EXPANSION`
+/// times, or parts that would unpack to more than `MAX_UNPACKED` in all.
+fn check_expansion(file: &str, zip: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Result<()> {
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let Ok(part) = zip.by_index_raw(i) else {
+            return Err(Error::workbook(file, damaged_message()));
+        };
+        let (size, packed) = (part.size(), part.compressed_size());
+        let name = part.name().map(|n| n.to_string()).unwrap_or_default();
+        // Deflate never grows a part by more than a few bytes per 32 KiB block.
+        if part.compression() != zip::CompressionMethod::Stored && size + 1024 < packed / 2 {
+            return Err(Error::workbook(
+                file,
+                format!(
+                    "the part {name} claims to unpack to {size} bytes from {packed}: the file is damaged or built to exhaust memory (a zip bomb); export the workbook again"
+                ),
+            ));
+        }
+        if size > LARGE_PART && size / packed.max(1) > MAX_EXPANSION {
+            return Err(Error::workbook(
+                file,
+                format!(
+                    "the part {name} would unpack from {} to {} ({}×): real workbooks compress 5–30 times, so this is a zip bomb or a sheet padded with empty space; kam refuses it before unpacking. Open it in Excel and save it again",
+                    human(packed),
+                    human(size),
+                    size / packed.max(1)
+                ),
+            ));
+        }
+        total = total.saturating_add(size);
+    }
+    if total > MAX_UNPACKED {
+        return Err(Error::workbook(
+            file,
+            format!(
+                "the workbook would unpack to {}, more than kam reads ({}): split it, or export fewer columns",
+                human(total),
+                human(MAX_UNPACKED)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    if bytes >= 1 << 30 {
+        format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    }
 }
 
 /// True when any worksheet of an .xlsb uses the compact `BrtShort*` cell records (ids
