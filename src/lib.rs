@@ -18,6 +18,7 @@ pub mod expr;
 pub mod import;
 pub mod model;
 pub mod output;
+pub mod panics;
 pub mod report;
 pub mod rules;
 pub mod sample;

@@ -96,6 +96,10 @@ pub fn run(cli: Cli) -> u8 {
 
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        // A reader failing on a malformed file: the import reports it for that workbook.
+        if crate::panics::is_contained() {
+            return;
+        }
         let location = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -148,8 +148,20 @@ struct TxTotals {
 
 const UNDATED: i64 = i64::MIN;
 
-/// Imports a workbook held in memory; `file` names it in messages.
+/// Imports a workbook held in memory; `file` names it in messages. A file that makes the
+/// Excel reader fail inside (a malformed part it does not check) is reported as damaged.
 pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Result<Dataset> {
+    crate::panics::contain(|| import_bytes_unguarded(file, bytes, opts)).unwrap_or_else(|detail| {
+        Err(Error::workbook(
+            file,
+            format!(
+                "the file is damaged in a way the Excel reader cannot handle ({detail}): open it in Excel or LibreOffice and save it again"
+            ),
+        ))
+    })
+}
+
+fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Result<Dataset> {
     let format = book::detect(file, bytes)?;
     let mut book = Book::open(file, format, bytes)?;
     let listed = book.sheets();

@@ -666,6 +666,17 @@ pub fn load_lenient(
     sets: &[(String, String)],
 ) -> std::result::Result<(RuleSet, Vec<Diagnostic>), Vec<Diagnostic>> {
     let files = read_files(dir).map_err(|e| vec![Diagnostic::new(e.to_string())])?;
+    Ok(load_files(dir, &files, sets))
+}
+
+/// Checks rule pack texts given as (path, text) pairs, as [`load_lenient`] does with the files
+/// of a folder (the paths only name the files in messages; nothing is read). For tests and
+/// fuzzing.
+pub fn load_files(
+    dir: Option<&Path>,
+    files: &[(PathBuf, String)],
+    sets: &[(String, String)],
+) -> (RuleSet, Vec<Diagnostic>) {
     let mut set = RuleSet {
         dir: dir.map(Path::to_path_buf),
         packs: Vec::new(),
@@ -852,7 +863,7 @@ pub fn load_lenient(
             }
         }
     }
-    Ok((set, problems))
+    (set, problems)
 }
 
 fn define(

@@ -1,0 +1,6 @@
+function measure(a, ctx)
+  while true do end
+end
+function criterion(a, ctx)
+  while true do end
+end

@@ -1,0 +1,31 @@
+//! Arbitrary bytes as a workbook: import must return a dataset or an error, never panic,
+//! hang or exhaust memory. The first byte picks the name's extension (the format is told from
+//! the bytes, the name only appears in messages).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        // As kam's binary: a panic inside a contained reader section is an error for that
+        // workbook; any other panic is a finding (abort, so libFuzzer saves the input).
+        std::panic::set_hook(Box::new(|info| {
+            if kam::panics::is_contained() {
+                return;
+            }
+            eprintln!("{info}");
+            std::process::abort();
+        }));
+    },
+    |data: &[u8]| {
+    let (ext, bytes) = match data.split_first() {
+        Some((b, rest)) => (["xlsx", "xls", "xlsb", "ods"][(*b % 4) as usize], rest),
+        None => ("xlsx", data),
+    };
+    let opts = kam::import::ImportOptions {
+        parallel: false,
+        ..Default::default()
+    };
+    let _ = kam::import::import_bytes(&format!("fuzz.{ext}"), bytes, &opts);
+    }
+);

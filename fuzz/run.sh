@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs each fuzz target for SECONDS (default 600) with the seed corpus in fuzz/corpus/<target>.
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`); not part of CI.
+# A crash, hang or out-of-memory is saved by libFuzzer under fuzz/artifacts/<target>/: copy it
+# to fuzz/regressions/<target>/ and `cargo test` replays it through the real binary.
+#
+#   fuzz/run.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")"
+secs="${1:-600}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(import_workbook rule_pack mapping lua_eval)
+fi
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t" "artifacts/$t"
+    # Work on a copy so the committed seed corpus stays small; new inputs land in target/.
+    work="target/corpus/$t"
+    mkdir -p "$work"
+    cp -n "corpus/$t"/* "$work"/ 2>/dev/null || true
+    echo "== $t for ${secs}s"
+    cargo +nightly fuzz run "$t" "$work" "corpus/$t" -- \
+        -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=1048576 \
+        -artifact_prefix="artifacts/$t/" -print_final_stats=1 2>&1 | tail -25
+done
