@@ -8,7 +8,7 @@ of the same workbook), as ratios measured in the same run, with peak memory (max
 Builds the release binary and the floor example, generates the workbook with `kam sample`
 (cached under target/bench/), then alternates floor and kam runs and reports the medians.
 """
-import argparse, os, statistics, subprocess, sys, time
+import argparse, os, re, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,8 +26,9 @@ def measure(cmd):
         sys.exit(f"failed: {' '.join(cmd)}\n{err}")
     for line in err.splitlines():
         if line.startswith("kam: timings:"):
-            for part in line.split(":", 2)[2].split(","):
-                name, secs, _ = part.split()
+            # "import 1.2 s, scoring 3.4 s (of which KAM metrics 0.7 s), exports ..."
+            for name, secs in re.findall(r"([a-zA-Z][a-zA-Z ]*?) ([0-9.]+) s", line.split(":", 2)[2]):
+                name = name.replace("of which ", "").strip().replace(" ", "_")
                 STAGES.setdefault(name, []).append(float(secs))
     return elapsed, usage.ru_maxrss / 1024.0  # MiB
 
