@@ -346,38 +346,28 @@ impl<'a> Book<'a> {
                 let mut reader = x
                     .worksheet_cells_reader(sheet)
                     .map_err(|e| translate(&file, e))?;
-                let mut buf: Vec<DataRef<'_>> = Vec::new();
-                let mut current: Option<u32> = None;
-                while let Some(cell) = reader.next_cell().map_err(|e| translate(&file, e))? {
-                    let (r, c) = cell.get_position();
-                    if current != Some(r) {
-                        if let Some(prev) = current
-                            && f(prev + 1, &buf).is_break()
-                        {
-                            return Ok(());
-                        }
-                        buf.clear();
-                        current = Some(r);
-                    }
-                    let c = c as usize;
-                    if c >= MAX_COLUMNS {
-                        return Err(Error::workbook(
-                            &file,
-                            format!(
-                                "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
-                                c + 1
-                            ),
-                        ));
-                    }
-                    if buf.len() <= c {
-                        buf.resize(c + 1, DataRef::Empty);
-                    }
-                    buf[c] = cell.get_value().clone();
-                }
-                if let Some(prev) = current {
-                    let _ = f(prev + 1, &buf);
-                }
-                Ok(())
+                stream_rows(&file, sheet, f, &mut || {
+                    Ok(reader
+                        .next_cell()
+                        .map_err(|e| translate(&file, e))?
+                        .map(|c| (c.get_position(), c.get_value().clone())))
+                })
+            }
+            // .xlsb streams its cells too: a dense range would allocate rows × columns of the
+            // largest cell address, which a damaged file can put at the end of the grid.
+            Inner::Other(s) if matches!(**s, Sheets::Xlsb(_)) => {
+                let Sheets::Xlsb(x) = &mut **s else {
+                    unreachable!("matched above")
+                };
+                let mut reader = x
+                    .worksheet_cells_reader(sheet)
+                    .map_err(|e| translate(&file, e))?;
+                stream_rows(&file, sheet, f, &mut || {
+                    Ok(reader
+                        .next_cell()
+                        .map_err(|e| translate(&file, e))?
+                        .map(|c| (c.get_position(), c.get_value().clone())))
+                })
             }
             Inner::Other(s) => {
                 let range = s.worksheet_range(sheet).map_err(|e| translate(&file, e))?;
@@ -400,6 +390,48 @@ impl<'a> Book<'a> {
             }
         }
     }
+}
+
+/// Groups streamed cells (in row order, as both readers give them) into rows for `f`.
+type NextCell<'c> = dyn FnMut() -> Result<Option<((u32, u32), DataRef<'c>)>> + 'c;
+
+fn stream_rows<'c>(
+    file: &str,
+    sheet: &str,
+    f: &mut dyn FnMut(u32, &[DataRef<'_>]) -> ControlFlow<()>,
+    next: &mut NextCell<'c>,
+) -> Result<()> {
+    let mut buf: Vec<DataRef<'c>> = Vec::new();
+    let mut current: Option<u32> = None;
+    while let Some(((r, c), value)) = next()? {
+        if current != Some(r) {
+            if let Some(prev) = current
+                && f(prev + 1, &buf).is_break()
+            {
+                return Ok(());
+            }
+            buf.clear();
+            current = Some(r);
+        }
+        let c = c as usize;
+        if c >= MAX_COLUMNS {
+            return Err(Error::workbook(
+                file,
+                format!(
+                    "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
+                    c + 1
+                ),
+            ));
+        }
+        if buf.len() <= c {
+            buf.resize(c + 1, DataRef::Empty);
+        }
+        buf[c] = value;
+    }
+    if let Some(prev) = current {
+        let _ = f(prev + 1, &buf);
+    }
+    Ok(())
 }
 
 /// Excel's column limit.
