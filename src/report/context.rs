@@ -433,6 +433,41 @@ pub struct NextAction {
     pub overdue: bool,
 }
 
+/// The matched rules of a trace, as the reports show them.
+fn why_of(contributions: &[crate::score::Contribution]) -> Vec<Why> {
+    contributions
+        .iter()
+        .filter(|c| c.outcome == Outcome::Matched)
+        .map(|c| Why {
+            rule: c.rule.to_string(),
+            kind: c.kind,
+            points: c.points,
+            label: c.label.clone(),
+            reason: c.reason.clone(),
+            inputs: c
+                .inputs
+                .iter()
+                .map(|(k, v)| Named {
+                    name: k.to_string(),
+                    value: Some(serde_json::json!(v)),
+                })
+                .collect(),
+            cells: c.cells.clone(),
+        })
+        .collect()
+}
+
+/// Rule errors as (rule, message) pairs.
+fn errors_of(errors: &[crate::score::RuleError]) -> Vec<Named> {
+    errors
+        .iter()
+        .map(|e| Named {
+            name: e.rule.to_string(),
+            value: Some(serde_json::json!(e.message)),
+        })
+        .collect()
+}
+
 fn opt_json_num(x: Option<f64>) -> Option<serde_json::Value> {
     x.map(|v| serde_json::json!(v))
 }
@@ -558,27 +593,7 @@ impl Inputs<'_> {
         let ds = self.ds;
         let a = &ds.accounts[r.index];
         let as_of = self.as_of;
-        let why: Vec<Why> = r
-            .contributions
-            .iter()
-            .filter(|c| c.outcome == Outcome::Matched)
-            .map(|c| Why {
-                rule: c.rule.to_string(),
-                kind: c.kind,
-                points: c.points,
-                label: c.label.clone(),
-                reason: c.reason.clone(),
-                inputs: c
-                    .inputs
-                    .iter()
-                    .map(|(k, v)| Named {
-                        name: k.to_string(),
-                        value: Some(serde_json::json!(v)),
-                    })
-                    .collect(),
-                cells: c.cells.clone(),
-            })
-            .collect();
+        let why = why_of(&r.contributions);
         let mut rule_actions: Vec<String> = Vec::new();
         for c in &r.contributions {
             if c.outcome == Outcome::Matched {
@@ -807,14 +822,7 @@ impl Inputs<'_> {
         PlanContext {
             account: self.account_view(r),
             why,
-            errors: r
-                .errors
-                .iter()
-                .map(|e| Named {
-                    name: e.rule.to_string(),
-                    value: Some(serde_json::json!(e.message)),
-                })
-                .collect(),
+            errors: errors_of(&r.errors),
             rule_actions,
             quarters: a
                 .quarters
@@ -1198,35 +1206,8 @@ impl Inputs<'_> {
                     reason: p.reason.clone(),
                 })
                 .collect(),
-            why: v
-                .contributions
-                .iter()
-                .filter(|c| c.outcome == Outcome::Matched)
-                .map(|c| Why {
-                    rule: c.rule.to_string(),
-                    kind: c.kind,
-                    points: c.points,
-                    label: c.label.clone(),
-                    reason: c.reason.clone(),
-                    inputs: c
-                        .inputs
-                        .iter()
-                        .map(|(k, x)| Named {
-                            name: k.to_string(),
-                            value: Some(serde_json::json!(x)),
-                        })
-                        .collect(),
-                    cells: c.cells.clone(),
-                })
-                .collect(),
-            errors: v
-                .errors
-                .iter()
-                .map(|e| Named {
-                    name: e.rule.to_string(),
-                    value: Some(serde_json::json!(e.message)),
-                })
-                .collect(),
+            why: why_of(&v.contributions),
+            errors: errors_of(&v.errors),
         }
     }
 }

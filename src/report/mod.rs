@@ -191,21 +191,8 @@ pub fn write_all(
         tick();
         Ok(())
     };
-    let render_plan = |r: &&crate::score::AccountResult| -> Vec<(String, Result<String>)> {
-        let link = &plan_links[&r.index];
-        match tera::Context::from_serialize(&inputs.plan(r)) {
-            Ok(mut c) => {
-                c.insert("root", "../");
-                render_pair(templates, "plan", &c)
-                    .into_iter()
-                    .map(|(ext, text)| (format!("{link}{}", &ext[4..]), text))
-                    .collect()
-            }
-            Err(e) => vec![(
-                link.clone(),
-                Err(Error::Template(format!("plan context: {e}"))),
-            )],
-        }
+    let render_plan = |r: &&crate::score::AccountResult| {
+        render_one(templates, "plan", &plan_links[&r.index], &inputs.plan(r))
     };
     let reports = || -> Result<(usize, usize)> {
         let mut plans = 0;
@@ -213,20 +200,12 @@ pub fn write_all(
         let mut reviews = 0;
         if let Some(all) = &scored.managers {
             let render_review = |m: &&crate::score::kams::ManagerResult| {
-                let link = &review_links[&m.kam_id];
-                match tera::Context::from_serialize(&inputs.review(all, m)) {
-                    Ok(mut c) => {
-                        c.insert("root", "../");
-                        render_pair(templates, "review", &c)
-                            .into_iter()
-                            .map(|(ext, text)| (format!("{link}{}", &ext[6..]), text))
-                            .collect()
-                    }
-                    Err(e) => vec![(
-                        link.clone(),
-                        Err(Error::Template(format!("review context: {e}"))),
-                    )],
-                }
+                render_one(
+                    templates,
+                    "review",
+                    &review_links[&m.kam_id],
+                    &inputs.review(all, m),
+                )
             };
             pipeline(&managers, &render_review, &mut |pair| {
                 record(pair, &mut reviews)
@@ -263,6 +242,28 @@ pub fn write_all(
         }
     }
     Ok(written)
+}
+
+/// One report of a folder (`plans/`, `reviews/`) in both formats: (file, text or error).
+fn render_one(
+    templates: &Templates,
+    base: &str,
+    link: &str,
+    data: &impl serde::Serialize,
+) -> Vec<(String, Result<String>)> {
+    match tera::Context::from_serialize(data) {
+        Ok(mut c) => {
+            c.insert("root", "../");
+            render_pair(templates, base, &c)
+                .into_iter()
+                .map(|(name, text)| (format!("{link}{}", &name[base.len()..]), text))
+                .collect()
+        }
+        Err(e) => vec![(
+            link.to_string(),
+            Err(Error::Template(format!("{base} context: {e}"))),
+        )],
+    }
 }
 
 /// Items rendered on the worker threads a chunk at a time, while the calling thread hands the
