@@ -33,6 +33,18 @@ pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     r.map_err(|p| payload_text(p.as_ref()))
 }
 
+/// For fuzz targets: a panic inside a contained section unwinds to it quietly, as in the
+/// binary; any other panic prints and aborts, so the fuzzer records the input as a finding.
+pub fn abort_unless_contained() {
+    std::panic::set_hook(Box::new(|info| {
+        if is_contained() {
+            return;
+        }
+        eprintln!("{info}");
+        std::process::abort();
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

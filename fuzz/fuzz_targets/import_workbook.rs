@@ -6,17 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
-    init: {
-        // As kam's binary: a panic inside a contained reader section is an error for that
-        // workbook; any other panic is a finding (abort, so libFuzzer saves the input).
-        std::panic::set_hook(Box::new(|info| {
-            if kam::panics::is_contained() {
-                return;
-            }
-            eprintln!("{info}");
-            std::process::abort();
-        }));
-    },
+    init: kam::panics::abort_unless_contained(),
     |data: &[u8]| {
     let (ext, bytes) = match data.split_first() {
         Some((b, rest)) => (["xlsx", "xls", "xlsb", "ods"][(*b % 4) as usize], rest),

@@ -7,17 +7,7 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
-    init: {
-        // As kam's binary: a panic inside a contained reader section is an error for that
-        // workbook; any other panic is a finding (abort, so libFuzzer saves the input).
-        std::panic::set_hook(Box::new(|info| {
-            if kam::panics::is_contained() {
-                return;
-            }
-            eprintln!("{info}");
-            std::process::abort();
-        }));
-    },
+    init: kam::panics::abort_unless_contained(),
     |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;

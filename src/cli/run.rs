@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
-use crate::model::{Dataset, RejectScope};
+use crate::model::Dataset;
 use crate::output::scores::ScoresWriter;
 use crate::output::{Staging, exports, files, slug};
 use crate::report::templates::sha256_hex;
@@ -155,11 +155,7 @@ fn write_batch(
             Some((((imp, _), _), _)) if imp.input.display == input.display => {
                 let (((imp, folder), sc), w) = ok.next().expect("peeked");
                 let ds = &imp.dataset;
-                let rows_rejected = ds
-                    .rejects
-                    .iter()
-                    .filter(|r| r.scope == RejectScope::Row)
-                    .count();
+                let rows_rejected = ds.rows_rejected();
                 let folder = folder.trim_end_matches('/').to_string();
                 rows.push(BatchRow {
                     file: input.display.clone(),
@@ -587,7 +583,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         "kam_version": env!("CARGO_PKG_VERSION"),
         "inputs": imported.iter().zip(&folders).zip(&scored).zip(&written).map(|(((i, f), sc), w)| {
             let ds = &i.dataset;
-            let rows = ds.rejects.iter().filter(|r| r.scope == RejectScope::Row).count();
+            let rows = ds.rows_rejected();
             serde_json::json!({
                 "file": i.input.display,
                 "format": ds.format,
@@ -653,11 +649,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     if !args.quiet {
         for (imp, sc) in imported.iter().zip(&scored) {
             let ds = &imp.dataset;
-            let rows = ds
-                .rejects
-                .iter()
-                .filter(|r| r.scope == RejectScope::Row)
-                .count();
+            let rows = ds.rows_rejected();
             let cells = ds.rejects.len() - rows;
             eprintln!(
                 "kam: {}: {} accounts, {} transaction lines, {} contacts, {} activities, {} tenders, {} managers, {} plan items; {} rows rejected, {} cells doubtful",

@@ -346,12 +346,7 @@ impl<'a> Book<'a> {
                 let mut reader = x
                     .worksheet_cells_reader(sheet)
                     .map_err(|e| translate(&file, e))?;
-                stream_rows(&file, sheet, f, &mut || {
-                    Ok(reader
-                        .next_cell()
-                        .map_err(|e| translate(&file, e))?
-                        .map(|c| (c.get_position(), c.get_value().clone())))
-                })
+                stream_rows(&file, sheet, f, || reader.next_cell())
             }
             // .xlsb streams its cells too: a dense range would allocate rows × columns of the
             // largest cell address, which a damaged file can put at the end of the grid.
@@ -362,12 +357,7 @@ impl<'a> Book<'a> {
                 let mut reader = x
                     .worksheet_cells_reader(sheet)
                     .map_err(|e| translate(&file, e))?;
-                stream_rows(&file, sheet, f, &mut || {
-                    Ok(reader
-                        .next_cell()
-                        .map_err(|e| translate(&file, e))?
-                        .map(|c| (c.get_position(), c.get_value().clone())))
-                })
+                stream_rows(&file, sheet, f, || reader.next_cell())
             }
             Inner::Other(s) => {
                 let range = s.worksheet_range(sheet).map_err(|e| translate(&file, e))?;
@@ -392,18 +382,18 @@ impl<'a> Book<'a> {
     }
 }
 
-/// Groups streamed cells (in row order, as both readers give them) into rows for `f`.
-type NextCell<'c> = dyn FnMut() -> Result<Option<((u32, u32), DataRef<'c>)>> + 'c;
-
-fn stream_rows<'c>(
+/// Groups the cells a streaming reader gives (in row order) into rows for `f`.
+fn stream_rows<'c, E: std::fmt::Display>(
     file: &str,
     sheet: &str,
     f: &mut dyn FnMut(u32, &[DataRef<'_>]) -> ControlFlow<()>,
-    next: &mut NextCell<'c>,
+    mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<DataRef<'c>>>, E>,
 ) -> Result<()> {
     let mut buf: Vec<DataRef<'c>> = Vec::new();
     let mut current: Option<u32> = None;
-    while let Some(((r, c), value)) = next()? {
+    while let Some(cell) = next().map_err(|e| translate(file, e))? {
+        let (r, c) = cell.get_position();
+        let value = cell.get_value().clone();
         if current != Some(r) {
             if let Some(prev) = current
                 && f(prev + 1, &buf).is_break()

@@ -413,6 +413,14 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Rows dropped whole (the other rejects are doubtful cells of rows that were used).
+    pub fn rows_rejected(&self) -> usize {
+        self.rejects
+            .iter()
+            .filter(|r| r.scope == RejectScope::Row)
+            .count()
+    }
+
     /// Index of the account with this id.
     pub fn account_index(&self, id: &str) -> Option<usize> {
         self.accounts.iter().position(|a| a.id == id)

@@ -132,11 +132,7 @@ pub fn accounts_csv(ds: &Dataset) -> Result<Vec<u8>> {
 /// `import.json`: how each sheet was read (header row, column → field, row counts), which
 /// sheets were ignored and why, and the totals.
 pub fn import_json(ds: &Dataset) -> serde_json::Value {
-    let rows_rejected = ds
-        .rejects
-        .iter()
-        .filter(|r| r.scope == crate::model::RejectScope::Row)
-        .count();
+    let rows_rejected = ds.rows_rejected();
     json!({
         "file": ds.file,
         "format": ds.format,

@@ -29,14 +29,22 @@ fn s<'a>(strings: &'a BTreeMap<String, String>, key: &'a str) -> &'a str {
     strings.get(key).map(String::as_str).unwrap_or(key)
 }
 
+/// A centred red line of text saying why a chart is empty.
+fn note(o: &mut String, x: f64, y: f64, text: &str) {
+    let _ = write!(
+        o,
+        r##"<text x="{x}" y="{y}" font-size="12" text-anchor="middle" fill="#a00">{}</text>"##,
+        xml(text)
+    );
+}
+
 /// All charts, by name: `matrix`, `pareto`, `shares`.
 pub fn all(
     inputs: &Inputs<'_>,
     strings: &BTreeMap<String, String>,
     locale: Locale,
 ) -> BTreeMap<&'static str, String> {
-    let mut ranked: Vec<&AccountResult> = inputs.scored.accounts.iter().collect();
-    ranked.sort_by_key(|r| (r.facts.rank, r.index));
+    let ranked: Vec<&AccountResult> = inputs.ranked().collect();
     let limit = param_num(inputs.rules, "chart_accounts")
         .unwrap_or(f64::INFINITY)
         .max(1.0);
@@ -140,12 +148,11 @@ fn matrix(
         plotted += 1;
     }
     if plotted == 0 {
-        let _ = write!(
-            o,
-            r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#a00">{}</text>"##,
+        note(
+            &mut o,
             m + pw / 2.0,
             m + ph / 2.0,
-            xml(s(strings, "chart_matrix_empty"))
+            s(strings, "chart_matrix_empty"),
         );
     }
     o.push_str("</svg>");
@@ -173,13 +180,13 @@ fn pareto(
     let with_share: Vec<f64> = ranked.iter().filter_map(|r| r.facts.cum_share).collect();
     let n = with_share.len();
     if n == 0 {
-        let _ = write!(
-            o,
-            r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#a00">{}</text></svg>"##,
+        note(
+            &mut o,
             m + pw / 2.0,
             m + ph / 2.0,
-            xml(s(strings, "chart_no_shares"))
+            s(strings, "chart_no_shares"),
         );
+        o.push_str("</svg>");
         return o;
     }
     // At most about 400 points: every k-th account and the last.
@@ -244,12 +251,7 @@ fn shares(
         xml(s(strings, "chart_shares"))
     );
     if rows.is_empty() {
-        let _ = write!(
-            o,
-            r##"<text x="{}" y="24" font-size="12" text-anchor="middle" fill="#a00">{}</text>"##,
-            w / 2.0,
-            xml(s(strings, "chart_no_shares"))
-        );
+        note(&mut o, w / 2.0, 24.0, s(strings, "chart_no_shares"));
     }
     for (i, (id, x)) in rows.iter().enumerate() {
         let y = 10.0 + i as f64 * (bar_h + 4.0);

@@ -19,8 +19,8 @@ pub struct Index {
     activities: Vec<Vec<u32>>,
     tenders: Vec<Vec<u32>>,
     plans: Vec<Vec<u32>>,
-    /// Account index → its result.
-    results: Vec<usize>,
+    /// Account results (indexes into `Scored::accounts`) by rank on the share basis.
+    ranked: Vec<usize>,
 }
 
 impl Index {
@@ -32,7 +32,7 @@ impl Index {
             activities: vec![Vec::new(); n],
             tenders: vec![Vec::new(); n],
             plans: vec![Vec::new(); n],
-            results: vec![usize::MAX; n],
+            ranked: (0..scored.accounts.len()).collect(),
         };
         for (i, c) in ds.contacts.iter().enumerate() {
             ix.contacts[c.account].push(i as u32);
@@ -46,10 +46,19 @@ impl Index {
         for (i, p) in ds.plans.iter().enumerate() {
             ix.plans[p.account].push(i as u32);
         }
-        for (i, r) in scored.accounts.iter().enumerate() {
-            ix.results[r.index] = i;
-        }
+        ix.ranked.sort_by_key(|&i| {
+            let r = &scored.accounts[i];
+            (r.facts.rank, r.index)
+        });
         ix
+    }
+
+    /// The account results of `scored` (the dataset indexed) by rank, ties in workbook order.
+    pub fn ranked<'s>(
+        &'s self,
+        scored: &'s Scored,
+    ) -> impl Iterator<Item = &'s AccountResult> + 's {
+        self.ranked.iter().map(|&i| &scored.accounts[i])
     }
 }
 
@@ -1233,6 +1242,21 @@ pub struct ClassRow {
     pub plan: bool,
 }
 
+impl ClassRow {
+    fn empty(name: &str, key: bool, plan: bool) -> ClassRow {
+        ClassRow {
+            name: name.to_string(),
+            accounts: 0,
+            revenue: 0.0,
+            gross_profit: 0.0,
+            revenue_share: None,
+            profit_share: None,
+            key,
+            plan,
+        }
+    }
+}
+
 /// A KAM row of the portfolio.
 #[derive(Debug, Serialize)]
 pub struct KamRow {
@@ -1366,31 +1390,13 @@ impl Inputs<'_> {
         let share_of = |x: f64, total: f64| (total > 0.0).then(|| x / total);
         let mut abc: Vec<ClassRow> = ["A", "B", "C"]
             .iter()
-            .map(|c| ClassRow {
-                name: c.to_string(),
-                accounts: 0,
-                revenue: 0.0,
-                gross_profit: 0.0,
-                revenue_share: None,
-                profit_share: None,
-                key: false,
-                plan: false,
-            })
+            .map(|c| ClassRow::empty(c, false, false))
             .collect();
         let mut bands: Vec<ClassRow> = self
             .rules
             .bands
             .iter()
-            .map(|b| ClassRow {
-                name: b.name.clone(),
-                accounts: 0,
-                revenue: 0.0,
-                gross_profit: 0.0,
-                revenue_share: None,
-                profit_share: None,
-                key: b.key,
-                plan: b.plan,
-            })
+            .map(|b| ClassRow::empty(&b.name, b.key, b.plan))
             .collect();
         for r in &s.accounts {
             let a = &ds.accounts[r.index];
@@ -1410,8 +1416,7 @@ impl Inputs<'_> {
             c.revenue_share = share_of(c.revenue, total_rev);
             c.profit_share = share_of(c.gross_profit, total_gp);
         }
-        let mut ranked: Vec<&AccountResult> = s.accounts.iter().collect();
-        ranked.sort_by_key(|r| (r.facts.rank, r.index));
+        let ranked: Vec<&AccountResult> = self.ranked().collect();
         let dependencies = ranked
             .iter()
             .filter(|r| {
@@ -1447,26 +1452,13 @@ impl Inputs<'_> {
             .map(|r| self.account_view(r))
             .collect();
         let managers = s.managers.as_ref();
+        // Every KAM of the key-client pack, then every KAM reviewed, by rank.
         let kams: Vec<KamRow> = s
             .kams
             .iter()
             .map(|k| {
                 let m = managers.and_then(|m| m.managers.iter().find(|x| x.kam_id == k.kam_id));
-                KamRow {
-                    id: k.kam_id.clone(),
-                    name: ds
-                        .managers
-                        .iter()
-                        .find(|x| x.id == k.kam_id)
-                        .and_then(|x| x.name.clone()),
-                    accounts: k.accounts,
-                    key_accounts: k.key_accounts,
-                    flags: k.flags.iter().map(|f| f.reason.clone()).collect(),
-                    band: m.map(|m| m.verdict.band.clone()),
-                    score: m.map(|m| m.verdict.score),
-                    rank: m.map(|m| m.rank),
-                    link: self.review_links.get(&k.kam_id).cloned(),
-                }
+                self.kam_row(&k.kam_id, k.accounts, Some(k), m)
             })
             .collect();
         let mut reviewed: Vec<KamRow> = Vec::new();
@@ -1475,19 +1467,7 @@ impl Inputs<'_> {
             ms.sort_by_key(|m| m.rank);
             for m in ms {
                 let k = s.kams.iter().find(|k| k.kam_id == m.kam_id);
-                reviewed.push(KamRow {
-                    id: m.kam_id.clone(),
-                    name: m.name.clone(),
-                    accounts: m.accounts,
-                    key_accounts: k.map_or(0, |k| k.key_accounts),
-                    flags: k
-                        .map(|k| k.flags.iter().map(|f| f.reason.clone()).collect())
-                        .unwrap_or_default(),
-                    band: Some(m.verdict.band.clone()),
-                    score: Some(m.verdict.score),
-                    rank: Some(m.rank),
-                    link: self.review_links.get(&m.kam_id).cloned(),
-                });
+                reviewed.push(self.kam_row(&m.kam_id, m.accounts, k, Some(m)));
             }
         }
         let mut rejects: Vec<RejectRow> = Vec::new();
@@ -1535,6 +1515,43 @@ impl Inputs<'_> {
         }
     }
 
+    /// A KAM's row: load and flags from the key-client pack, band, score and rank from the KAM
+    /// pack when it ran.
+    fn kam_row(
+        &self,
+        id: &str,
+        accounts: usize,
+        k: Option<&crate::score::KamResult>,
+        m: Option<&ManagerResult>,
+    ) -> KamRow {
+        KamRow {
+            id: id.to_string(),
+            name: match m {
+                Some(m) => m.name.clone(),
+                None => self
+                    .ds
+                    .managers
+                    .iter()
+                    .find(|x| x.id == id)
+                    .and_then(|x| x.name.clone()),
+            },
+            accounts,
+            key_accounts: k.map_or(0, |k| k.key_accounts),
+            flags: k
+                .map(|k| k.flags.iter().map(|f| f.reason.clone()).collect())
+                .unwrap_or_default(),
+            band: m.map(|m| m.verdict.band.clone()),
+            score: m.map(|m| m.verdict.score),
+            rank: m.map(|m| m.rank),
+            link: self.review_links.get(id).cloned(),
+        }
+    }
+
+    /// The account results by rank on the share basis (ties in workbook order).
+    pub fn ranked(&self) -> impl Iterator<Item = &AccountResult> + '_ {
+        self.index.ranked(self.scored)
+    }
+
     fn movements(&self) -> Movements {
         let Some(p) = self.previous else {
             return Movements::default();
@@ -1545,8 +1562,7 @@ impl Inputs<'_> {
             known: true,
             ..Default::default()
         };
-        let mut ranked: Vec<&AccountResult> = s.accounts.iter().collect();
-        ranked.sort_by_key(|r| (r.facts.rank, r.index));
+        let ranked: Vec<&AccountResult> = self.ranked().collect();
         let mut seen = std::collections::HashSet::new();
         let mut deltas = Vec::new();
         for r in &ranked {

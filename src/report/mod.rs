@@ -106,12 +106,11 @@ pub fn write_all(
     opts: &Options<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Written> {
-    let mut planned: Vec<&crate::score::AccountResult> = scored
-        .accounts
-        .iter()
+    let index = context::Index::new(ds, scored);
+    let planned: Vec<&crate::score::AccountResult> = index
+        .ranked(scored)
         .filter(|r| opts.all_plans || r.plan)
         .collect();
-    planned.sort_by_key(|r| (r.facts.rank, r.index));
     let plan_stems = unique_stems(
         &planned
             .iter()
@@ -144,7 +143,6 @@ pub fn write_all(
         .iter()
         .map(|(k, v)| (k.clone(), format!("reviews/{v}")))
         .collect();
-    let index = context::Index::new(ds, scored);
     let inputs = Inputs {
         ds,
         scored,
