@@ -1046,6 +1046,12 @@ fn hostile_scripts_fail_per_account_and_the_run_finishes() {
             "tamper_meta",
             format!("Lua tamper_meta: {lua}:17: attempt to index a boolean value"),
         ),
+        (
+            "slow_churn",
+            format!(
+                "Lua slow_churn: {lua}:25: time budget of 100 ms per call exceeded (raise limits.time_ms if the script is meant to be this slow)"
+            ),
+        ),
     ];
     for a in s["accounts"].as_array().unwrap() {
         let errors: Vec<(String, String)> = a["errors"]
@@ -2617,6 +2623,22 @@ fn fuzz_findings_and_seeds_never_crash_the_binary() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A 31 KB .xls whose cells span 65 536 × 2 048: refused before calamine builds the grid.
+    let xls = fuzz_replay(&regressions[..], "xls-dense-range-oom");
+    let o = kam()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("out-xls"))
+        .arg(&xls.0)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "sheet Managers is damaged or built to exhaust memory: its 55 cells span 65536 rows × 2048 columns"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for (i, f) in files("rule_pack").iter().enumerate() {
         let d = dir.path().join(format!("pack{i}"));
         fs::create_dir(&d).unwrap();
@@ -2647,7 +2669,7 @@ fn fuzz_findings_and_seeds_never_crash_the_binary() {
         fs::copy(f, d.join("fuzz.lua")).unwrap();
         fs::write(
             d.join("pack.yaml"),
-            "pack: fuzz\nlua: [fuzz.lua]\nlimits: { instructions: 100000, memory_mb: 16 }\n\
+            "pack: fuzz\nlua: [fuzz.lua]\nlimits: { instructions: 100000, memory_mb: 16, time_ms: 50 }\n\
              portfolio: { basis: basis, a_cutoff: 0.8, b_cutoff: 0.95 }\n\
              params:\n  basis: { default: gross_profit }\n\
              measures:\n  m: { lua: measure }\ncriteria:\n  - { id: c, lua: criterion }\n\

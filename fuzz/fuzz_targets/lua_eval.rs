@@ -13,6 +13,7 @@ fuzz_target!(
     let limits = kam::rules::Limits {
         instructions: 100_000,
         memory: 16 << 20,
+        time_ms: 250,
     };
     let Ok(mut vm) = kam::rules::lua::LuaVm::new(&[("fuzz.lua".to_string(), text.to_string())], limits)
     else {

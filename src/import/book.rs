@@ -299,9 +299,10 @@ impl<'a> Book<'a> {
             Format::Xlsb => Inner::Other(Box::new(Sheets::Xlsb(
                 calamine::Xlsb::new(cursor).map_err(|e| translate(file, e))?,
             ))),
-            Format::Xls => Inner::Other(Box::new(Sheets::Xls(
-                calamine::Xls::new(cursor).map_err(|e| translate(file, e))?,
-            ))),
+            Format::Xls => Inner::Other(Box::new(Sheets::Xls({
+                super::biff::check(bytes).map_err(|r| Error::workbook(file, r.to_string()))?;
+                calamine::Xls::new(cursor).map_err(|e| translate(file, e))?
+            }))),
             Format::Ods => Inner::Other(Box::new(Sheets::Ods(
                 calamine::Ods::new(cursor).map_err(|e| translate(file, e))?,
             ))),

@@ -2,6 +2,7 @@
 //! [`Dataset`]. Nothing is lost: every row is used or listed in the rejects with its cell and
 //! a reason, and every doubtful cell is listed too.
 
+pub mod biff;
 pub mod book;
 pub mod cells;
 pub mod mapping;

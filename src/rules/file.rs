@@ -193,6 +193,8 @@ pub struct LimitsFile {
     pub instructions: Option<u64>,
     /// Memory per Lua VM, in MiB.
     pub memory_mb: Option<u64>,
+    /// Wall-clock time per call, in milliseconds.
+    pub time_ms: Option<u64>,
 }
 
 /// Portfolio settings; each value is an expression over params (usually a param's name).

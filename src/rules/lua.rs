@@ -8,7 +8,8 @@
 //!   cannot change them for the next account.
 //! - Every call runs the pack's chunks afresh in a new environment: globals and upvalues never
 //!   carry over from one account to the next.
-//! - An instruction budget per call (a count hook) and a memory limit per VM. `pcall` and
+//! - An instruction budget and a wall-clock time budget per call (both checked by a count
+//!   hook every 1000 instructions) and a memory limit per VM. `pcall` and
 //!   `xpcall` are replaced by versions that cannot catch a budget or memory error, so a
 //!   `pcall` loop cannot escape them.
 //!
@@ -16,6 +17,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
@@ -44,6 +46,8 @@ pub struct LuaVm {
     chunks: Vec<Function>,
     require: Function,
     used: Rc<Cell<u64>>,
+    deadline: Rc<Cell<Instant>>,
+    limits_time_ms: u64,
     aborted: Rc<Cell<bool>>,
     base_meta: Table,
     ctx: Option<Table>,
@@ -95,6 +99,7 @@ impl LuaVm {
         .map_err(|e| format!("cannot start Lua: {e}"))?;
         let used = Rc::new(Cell::new(0u64));
         let aborted = Rc::new(Cell::new(false));
+        let deadline = Rc::new(Cell::new(Instant::now()));
         let setup = || -> mlua::Result<Table> {
             let g = lua.globals();
             // Lock the string metatable before anything untrusted runs.
@@ -165,26 +170,36 @@ impl LuaVm {
         lua.set_memory_limit(limits.memory)
             .map_err(|e| e.to_string())?;
         let (u, ab, budget) = (used.clone(), aborted.clone(), limits.instructions);
+        let (dl, time_ms) = (deadline.clone(), limits.time_ms);
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(1000),
             move |_lua, debug| {
                 u.set(u.get() + 1000);
-                if u.get() > budget {
-                    ab.set(true);
-                    let src = debug
-                        .source()
-                        .short_src
-                        .map(|s| s.to_string())
-                        .unwrap_or_default();
-                    let line = debug
-                        .current_line()
-                        .map(|l| l.to_string())
-                        .unwrap_or_default();
-                    return Err(mlua::Error::runtime(format!(
-                        "{src}:{line}: instruction budget of {budget} exceeded (an endless loop?)"
-                    )));
+                let over_budget = u.get() > budget;
+                // One clock read per 1000 instructions: a string function can copy megabytes in
+                // one instruction, so a loop of them stays within the budget for minutes.
+                if !over_budget && Instant::now() <= dl.get() {
+                    return Ok(VmState::Continue);
                 }
-                Ok(VmState::Continue)
+                ab.set(true);
+                let src = debug
+                    .source()
+                    .short_src
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let line = debug
+                    .current_line()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default();
+                Err(mlua::Error::runtime(if over_budget {
+                    format!(
+                        "{src}:{line}: instruction budget of {budget} exceeded (an endless loop?)"
+                    )
+                } else {
+                    format!(
+                        "{src}:{line}: time budget of {time_ms} ms per call exceeded (raise limits.time_ms if the script is meant to be this slow)"
+                    )
+                }))
             },
         )
         .map_err(|e| e.to_string())?;
@@ -226,6 +241,8 @@ impl LuaVm {
             chunks: factories.into_iter().map(|(_, f)| f).collect(),
             require,
             used,
+            deadline,
+            limits_time_ms: limits.time_ms,
             aborted,
             base_meta,
             ctx: None,
@@ -269,6 +286,8 @@ impl LuaVm {
 
     fn call_value(&self, func: &str, slots: &[V<'_>]) -> Result<Value, String> {
         self.used.set(0);
+        self.deadline
+            .set(Instant::now() + Duration::from_millis(self.limits_time_ms));
         self.aborted.set(false);
         let run = || -> mlua::Result<Value> {
             let env = self.lua.create_table()?;

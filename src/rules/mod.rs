@@ -396,6 +396,9 @@ pub struct Limits {
     pub instructions: u64,
     /// Bytes per VM.
     pub memory: usize,
+    /// Wall-clock milliseconds per call: string functions copy megabytes in one instruction,
+    /// so the instruction budget alone does not bound the time a call takes.
+    pub time_ms: u64,
 }
 
 /// Every account pack of a rules folder, checked and combined.
@@ -437,6 +440,7 @@ pub struct RuleSet {
 pub const DEFAULT_LIMITS: Limits = Limits {
     instructions: 1_000_000,
     memory: 64 << 20,
+    time_ms: 250,
 };
 
 struct Ctx<'a> {
@@ -581,6 +585,7 @@ const ALL_KEYS: &[&str] = &[
     "b_cutoff",
     "instructions",
     "memory_mb",
+    "time_ms",
     "scope",
     "metrics",
     "mistakes",
@@ -940,6 +945,9 @@ fn compile_pack(
         }
         if let Some(m) = l.memory_mb {
             set.limits.memory = (m.clamp(1, 4096) as usize) << 20;
+        }
+        if let Some(t) = l.time_ms {
+            set.limits.time_ms = t.clamp(1, 600_000);
         }
     }
     for (k, v) in &file.params {
