@@ -2257,6 +2257,250 @@ fn init_copies_the_templates_and_they_render_as_the_defaults() {
 // ---------------------------------------------------------------------------------------------
 // Batches (issue 6).
 
+/// Runs kam in a folder holding copies of the two regional fixtures, named by file only.
+fn run_merge(extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["merge-north.xlsx", "merge-south.xlsx"] {
+        fs::copy(fixture(&format!("valid/{f}")), dir.path().join(f)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let o = kam()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "merge-north.xlsx",
+            "merge-south.xlsx",
+            "--merge",
+            "--out",
+        ])
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&o.stderr).to_string(),
+        out,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn merge_makes_one_portfolio_with_ids_deduplicated_and_conflicts_listed() {
+    let r = run_merge(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "kam:   merged 2 workbooks: 4 ids in more than one (2 with conflicting values, listed in rejects.csv; the first workbook's rows are used)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // One output folder, not one per workbook.
+    assert!(!r.out.join("merge-north").exists() && !r.out.join("batch.json").exists());
+    let s = scores(&r);
+    let accounts: Vec<(String, String, f64, f64, serde_json::Value)> = s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["source"].as_str().unwrap().to_string(),
+                a["figures"]["revenue"].as_f64().unwrap(),
+                a["figures"]["gross_profit"].as_f64().unwrap(),
+                a["figures"]["wallet"].clone(),
+            )
+        })
+        .collect();
+    // S1 and C1 are in both workbooks: one account each, their Transactions lines summed
+    // (200 000 + 300 000; 100 000 + 50 000), the first workbook's row as the source.
+    assert_eq!(
+        accounts,
+        vec![
+            (
+                "N1".into(),
+                "'[merge-north.xlsx]Accounts'!A2".into(),
+                400000.0,
+                100000.0,
+                900000.0.into()
+            ),
+            (
+                "S1".into(),
+                "'[merge-north.xlsx]Accounts'!A3".into(),
+                500000.0,
+                150000.0,
+                500000.0.into()
+            ),
+            (
+                "C1".into(),
+                "'[merge-north.xlsx]Accounts'!A4".into(),
+                150000.0,
+                30000.0,
+                300000.0.into()
+            ),
+            (
+                "S2".into(),
+                "'[merge-south.xlsx]Accounts'!A4".into(),
+                1000000.0,
+                400000.0,
+                2000000.0.into()
+            ),
+        ]
+    );
+    // Cells are cited in each workbook's own layout: brand score is column I in the north,
+    // column G in the south.
+    let cells = |id: &str, rule: &str| -> Vec<String> {
+        let a = s["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap();
+        a["contributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["rule"] == rule)
+            .unwrap()["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        cells("N1", "reference"),
+        [
+            "'[merge-north.xlsx]Accounts'!H2",
+            "'[merge-north.xlsx]Accounts'!I2"
+        ]
+    );
+    assert_eq!(
+        cells("S2", "reference"),
+        [
+            "'[merge-south.xlsx]Accounts'!I4",
+            "'[merge-south.xlsx]Accounts'!G4"
+        ]
+    );
+    assert_eq!(
+        cells("N1", "big_money"),
+        ["[merge-north.xlsx]Transactions + [merge-south.xlsx]Transactions (sum of lines)"]
+    );
+    // Conflicting rows are rejects, cited in their own workbook; the first row is used.
+    assert_eq!(
+        r.file("rejects.csv"),
+        "file,sheet,cell,field,value,scope,reason\n\
+         merge-south.xlsx,Accounts,Accounts!A3,id,C1,row,account C1 is also in '[merge-north.xlsx]Accounts'!A4 with different values (region: North ≠ South; brand_score: 2 ≠ 4): the first workbook's row is used; correct one of them\n\
+         merge-south.xlsx,Managers,Managers!A4,id,K1,row,KAM K1 is also in '[merge-north.xlsx]Managers'!A2 with different values (region: North ≠ South): the first workbook's row is used; correct one of them\n"
+    );
+    let import: serde_json::Value = serde_json::from_str(&r.file("import.json")).unwrap();
+    let dups: Vec<(String, String, Vec<String>, Vec<String>)> = import["merge"]["duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let list = |k: &str| -> Vec<String> {
+                d[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            };
+            (
+                d["id"].as_str().unwrap().to_string(),
+                d["row"].as_str().unwrap().to_string(),
+                list("conflicts"),
+                list("filled"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        dups,
+        vec![
+            // S1 agrees; the south fills in the reference the north left empty, and an extra
+            // column only the south has.
+            (
+                "S1".into(),
+                "'[merge-south.xlsx]Accounts'!A2".into(),
+                vec![],
+                vec!["reference".into(), "strategic_fit".into()]
+            ),
+            (
+                "C1".into(),
+                "'[merge-south.xlsx]Accounts'!A3".into(),
+                vec!["region: North ≠ South".into(), "brand_score: 2 ≠ 4".into()],
+                vec![]
+            ),
+            (
+                "K2".into(),
+                "'[merge-south.xlsx]Managers'!A2".into(),
+                vec![],
+                vec![]
+            ),
+            (
+                "K1".into(),
+                "'[merge-south.xlsx]Managers'!A4".into(),
+                vec!["region: North ≠ South".into()],
+                vec![]
+            ),
+        ]
+    );
+    // The reference the south filled in for S1 is used: a reference account scores.
+    let s1 = s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "S1")
+        .unwrap();
+    assert_eq!(
+        s1["contributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["rule"] == "reference")
+            .unwrap()["inputs"]["reference"],
+        "yes",
+        "{s1}"
+    );
+    assert_eq!(import["counts"]["managers"], 3);
+    assert_eq!(import["counts"]["transaction_lines"], 6);
+    let m: serde_json::Value = serde_json::from_str(&r.file("manifest.json")).unwrap();
+    let from: Vec<&str> = m["inputs"][0]["merged_from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(from, ["merge-north.xlsx", "merge-south.xlsx"]);
+    assert_eq!(
+        m["inputs"][0]["file"],
+        "merge-north.xlsx + merge-south.xlsx"
+    );
+
+    // Under --strict the conflicts make the run finish with problems.
+    assert_eq!(run_merge(&["--strict"]).code, 1);
+}
+
+#[test]
+fn merge_stops_when_a_workbook_cannot_be_read() {
+    let r = run(&[
+        "run",
+        "--merge",
+        fixture("valid/merge-north.xlsx").to_str().unwrap(),
+        fixture("invalid/truncated.xlsx").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "--merge needs every workbook of the portfolio; fix this one or leave it out"
+        ) && r.stderr.contains("truncated.xlsx"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.out.exists());
+}
+
 #[test]
 fn a_batch_goes_on_past_a_bad_workbook_and_lists_it() {
     let dir = tempfile::tempdir().unwrap();

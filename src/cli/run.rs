@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Output folder of an earlier run to compare with (movements, actions done since).
     #[arg(long, value_name = "DIR")]
     pub previous: Option<PathBuf>,
+    /// Treat the workbooks as one portfolio (regional exports of one company): account and
+    /// KAM ids found in several workbooks are one, conflicting rows are listed as rejects.
+    #[arg(long)]
+    pub merge: bool,
 }
 
 impl Default for RunArgs {
@@ -82,6 +86,7 @@ impl Default for RunArgs {
             lang: "en".to_string(),
             all_plans: false,
             previous: None,
+            merge: false,
         }
     }
 }
@@ -98,6 +103,48 @@ struct Imported {
     sha256: String,
     /// Size in bytes.
     bytes: usize,
+    /// With `--merge`: the workbooks merged into this one, and what merging found.
+    merged: Option<Merged>,
+}
+
+/// The workbooks of a `--merge` run.
+struct Merged {
+    /// Each workbook: name, format, SHA-256, bytes, accounts.
+    parts: Vec<(String, &'static str, String, usize, usize)>,
+    report: import::merge::MergeReport,
+}
+
+/// Merges the imported workbooks into one (`--merge`).
+fn merge_imported(imported: Vec<Imported>) -> Imported {
+    let parts = imported
+        .iter()
+        .map(|i| {
+            (
+                i.input.display.clone(),
+                i.dataset.format,
+                i.sha256.clone(),
+                i.bytes,
+                i.dataset.accounts.len(),
+            )
+        })
+        .collect();
+    let bytes = imported.iter().map(|i| i.bytes).sum();
+    let mut hash_input = String::new();
+    for i in &imported {
+        hash_input.push_str(&i.sha256);
+        hash_input.push('\n');
+    }
+    let (dataset, report) = import::merge::merge(imported.into_iter().map(|i| i.dataset).collect());
+    Imported {
+        input: Input {
+            display: dataset.file.clone(),
+            path: None,
+        },
+        dataset,
+        sha256: sha256_hex(hash_input.as_bytes()),
+        bytes,
+        merged: Some(Merged { parts, report }),
+    }
 }
 
 fn progress_bar(enabled: bool) -> Option<ProgressBar> {
@@ -331,6 +378,7 @@ fn import_one(input: &Input, args: &RunArgs, bar: &Option<ProgressBar>) -> Resul
         dataset,
         sha256: sha256_hex(bytes),
         bytes: bytes.len(),
+        merged: None,
     })
 }
 
@@ -372,12 +420,21 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     });
     // In a batch a workbook that cannot be read is reported and the others go on (unless
     // --fail-fast); alone, it stops the run as before. Input order decides which error is first.
-    let batch = inputs.len() > 1;
+    // Merged, a workbook that cannot be read stops the run: the portfolio would be incomplete.
+    let batch = inputs.len() > 1 && !args.merge;
     let mut imported: Vec<Imported> = Vec::new();
     let mut failed: Vec<(String, String)> = Vec::new();
     for (input, r) in inputs.iter().zip(results) {
         match r {
             Ok(i) => imported.push(i),
+            Err(e) if args.merge && inputs.len() > 1 => {
+                if let Some(pb) = &bar {
+                    pb.finish_and_clear();
+                }
+                return Err(Error::Usage(format!(
+                    "{e}\n--merge needs every workbook of the portfolio; fix this one or leave it out"
+                )));
+            }
             Err(e) if batch && !args.fail_fast => {
                 failed.push((input.display.clone(), e.to_string()))
             }
@@ -402,6 +459,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 .collect::<Vec<_>>()
                 .join("\n")
         )));
+    }
+    if args.merge && imported.len() > 1 {
+        imported = vec![merge_imported(imported)];
     }
     let import_s = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
@@ -510,9 +570,16 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let ds = &imp.dataset;
         staging.write(&format!("{prefix}rejects.csv"), &files::rejects_csv(&[ds])?)?;
         staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
+        let mut import_json = files::import_json(ds);
+        if let (Some(m), Some(o)) = (&imp.merged, import_json.as_object_mut()) {
+            o.insert(
+                "merge".into(),
+                serde_json::to_value(&m.report).unwrap_or_default(),
+            );
+        }
         staging.write(
             &format!("{prefix}import.json"),
-            &files::to_json_bytes(&files::import_json(ds)),
+            &files::to_json_bytes(&import_json),
         )?;
         staging.write(
             &format!("{prefix}scores.csv"),
@@ -605,6 +672,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                     "plans_written": w.plans,
                     "reviews_written": w.reviews,
                 },
+                "merged_from": i.merged.as_ref().map(|m| m.parts.iter().map(|(file, format, sha, bytes, accounts)| serde_json::json!({
+                    "file": file, "format": format, "sha256": sha, "bytes": bytes, "accounts": accounts,
+                })).collect::<Vec<_>>()),
                 "report_problems": w.problems.iter().map(|(f, m)| serde_json::json!({ "file": f, "error": m })).collect::<Vec<_>>(),
             })
         }).collect::<Vec<_>>(),
@@ -624,7 +694,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         },
         "failed": failed.iter().map(|(f, e)| serde_json::json!({ "file": f, "error": e })).collect::<Vec<_>>(),
         "previous": previous.as_ref().map(|p| p.dir.clone()),
-        "options": { "all_plans": args.all_plans, "trace": args.trace, "strict": args.strict },
+        "options": { "all_plans": args.all_plans, "trace": args.trace, "strict": args.strict, "merge": args.merge },
         // Wall-clock seconds per stage: the only part of the output that differs between runs.
         "timings": {
             "import_s": ms(import_s),
@@ -664,6 +734,20 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 rows,
                 cells
             );
+            if let Some(m) = &imp.merged {
+                let conflicts = m.report.conflicts();
+                eprintln!(
+                    "kam:   merged {} workbooks: {} ids in more than one ({} with conflicting values{})",
+                    m.parts.len(),
+                    m.report.duplicates.len(),
+                    conflicts,
+                    if conflicts > 0 {
+                        ", listed in rejects.csv; the first workbook's rows are used"
+                    } else {
+                        ""
+                    }
+                );
+            }
             let mut bands: Vec<(String, usize)> = Vec::new();
             for b in &rules.bands {
                 let n = sc.accounts.iter().filter(|a| a.band == b.name).count();
@@ -689,15 +773,22 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 let mut ranked: Vec<&crate::score::kams::ManagerResult> =
                     m.managers.iter().collect();
                 ranked.sort_by_key(|k| k.rank);
+                // The first ten by rank; a large team is read in the reviews, not on stderr.
                 eprintln!(
-                    "kam:   {} KAMs judged for {}: {}",
+                    "kam:   {} KAMs judged for {}: {}{}",
                     m.managers.len(),
                     m.period.label,
                     ranked
                         .iter()
+                        .take(10)
                         .map(|k| format!("{} {}", k.kam_id, k.verdict.band))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    if ranked.len() > 10 {
+                        format!(" … and {} more", ranked.len() - 10)
+                    } else {
+                        String::new()
+                    }
                 );
             }
             let errors: Vec<String> = sc

@@ -6,6 +6,7 @@ pub mod biff;
 pub mod book;
 pub mod cells;
 pub mod mapping;
+pub mod merge;
 pub mod sheet;
 
 use std::collections::{BTreeMap, HashMap};

@@ -382,6 +382,9 @@ pub struct Dataset {
     pub account_extras: ExtraColumns,
     /// Column (0-based) of each Accounts field and extra column, to cite cells.
     pub account_columns: BTreeMap<String, u32>,
+    /// A merged dataset (`--merge`): the Accounts columns of each workbook whose layout differs
+    /// from the first's, by origin sheet (`[south.xlsx]Accounts`).
+    pub account_columns_by_sheet: BTreeMap<String, BTreeMap<String, u32>>,
     /// Contacts.
     pub contacts: Vec<Contact>,
     /// Names of extra Contacts columns.
@@ -419,6 +422,14 @@ impl Dataset {
             .iter()
             .filter(|r| r.scope == RejectScope::Row)
             .count()
+    }
+
+    /// The column of an Accounts field or extra column in the sheet `account` came from.
+    pub fn account_column(&self, account: &Account, name: &str) -> Option<u32> {
+        match self.account_columns_by_sheet.get(&*account.origin.sheet) {
+            Some(cols) => cols.get(name).copied(),
+            None => self.account_columns.get(name).copied(),
+        }
     }
 
     /// Index of the account with this id.

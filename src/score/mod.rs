@@ -1042,20 +1042,25 @@ fn cells_of(ds: &Dataset, a: &Account, inputs: &[&str]) -> Vec<String> {
             other => other,
         };
         if matches!(name, "revenue" | "gross_profit") && a.figures_source == "transactions" {
-            let sheet = ds
+            let sheets: Vec<&str> = ds
                 .sheets
                 .iter()
-                .find(|s| s.kind == Some(crate::model::SheetKind::Transactions))
-                .map(|s| s.sheet.clone())
-                .unwrap_or_else(|| "Transactions".into());
+                .filter(|s| s.kind == Some(crate::model::SheetKind::Transactions))
+                .map(|s| s.sheet.as_str())
+                .collect();
+            let sheet = if sheets.is_empty() {
+                "Transactions".to_string()
+            } else {
+                sheets.join(" + ")
+            };
             let c = format!("{sheet} (sum of lines)");
             if !out.contains(&c) {
                 out.push(c);
             }
             continue;
         }
-        if let Some(col) = ds.account_columns.get(name) {
-            let c = a.origin.cell(*col);
+        if let Some(col) = ds.account_column(a, name) {
+            let c = a.origin.cell(col);
             if !out.contains(&c) {
                 out.push(c);
             }
