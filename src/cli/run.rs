@@ -12,7 +12,7 @@ use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
 use crate::model::Dataset;
-use crate::output::scores::ScoresWriter;
+use crate::output::scores::{AccountJson, ScoresWriter};
 use crate::output::{Staging, exports, files, slug};
 use crate::report::templates::sha256_hex;
 use crate::report::{self, Previous, Templates};
@@ -521,12 +521,15 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             .map(|m| m.name.clone())
             .collect();
         let kam_engine = super::rules::kam_engine(&rules, ds)?;
+        let json = AccountJson::new(ds, &output_names, &measure_names);
+        let render = |r: &crate::score::AccountResult| json.render(r);
         let mut s = engine.score_streaming(
             ds,
             args.jobs.unwrap_or(0),
             args.trace,
             args.all_plans,
-            &mut |r| {
+            &render,
+            &mut |r, bytes| {
                 if args.fail_fast
                     && let Some(e) = r.errors.first()
                 {
@@ -535,8 +538,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                         imp.input.display, ds.accounts[r.index].id, e.rule, e.message
                     )));
                 }
-                out.account(ds, &output_names, &measure_names, r)
-                    .map_err(io_error)
+                out.account(&bytes).map_err(io_error)
             },
         )?;
         if let Some(k) = &kam_engine {

@@ -428,7 +428,10 @@ fn build_layout(
         }
     }
     let mut extras: Vec<(usize, String)> = Vec::new();
-    let mut used_names: Vec<String> = fields.iter().map(|f| f.name.to_string()).collect();
+    // Sets, not lists: a sheet may have thousands of columns, many with the same header.
+    let mut used_names: std::collections::HashSet<String> =
+        fields.iter().map(|f| f.name.to_string()).collect();
+    let mut next_suffix: std::collections::HashMap<String, usize> = Default::default();
     for (col, header) in headers.iter().enumerate() {
         if taken[col] || ignore.contains(&keys[col]) {
             continue;
@@ -450,12 +453,17 @@ fn build_layout(
             }
         };
         let mut name = base.clone();
-        let mut n = 2;
-        while used_names.contains(&name) {
-            name = format!("{base}_{n}");
-            n += 1;
+        if used_names.contains(&name) {
+            let n = next_suffix.entry(base.clone()).or_insert(2);
+            loop {
+                name = format!("{base}_{n}");
+                *n += 1;
+                if !used_names.contains(&name) {
+                    break;
+                }
+            }
         }
-        used_names.push(name.clone());
+        used_names.insert(name.clone());
         extras.push((col, name));
     }
     let n_fields = fields.len();

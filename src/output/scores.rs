@@ -127,46 +127,68 @@ pub fn actions_index(ds: &Dataset) -> Vec<Vec<u32>> {
     ix
 }
 
+/// Serialises accounts for `scores.json`; shared by the scoring threads, so each account is
+/// turned into JSON on the thread that scored it.
+pub struct AccountJson<'a> {
+    ds: &'a Dataset,
+    output_names: &'a [String],
+    measure_names: &'a [String],
+    actions: Vec<Vec<u32>>,
+}
+
+impl<'a> AccountJson<'a> {
+    /// A renderer for one dataset's accounts.
+    pub fn new(
+        ds: &'a Dataset,
+        output_names: &'a [String],
+        measure_names: &'a [String],
+    ) -> AccountJson<'a> {
+        AccountJson {
+            ds,
+            output_names,
+            measure_names,
+            actions: actions_index(ds),
+        }
+    }
+
+    /// One account as it stands in the `accounts` array (indented, no separator).
+    pub fn render(&self, r: &AccountResult) -> std::io::Result<Vec<u8>> {
+        let value = account_json(
+            self.ds,
+            self.output_names,
+            self.measure_names,
+            r,
+            &self.actions[r.index],
+        );
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"    ");
+        let mut ser =
+            serde_json::Serializer::with_formatter(&mut out, IndentedFormatter::new(2, &[]));
+        value.serialize(&mut ser).map_err(std::io::Error::other)?;
+        Ok(out)
+    }
+}
+
 /// Writes `scores.json` while the accounts are being scored: the accounts first (the
 /// document's keys are in alphabetical order and `accounts` is the first), everything that
 /// needs all of them once they are known. No account is held as JSON longer than it is written.
 pub struct ScoresWriter<'w> {
     w: &'w mut (dyn std::io::Write + Send),
     count: usize,
-    actions: Option<Vec<Vec<u32>>>,
 }
 
 impl<'w> ScoresWriter<'w> {
     /// Starts the document.
     pub fn begin(w: &'w mut (dyn std::io::Write + Send)) -> std::io::Result<ScoresWriter<'w>> {
         w.write_all(b"{\n  \"accounts\": [")?;
-        Ok(ScoresWriter {
-            w,
-            count: 0,
-            actions: None,
-        })
+        Ok(ScoresWriter { w, count: 0 })
     }
 
-    /// Writes one account.
-    pub fn account(
-        &mut self,
-        ds: &Dataset,
-        output_names: &[String],
-        measure_names: &[String],
-        r: &AccountResult,
-    ) -> std::io::Result<()> {
-        let actions = self.actions.get_or_insert_with(|| actions_index(ds));
-        let one = serde_json::to_string_pretty(&account_json(
-            ds,
-            output_names,
-            measure_names,
-            r,
-            &actions[r.index],
-        ))
-        .map_err(std::io::Error::other)?;
+    /// Writes one account made by [`AccountJson::render`].
+    pub fn account(&mut self, rendered: &[u8]) -> std::io::Result<()> {
         self.w
             .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
-        write_indented(self.w, &one, "    ")?;
+        self.w.write_all(rendered)?;
         self.count += 1;
         Ok(())
     }
@@ -387,21 +409,6 @@ type Serialised = Vec<Result<Vec<u8>, serde_json::Error>>;
 /// Stands for the KAM list while the rest of the document is serialised.
 const KAMS_HERE: &str = "@@kam-list@@";
 
-fn write_indented(
-    w: &mut (dyn std::io::Write + Send),
-    text: &str,
-    indent: &str,
-) -> std::io::Result<()> {
-    for (j, line) in text.lines().enumerate() {
-        if j > 0 {
-            w.write_all(b"\n")?;
-        }
-        w.write_all(indent.as_bytes())?;
-        w.write_all(line.as_bytes())?;
-    }
-    Ok(())
-}
-
 /// Writes the whole document for an already scored dataset.
 pub fn write_scores_json(
     w: &mut (dyn std::io::Write + Send),
@@ -410,8 +417,9 @@ pub fn write_scores_json(
     packs: &[(String, String)],
 ) -> std::io::Result<()> {
     let mut out = ScoresWriter::begin(w)?;
+    let json = AccountJson::new(ds, &s.output_names, &s.measure_names);
     for r in &s.accounts {
-        out.account(ds, &s.output_names, &s.measure_names, r)?;
+        out.account(&json.render(r)?)?;
     }
     out.finish(ds, s, packs)
 }

@@ -714,7 +714,8 @@ pub struct KamEngine {
     params: Vec<ParamValue>,
     period_text: Option<String>,
     tables: Arc<RowTables>,
-    kam_extras: Vec<String>,
+    /// Managers extra columns the rules can read: (name, column among the extras).
+    kam_extras: Vec<(String, usize)>,
     kam_base: usize,
     mistake_start: usize,
     lua: Vec<(String, String)>,
@@ -1020,14 +1021,17 @@ impl KamEngine {
         }
         // KAM names: fields, the Managers sheet's extra columns, metrics, mistakes, params.
         let mut names: Vec<String> = KAM_FIELDS.iter().map(|(n, _)| n.to_string()).collect();
-        let kam_extras: Vec<String> = ds
+        // Each with its column among the Managers extras (found once, not per KAM: a sheet
+        // can have thousands of extra columns).
+        let kam_extras: Vec<(String, usize)> = ds
             .manager_extras
             .names
             .iter()
-            .filter(|e| !names.contains(e))
-            .cloned()
+            .enumerate()
+            .filter(|(_, e)| !names.contains(e))
+            .map(|(i, e)| (e.clone(), i))
             .collect();
-        names.extend(kam_extras.iter().cloned());
+        names.extend(kam_extras.iter().map(|(n, _)| n.clone()));
         let kam_base = names.len();
 
         for m in &kam.metrics {
@@ -1355,13 +1359,9 @@ impl KamEngine {
                 _ => V::Missing, // mistakes.* are filled below
             });
         }
-        for (j, _) in self.kam_extras.iter().enumerate() {
+        for (_, i) in &self.kam_extras {
             let v = manager
-                .and_then(|m| {
-                    let n = &self.kam_extras[j];
-                    let i = ds.manager_extras.names.iter().position(|x| x == n)?;
-                    m.extra.get(i)
-                })
+                .and_then(|m| m.extra.get(*i))
                 .map_or(V::Missing, value_v);
             slots.push(v);
         }
@@ -1441,7 +1441,7 @@ impl KamEngine {
         let cite = |inputs: &[&str]| -> Vec<String> {
             let reads_manager = self.logic.expand(inputs).iter().any(|n| {
                 KAM_FIELDS[..8].iter().any(|(x, _)| x == n)
-                    || self.kam_extras.iter().any(|x| x == n)
+                    || self.kam_extras.iter().any(|(x, _)| x == n)
             });
             match manager {
                 Some(m) if reads_manager => vec![m.origin.cell(0)],

@@ -192,8 +192,13 @@ impl Scored {
     }
 }
 
-/// Receives each account's result in order during [`Engine::score_streaming`].
-pub type AccountSink<'a> = dyn FnMut(&AccountResult) -> crate::Result<()> + 'a;
+/// Receives each account's result in order during [`Engine::score_streaming`], with what the
+/// [`AccountRender`] made of it.
+pub type AccountSink<'a> = dyn FnMut(&AccountResult, Vec<u8>) -> crate::Result<()> + 'a;
+
+/// Turns an account's result into bytes (its JSON) on the worker thread that scored it, so the
+/// serialisation runs in parallel and the sink only writes.
+pub type AccountRender<'a> = dyn Fn(&AccountResult) -> std::io::Result<Vec<u8>> + Sync + 'a;
 
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 
@@ -471,9 +476,10 @@ impl Engine {
         jobs: usize,
         trace: bool,
         keep_contributions: bool,
+        render: &AccountRender<'_>,
         sink: &mut AccountSink<'_>,
     ) -> crate::Result<Scored> {
-        self.score_into(ds, jobs, trace, Some((sink, keep_contributions)))
+        self.score_into(ds, jobs, trace, Some((render, sink, keep_contributions)))
     }
 
     fn score_into(
@@ -481,7 +487,7 @@ impl Engine {
         ds: &Dataset,
         jobs: usize,
         trace: bool,
-        mut sink: Option<(&mut AccountSink<'_>, bool)>,
+        mut sink: Option<(&AccountRender<'_>, &mut AccountSink<'_>, bool)>,
     ) -> crate::Result<Scored> {
         /// Accounts scored in parallel before their results are handed on.
         const CHUNK: usize = 16_384;
@@ -496,22 +502,28 @@ impl Engine {
         let mut start = 0;
         while start < ds.accounts.len() {
             let end = (start + CHUNK).min(ds.accounts.len());
-            let chunk: Vec<AccountResult> = pool.install(|| {
+            let render = sink.as_ref().map(|(render, _, _)| *render);
+            let chunk: Vec<(AccountResult, std::io::Result<Vec<u8>>)> = pool.install(|| {
                 (start..end)
                     .into_par_iter()
                     .with_min_len(256)
                     .map(|i| {
-                        self.with_vm(&pv, |vm| {
+                        let r = self.with_vm(&pv, |vm| {
                             self.evaluate(ds, i, &facts[i], &pv, &aggregates, trace, vm)
-                        })
+                        });
+                        let bytes = render.map_or(Ok(Vec::new()), |f| f(&r));
+                        (r, bytes)
                     })
                     .collect()
             });
             match sink.as_mut() {
-                None => accounts.extend(chunk),
-                Some((sink, keep)) => {
-                    for mut r in chunk {
-                        sink(&r)?;
+                None => accounts.extend(chunk.into_iter().map(|(r, _)| r)),
+                Some((_, sink, keep)) => {
+                    for (mut r, bytes) in chunk {
+                        let bytes = bytes.map_err(|e| {
+                            crate::Error::io("cannot serialise an account's results", e)
+                        })?;
+                        sink(&r, bytes)?;
                         if !r.plan && !*keep {
                             r.contributions = Vec::new();
                         }
