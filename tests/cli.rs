@@ -2257,6 +2257,45 @@ fn init_copies_the_templates_and_they_render_as_the_defaults() {
 // ---------------------------------------------------------------------------------------------
 // Batches (issue 6).
 
+#[test]
+fn an_internal_error_is_an_apology_with_exit_2_and_the_previous_output_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let ok = kam()
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let before = fs::read(out.join("scores.json")).unwrap();
+    let o = kam()
+        .env("KAM_TEST_PANIC", "1")
+        .args(["run", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(
+            "error: kam hit an internal error and stopped; sorry. Nothing was written. Please report it with the command you ran.\n  detail: KAM_TEST_PANIC is set: an internal error forced for a test at src/cli/run.rs:"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert_eq!(fs::read(out.join("scores.json")).unwrap(), before);
+    // The half-written temporary folder is gone too.
+    let left: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(left, ["out"]);
+}
+
 /// Runs kam in a folder holding copies of the two regional fixtures, named by file only.
 fn run_merge(extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();

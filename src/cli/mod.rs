@@ -110,6 +110,7 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
+        crate::output::abandon_all();
         eprintln!(
             "error: kam hit an internal error and stopped; sorry. Nothing was written. \
              Please report it with the command you ran.\n  detail: {payload}{location}"

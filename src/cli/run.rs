@@ -471,6 +471,17 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         .map(|p| (p.name.clone(), p.path.display().to_string()))
         .collect();
     let staging = Staging::begin(&args.out)?;
+    // Tests force an internal error on a worker thread, with output half written, to check
+    // what a user would see.
+    if std::env::var_os("KAM_TEST_PANIC").is_some() {
+        staging.write("scores.json", b"{}")?;
+        pool.install(|| {
+            rayon::join(
+                || (),
+                || panic!("KAM_TEST_PANIC is set: an internal error forced for a test"),
+            )
+        });
+    }
     // One folder per workbook when there are several.
     let multi = batch;
     let mut used_names: Vec<String> = Vec::new();

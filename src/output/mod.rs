@@ -13,6 +13,28 @@ use crate::error::{Error, Result};
 /// The file whose presence marks a folder as kam output (safe to replace).
 pub const MARKER: &str = "manifest.json";
 
+/// Temporary folders being written, so an internal error can remove them before the process
+/// exits (no destructor runs then).
+static ACTIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every temporary output folder not yet committed; called when kam stops on an
+/// internal error.
+pub fn abandon_all() {
+    let dirs = match ACTIVE.lock() {
+        Ok(mut g) => std::mem::take(&mut *g),
+        Err(p) => std::mem::take(&mut *p.into_inner()),
+    };
+    for d in dirs {
+        let _ = fs::remove_dir_all(d);
+    }
+}
+
+fn forget(temp: &Path) {
+    if let Ok(mut g) = ACTIVE.lock() {
+        g.retain(|d| d != temp);
+    }
+}
+
 /// A folder being written; becomes the output on [`Staging::commit`], vanishes on drop.
 #[derive(Debug)]
 pub struct Staging {
@@ -58,6 +80,9 @@ impl Staging {
         }
         fs::create_dir(&temp)
             .map_err(|e| Error::io(format!("cannot create {}", temp.display()), e))?;
+        if let Ok(mut g) = ACTIVE.lock() {
+            g.push(temp.clone());
+        }
         Ok(Staging {
             temp,
             target: target.to_path_buf(),
@@ -156,6 +181,7 @@ impl Staging {
             ));
         }
         self.committed = true;
+        forget(&self.temp);
         if had_old {
             let _ = fs::remove_dir_all(&old);
         }
@@ -167,6 +193,7 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.temp);
+            forget(&self.temp);
         }
     }
 }
