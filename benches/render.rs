@@ -85,6 +85,7 @@ fn main() {
                     kam::output::scores::portfolio_json(&scored),
                     &report::Options {
                         all_plans: true,
+                        no_plans: false,
                         previous: None,
                         strict: true,
                         prefix: "",

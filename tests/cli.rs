@@ -2258,6 +2258,36 @@ fn init_copies_the_templates_and_they_render_as_the_defaults() {
 // Batches (issue 6).
 
 #[test]
+fn no_plans_writes_the_summary_reviews_and_exports_only() {
+    let r = run(&["run", "--no-plans"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.out.join("plans").exists());
+    assert_eq!(fs::read_dir(r.out.join("reviews")).unwrap().count(), 10);
+    for f in ["index.html", "index.md", "portfolio.html", "portfolio.md"] {
+        assert!(!r.file(f).contains("plans/"), "{f} links a plan");
+    }
+    assert!(
+        r.stderr
+            .contains("; 0 account plans and 5 manager reviews;"),
+        "{}",
+        r.stderr
+    );
+    let m: serde_json::Value = serde_json::from_str(&r.file("manifest.json")).unwrap();
+    assert_eq!(m["options"]["no_plans"], true);
+    // The scores are those of a run with plans.
+    let with = run(&["run"]);
+    assert_eq!(r.file("scores.json"), with.file("scores.json"));
+    let both = run(&["run", "--no-plans", "--all-plans"]);
+    assert_eq!(both.code, 2);
+    assert!(
+        both.stderr
+            .contains("'--no-plans' cannot be used with '--all-plans'"),
+        "{}",
+        both.stderr
+    );
+}
+
+#[test]
 fn an_internal_error_is_an_apology_with_exit_2_and_the_previous_output_stays() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

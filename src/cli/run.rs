@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// Write an account plan for every account, not only for the bands marked `plan`.
     #[arg(long)]
     pub all_plans: bool,
+    /// Write no account plan: the portfolio summary, manager reviews and exports only.
+    #[arg(long, conflicts_with = "all_plans")]
+    pub no_plans: bool,
     /// Output folder of an earlier run to compare with (movements, actions done since).
     #[arg(long, value_name = "DIR")]
     pub previous: Option<PathBuf>,
@@ -85,6 +88,7 @@ impl Default for RunArgs {
             templates: None,
             lang: "en".to_string(),
             all_plans: false,
+            no_plans: false,
             previous: None,
             merge: false,
         }
@@ -612,7 +616,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let total = sc
             .accounts
             .iter()
-            .filter(|r| args.all_plans || r.plan)
+            .filter(|r| !args.no_plans && (args.all_plans || r.plan))
             .count()
             + sc.managers.as_ref().map_or(0, |m| m.managers.len());
         let pb = render_bar(show_progress, total as u64, &imp.input.display);
@@ -632,6 +636,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 crate::output::scores::portfolio_json(sc),
                 &report::Options {
                     all_plans: args.all_plans,
+                    no_plans: args.no_plans,
                     previous: previous.as_ref(),
                     strict: args.strict,
                     prefix,
@@ -707,7 +712,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         },
         "failed": failed.iter().map(|(f, e)| serde_json::json!({ "file": f, "error": e })).collect::<Vec<_>>(),
         "previous": previous.as_ref().map(|p| p.dir.clone()),
-        "options": { "all_plans": args.all_plans, "trace": args.trace, "strict": args.strict, "merge": args.merge },
+        "options": { "all_plans": args.all_plans, "no_plans": args.no_plans, "trace": args.trace, "strict": args.strict, "merge": args.merge },
         // Wall-clock seconds per stage: the only part of the output that differs between runs.
         "timings": {
             "import_s": ms(import_s),

@@ -27,6 +27,8 @@ pub use templates::Templates;
 pub struct Options<'a> {
     /// Plans for every account, not only the bands marked `plan`.
     pub all_plans: bool,
+    /// Write no account plan (`--no-plans`).
+    pub no_plans: bool,
     /// The previous run, for movements and actions done since.
     pub previous: Option<&'a Previous>,
     /// A template that fails to render stops the run (else the report is skipped and listed).
@@ -109,7 +111,7 @@ pub fn write_all(
     let index = context::Index::new(ds, scored);
     let planned: Vec<&crate::score::AccountResult> = index
         .ranked(scored)
-        .filter(|r| opts.all_plans || r.plan)
+        .filter(|r| !opts.no_plans && (opts.all_plans || r.plan))
         .collect();
     let plan_stems = unique_stems(
         &planned
