@@ -1973,6 +1973,29 @@ fn scores_xlsx_has_three_sheets_with_headers_and_formats() {
     assert!(xml.contains(r#"<pane ySplit="1""#), "frozen header");
     assert!(xml.contains("<autoFilter"), "autofilter");
     assert!(xml.contains("<cols>"), "column widths");
+    // Shares are formatted as percentages through their column's format.
+    let col = kam::model::column_letters(share as u32);
+    let style = xml
+        .split(&format!("<c r=\"{col}2\" s=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|s| s.parse::<usize>().ok())
+        .expect("the share cell has a style");
+    let mut styles = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
+    let fmt_id = styles
+        .split("formatCode=\"0.0%\"")
+        .next()
+        .and_then(|before| before.rsplit("numFmtId=\"").next())
+        .and_then(|s| s.split('"').next())
+        .expect("a 0.0% number format")
+        .to_string();
+    let xfs = styles.split("<cellXfs").nth(1).unwrap();
+    let xf = xfs.split("<xf ").nth(style + 1).unwrap();
+    assert!(
+        xf.contains(&format!("numFmtId=\"{fmt_id}\"")),
+        "style {style} of the share cell: {xf}"
+    );
 }
 
 #[test]
