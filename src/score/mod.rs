@@ -807,9 +807,10 @@ fn lua_problem(sources: &[(String, String)], message: &str) -> Diagnostic {
     Diagnostic::new(format!("Lua: {message}"))
 }
 
+/// A portfolio setting's value; a name that failed to bind (reported already) reads as missing.
 fn eval_params(e: &SExpr, pvals: &[ParamValue]) -> Option<V<'static>> {
     e.expr
-        .eval(&|i| param_v(&pvals[i]))
+        .eval(&|i| pvals.get(i).map_or(V::Missing, param_v))
         .ok()
         .map(IntoOwnedStatic::into_owned_static)
 }
