@@ -592,15 +592,18 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let ds = &imp.dataset;
         let exports = || -> Result<f64> {
             let t = std::time::Instant::now();
+            // Streamed to their files: a million accounts make exports of hundreds of MB.
             let xlsx = || -> Result<()> {
-                staging.write(
-                    &format!("{prefix}scores.xlsx"),
-                    &exports::scores_xlsx(ds, sc)?,
-                )
+                let (path, mut file) = staging.create(&format!("{prefix}scores.xlsx"))?;
+                exports::scores_xlsx(&mut file, ds, sc)?;
+                std::io::Write::flush(&mut file)
+                    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
             };
             let rest = || -> Result<()> {
-                staging.write(&format!("{prefix}rejects.csv"), &files::rejects_csv(&[ds])?)?;
-                staging.write(&format!("{prefix}accounts.csv"), &files::accounts_csv(ds)?)?;
+                let (_, file) = staging.create(&format!("{prefix}rejects.csv"))?;
+                files::rejects_csv(file, &[ds])?;
+                let (_, file) = staging.create(&format!("{prefix}accounts.csv"))?;
+                files::accounts_csv(file, ds)?;
                 let mut import_json = files::import_json(ds);
                 if let (Some(m), Some(o)) = (&imp.merged, import_json.as_object_mut()) {
                     o.insert(
@@ -612,10 +615,8 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                     &format!("{prefix}import.json"),
                     &files::to_json_bytes(&import_json),
                 )?;
-                staging.write(
-                    &format!("{prefix}scores.csv"),
-                    &exports::scores_csv(ds, sc)?,
-                )
+                let (_, file) = staging.create(&format!("{prefix}scores.csv"))?;
+                exports::scores_csv(file, ds, sc)
             };
             let (a, b) = rayon::join(xlsx, rest);
             a?;

@@ -231,9 +231,9 @@ fn csv_text(c: &Cell, kind: Kind) -> String {
 
 /// `scores.csv`: one row per account, in workbook order, the same columns as the Accounts sheet
 /// of `scores.xlsx`.
-pub fn scores_csv(ds: &Dataset, s: &Scored) -> Result<Vec<u8>> {
+pub fn scores_csv(out: impl std::io::Write, ds: &Dataset, s: &Scored) -> Result<()> {
     let cols = account_columns(s);
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(out);
     let err = |e: csv::Error| Error::Usage(format!("internal error while writing CSV: {e}"));
     w.write_record(cols.iter().map(|c| c.name.as_str()))
         .map_err(err)?;
@@ -242,8 +242,12 @@ pub fn scores_csv(ds: &Dataset, s: &Scored) -> Result<Vec<u8>> {
         w.write_record(row.iter().zip(&cols).map(|(c, k)| csv_text(c, k.kind)))
             .map_err(err)?;
     }
-    w.into_inner()
-        .map_err(|e| Error::Usage(format!("internal error while writing CSV: {e}")))
+    let mut inner = w
+        .into_inner()
+        .map_err(|e| Error::Usage(format!("internal error while writing CSV: {e}")))?;
+    inner
+        .flush()
+        .map_err(|e| Error::io("cannot write scores.csv", e))
 }
 
 fn xlsx_err(e: XlsxError) -> Error {
@@ -309,7 +313,11 @@ fn write_sheet(
 }
 
 /// `scores.xlsx`: Accounts, Managers (when a KAM pack ran) and Rejects sheets.
-pub fn scores_xlsx(ds: &Dataset, s: &Scored) -> Result<Vec<u8>> {
+pub fn scores_xlsx(
+    out: impl std::io::Write + std::io::Seek + Send,
+    ds: &Dataset,
+    s: &Scored,
+) -> Result<()> {
     let mut wb = Workbook::new();
     // Level 3 instead of 6: about 16 % larger, a third faster to write (100 000 accounts:
     // 22.7 MB in 2.1 s against 19.6 MB in 3.0 s on the benchmark machine).
@@ -354,5 +362,5 @@ pub fn scores_xlsx(ds: &Dataset, s: &Scored) -> Result<Vec<u8>> {
         &f,
     )
     .map_err(xlsx_err)?;
-    wb.save_to_buffer().map_err(xlsx_err)
+    wb.save_to_writer(out).map_err(xlsx_err)
 }

@@ -12,14 +12,17 @@ fn csv_error(e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("internal error while writing CSV: {e}"))
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>> {
-    w.into_inner().map_err(csv_error)
+fn finish<W: std::io::Write>(w: csv::Writer<W>) -> Result<()> {
+    let mut inner = w.into_inner().map_err(csv_error)?;
+    inner
+        .flush()
+        .map_err(|e| Error::io("cannot write a CSV file", e))
 }
 
 /// `rejects.csv`: file, sheet, cell, field, value, scope, reason — one line per rejected row
 /// or doubtful cell.
-pub fn rejects_csv(datasets: &[&Dataset]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+pub fn rejects_csv(out: impl std::io::Write, datasets: &[&Dataset]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     w.write_record(["file", "sheet", "cell", "field", "value", "scope", "reason"])
         .map_err(csv_error)?;
     for ds in datasets {
@@ -50,7 +53,7 @@ fn opt_bool(v: Option<bool>) -> String {
 
 /// `accounts.csv`: every account as kam read it, with derived figures, child-row counts, the
 /// source row and the extra columns.
-pub fn accounts_csv(ds: &Dataset) -> Result<Vec<u8>> {
+pub fn accounts_csv(out: impl std::io::Write, ds: &Dataset) -> Result<()> {
     let mut contacts = vec![0u32; ds.accounts.len()];
     let mut activities = vec![0u32; ds.accounts.len()];
     let mut tenders = vec![0u32; ds.accounts.len()];
@@ -61,7 +64,7 @@ pub fn accounts_csv(ds: &Dataset) -> Result<Vec<u8>> {
         .for_each(|a| activities[a.account] += 1);
     ds.tenders.iter().for_each(|t| tenders[t.account] += 1);
     ds.plans.iter().for_each(|p| plans[p.account] += 1);
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(out);
     let mut header: Vec<String> = [
         "id",
         "name",
