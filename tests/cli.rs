@@ -77,6 +77,11 @@ fn run(args: &[&str]) -> Run {
     }
 }
 
+/// Asserts that the run's stderr says `text`, showing all of it when it does not.
+fn assert_says(r: &Run, text: &str) {
+    assert!(r.stderr.contains(text), "{}", r.stderr);
+}
+
 fn run_file(rel: &str, extra: &[&str]) -> Run {
     let path = fixture(rel);
     let mut args = vec!["run", path.to_str().unwrap()];
@@ -2289,12 +2294,7 @@ fn no_plans_writes_the_summary_reviews_and_exports_only() {
     for f in ["index.html", "index.md", "portfolio.html", "portfolio.md"] {
         assert!(!r.file(f).contains("plans/"), "{f} links a plan");
     }
-    assert!(
-        r.stderr
-            .contains("; 0 account plans and 5 manager reviews;"),
-        "{}",
-        r.stderr
-    );
+    assert_says(&r, "; 0 account plans and 5 manager reviews;");
     let m: serde_json::Value = serde_json::from_str(&r.file("manifest.json")).unwrap();
     assert_eq!(m["options"]["no_plans"], true);
     // The scores are those of a run with plans.
@@ -2302,12 +2302,7 @@ fn no_plans_writes_the_summary_reviews_and_exports_only() {
     assert_eq!(r.file("scores.json"), with.file("scores.json"));
     let both = run(&["run", "--no-plans", "--all-plans"]);
     assert_eq!(both.code, 2);
-    assert!(
-        both.stderr
-            .contains("'--no-plans' cannot be used with '--all-plans'"),
-        "{}",
-        both.stderr
-    );
+    assert_says(&both, "'--no-plans' cannot be used with '--all-plans'");
 }
 
 #[test]
@@ -2381,12 +2376,9 @@ fn run_merge(extra: &[&str]) -> Run {
 fn merge_makes_one_portfolio_with_ids_deduplicated_and_conflicts_listed() {
     let r = run_merge(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(
-            "kam:   merged 2 workbooks: 4 ids in more than one (2 with conflicting values, listed in rejects.csv; the first workbook's rows are used)"
-        ),
-        "{}",
-        r.stderr
+    assert_says(
+        &r,
+        "kam:   merged 2 workbooks: 4 ids in more than one (2 with conflicting values, listed in rejects.csv; the first workbook's rows are used)",
     );
     // One output folder, not one per workbook.
     assert!(!r.out.join("merge-north").exists() && !r.out.join("batch.json").exists());
@@ -2583,13 +2575,11 @@ fn merge_stops_when_a_workbook_cannot_be_read() {
         fixture("invalid/truncated.xlsx").to_str().unwrap(),
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(
-            "--merge needs every workbook of the portfolio; fix this one or leave it out"
-        ) && r.stderr.contains("truncated.xlsx"),
-        "{}",
-        r.stderr
+    assert_says(
+        &r,
+        "--merge needs every workbook of the portfolio; fix this one or leave it out",
     );
+    assert_says(&r, "truncated.xlsx");
     assert!(!r.out.exists());
 }
 

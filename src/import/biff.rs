@@ -107,6 +107,15 @@ impl<'a> Cfb<'a> {
         self.body.get(start.min(end)..end)
     }
 
+    /// Sector `id` read as sector numbers (a FAT or DIFAT sector); `None` where calamine fails.
+    fn sector_ids(&self, id: u32) -> Option<impl Iterator<Item = u32> + 'a> {
+        let s = self.sector(id)?;
+        (s.len() % 4 == 0).then(|| {
+            s.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        })
+    }
+
     /// Follows a chain of `len` bytes at most; `Err` when it loops before it ends.
     fn chain(
         &self,
@@ -180,16 +189,10 @@ fn workbook_stream(bytes: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
         if n > maxid as usize + 1 {
             return Ok(None);
         }
-        let Some(s) = cfb.sector(id) else {
+        let Some(ids) = cfb.sector_ids(id) else {
             return Ok(None);
         };
-        if s.len() % 4 != 0 {
-            return Ok(None);
-        }
-        difat.extend(
-            s.chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().unwrap())),
-        );
+        difat.extend(ids);
         let Some(next) = difat.pop() else {
             return Ok(None);
         };
@@ -197,16 +200,10 @@ fn workbook_stream(bytes: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
     }
     let mut fats = Vec::new();
     for id in difat.into_iter().filter(|id| *id < DIFSECT) {
-        let Some(s) = cfb.sector(id) else {
+        let Some(ids) = cfb.sector_ids(id) else {
             return Ok(None);
         };
-        if s.len() % 4 != 0 {
-            return Ok(None);
-        }
-        fats.extend(
-            s.chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().unwrap())),
-        );
+        fats.extend(ids);
     }
     cfb.fats = fats;
     let dir_start = u32_at(header, 48).unwrap_or(ENDOFCHAIN);

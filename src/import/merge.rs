@@ -301,6 +301,98 @@ fn conflict_reject(file: &str, origin: &Origin, id: &str, kind: &str, d: &Duplic
     }
 }
 
+/// A record that may stand in several workbooks under one id: an account or a KAM.
+trait Mergeable: Clone {
+    /// `account` or `kam` in `import.json`.
+    const KIND: &'static str;
+    /// How a reject names it.
+    const LABEL: &'static str;
+    fn id(&self) -> &str;
+    fn origin(&self) -> &Origin;
+    fn extra(&self) -> &[Value];
+    fn extra_mut(&mut self) -> &mut Vec<Value>;
+    /// Compares the fields (and fills the empty ones in when `fill`).
+    fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff);
+}
+
+impl Mergeable for Account {
+    const KIND: &'static str = "account";
+    const LABEL: &'static str = "account";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn extra(&self) -> &[Value] {
+        &self.extra
+    }
+    fn extra_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.extra
+    }
+    fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff) {
+        compare_accounts(self, other, fill, d)
+    }
+}
+
+impl Mergeable for Manager {
+    const KIND: &'static str = "kam";
+    const LABEL: &'static str = "KAM";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn extra(&self) -> &[Value] {
+        &self.extra
+    }
+    fn extra_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.extra
+    }
+    fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff) {
+        compare_managers(self, other, fill, d)
+    }
+}
+
+/// A later row of an id already kept: when it agrees, it fills in what the kept row left
+/// empty; when it does not, it is a reject (`plain` is its origin within its own workbook).
+fn merge_duplicate<T: Mergeable>(
+    kept: &mut T,
+    other: &T,
+    plain: &Origin,
+    file: &str,
+    extra_names: &[String],
+    rejects: &mut Vec<Reject>,
+) -> Duplicate {
+    let mut diff = Diff::default();
+    kept.clone().compare(other, false, &mut diff);
+    let mut extra = kept.extra().to_vec();
+    compare_extras(extra_names, &mut extra, other.extra(), false, &mut diff);
+    let d = Duplicate {
+        kind: T::KIND,
+        id: other.id().to_string(),
+        kept: RowCell(kept.origin()).to_string(),
+        row: RowCell(other.origin()).to_string(),
+        conflicts: diff.conflicts,
+        filled: diff.filled,
+    };
+    if d.conflicts.is_empty() {
+        let mut none = Diff::default();
+        kept.compare(other, true, &mut none);
+        compare_extras(
+            extra_names,
+            kept.extra_mut(),
+            other.extra(),
+            true,
+            &mut none,
+        );
+    } else {
+        rejects.push(conflict_reject(file, plain, other.id(), T::LABEL, &d));
+    }
+    d
+}
+
 /// Merges workbooks, in the order given, into one dataset; `parts` must not be empty.
 pub fn merge(parts: Vec<Dataset>) -> (Dataset, MergeReport) {
     let mut report = MergeReport {
@@ -368,23 +460,6 @@ pub fn merge(parts: Vec<Dataset>) -> (Dataset, MergeReport) {
             if let Some(&i) = by_id.get(&a.id) {
                 index.push(i);
                 let kept = &mut out.accounts[i];
-                let mut diff = Diff::default();
-                compare_accounts(&mut kept.clone(), &a, false, &mut diff);
-                compare_extras(
-                    &out.account_extras.names,
-                    &mut kept.extra.clone(),
-                    &a.extra,
-                    false,
-                    &mut diff,
-                );
-                let d = Duplicate {
-                    kind: "account",
-                    id: a.id.clone(),
-                    kept: RowCell(&kept.origin).to_string(),
-                    row: RowCell(&a.origin).to_string(),
-                    conflicts: diff.conflicts,
-                    filled: diff.filled,
-                };
                 // Transaction sums add up whether or not the Accounts rows agree: the lines
                 // themselves are used.
                 if a.figures_source == "transactions" && kept.figures_source == "transactions" {
@@ -397,20 +472,14 @@ pub fn merge(parts: Vec<Dataset>) -> (Dataset, MergeReport) {
                         e.lines += f.lines;
                     }
                 }
-                if d.conflicts.is_empty() {
-                    let mut none = Diff::default();
-                    compare_accounts(kept, &a, true, &mut none);
-                    compare_extras(
-                        &out.account_extras.names,
-                        &mut kept.extra,
-                        &a.extra,
-                        true,
-                        &mut none,
-                    );
-                } else {
-                    out.rejects
-                        .push(conflict_reject(&file, &plain, &a.id, "account", &d));
-                }
+                let d = merge_duplicate(
+                    kept,
+                    &a,
+                    &plain,
+                    &file,
+                    &out.account_extras.names,
+                    &mut out.rejects,
+                );
                 report.duplicates.push(d);
             } else {
                 by_id.insert(a.id.clone(), out.accounts.len());
@@ -423,38 +492,14 @@ pub fn merge(parts: Vec<Dataset>) -> (Dataset, MergeReport) {
             retag(&mut m.origin, &tag, &mut cache);
             m.extra = place(std::mem::take(&mut m.extra), &man_map);
             if let Some(&i) = kam_by_id.get(&m.id) {
-                let kept = &mut out.managers[i];
-                let mut diff = Diff::default();
-                compare_managers(&mut kept.clone(), &m, false, &mut diff);
-                compare_extras(
+                let d = merge_duplicate(
+                    &mut out.managers[i],
+                    &m,
+                    &plain,
+                    &file,
                     &out.manager_extras.names,
-                    &mut kept.extra.clone(),
-                    &m.extra,
-                    false,
-                    &mut diff,
+                    &mut out.rejects,
                 );
-                let d = Duplicate {
-                    kind: "kam",
-                    id: m.id.clone(),
-                    kept: RowCell(&kept.origin).to_string(),
-                    row: RowCell(&m.origin).to_string(),
-                    conflicts: diff.conflicts,
-                    filled: diff.filled,
-                };
-                if d.conflicts.is_empty() {
-                    let mut none = Diff::default();
-                    compare_managers(kept, &m, true, &mut none);
-                    compare_extras(
-                        &out.manager_extras.names,
-                        &mut kept.extra,
-                        &m.extra,
-                        true,
-                        &mut none,
-                    );
-                } else {
-                    out.rejects
-                        .push(conflict_reject(&file, &plain, &m.id, "KAM", &d));
-                }
                 report.duplicates.push(d);
             } else {
                 kam_by_id.insert(m.id.clone(), out.managers.len());
