@@ -315,45 +315,33 @@ trait Mergeable: Clone {
     fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff);
 }
 
-impl Mergeable for Account {
-    const KIND: &'static str = "account";
-    const LABEL: &'static str = "account";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn origin(&self) -> &Origin {
-        &self.origin
-    }
-    fn extra(&self) -> &[Value] {
-        &self.extra
-    }
-    fn extra_mut(&mut self) -> &mut Vec<Value> {
-        &mut self.extra
-    }
-    fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff) {
-        compare_accounts(self, other, fill, d)
-    }
+/// Implements [`Mergeable`] for a record with `id`, `origin` and `extra` fields.
+macro_rules! mergeable {
+    ($t:ty, $kind:literal, $label:literal, $compare:ident) => {
+        impl Mergeable for $t {
+            const KIND: &'static str = $kind;
+            const LABEL: &'static str = $label;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn origin(&self) -> &Origin {
+                &self.origin
+            }
+            fn extra(&self) -> &[Value] {
+                &self.extra
+            }
+            fn extra_mut(&mut self) -> &mut Vec<Value> {
+                &mut self.extra
+            }
+            fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff) {
+                $compare(self, other, fill, d)
+            }
+        }
+    };
 }
 
-impl Mergeable for Manager {
-    const KIND: &'static str = "kam";
-    const LABEL: &'static str = "KAM";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn origin(&self) -> &Origin {
-        &self.origin
-    }
-    fn extra(&self) -> &[Value] {
-        &self.extra
-    }
-    fn extra_mut(&mut self) -> &mut Vec<Value> {
-        &mut self.extra
-    }
-    fn compare(&mut self, other: &Self, fill: bool, d: &mut Diff) {
-        compare_managers(self, other, fill, d)
-    }
-}
+mergeable!(Account, "account", "account", compare_accounts);
+mergeable!(Manager, "kam", "KAM", compare_managers);
 
 /// A later row of an id already kept: when it agrees, it fills in what the kept row left
 /// empty; when it does not, it is a reject (`plain` is its origin within its own workbook).
@@ -506,30 +494,21 @@ pub fn merge(parts: Vec<Dataset>) -> (Dataset, MergeReport) {
                 out.managers.push(m);
             }
         }
-        for mut c in part.contacts {
-            retag(&mut c.origin, &tag, &mut cache);
-            c.account = index[c.account];
-            c.extra = place(std::mem::take(&mut c.extra), &con_map);
-            out.contacts.push(c);
+        // Child records: their workbook in the origin, the merged account, the union's extras.
+        macro_rules! children {
+            ($from:ident, $map:ident) => {
+                for mut r in part.$from {
+                    retag(&mut r.origin, &tag, &mut cache);
+                    r.account = index[r.account];
+                    r.extra = place(std::mem::take(&mut r.extra), &$map);
+                    out.$from.push(r);
+                }
+            };
         }
-        for mut a in part.activities {
-            retag(&mut a.origin, &tag, &mut cache);
-            a.account = index[a.account];
-            a.extra = place(std::mem::take(&mut a.extra), &act_map);
-            out.activities.push(a);
-        }
-        for mut t in part.tenders {
-            retag(&mut t.origin, &tag, &mut cache);
-            t.account = index[t.account];
-            t.extra = place(std::mem::take(&mut t.extra), &ten_map);
-            out.tenders.push(t);
-        }
-        for mut p in part.plans {
-            retag(&mut p.origin, &tag, &mut cache);
-            p.account = index[p.account];
-            p.extra = place(std::mem::take(&mut p.extra), &plan_map);
-            out.plans.push(p);
-        }
+        children!(contacts, con_map);
+        children!(activities, act_map);
+        children!(tenders, ten_map);
+        children!(plans, plan_map);
         out.transaction_lines += part.transaction_lines;
         out.rejects.extend(part.rejects);
         out.sheets
