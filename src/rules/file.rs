@@ -449,6 +449,10 @@ mod tests {
             ])
         );
         assert_eq!(
+            keys(&schema["properties"]["limits"]),
+            sorted(&["instructions", "memory_mb", "time_ms"])
+        );
+        assert_eq!(
             keys(&defs["metric"]),
             sorted(&[
                 "id",
