@@ -442,6 +442,17 @@ pub struct NextAction {
     pub overdue: bool,
 }
 
+/// The values a rule saw, as the reports list them.
+fn named_inputs(inputs: &[(std::sync::Arc<str>, String)]) -> Vec<Named> {
+    inputs
+        .iter()
+        .map(|(k, v)| Named {
+            name: k.to_string(),
+            value: Some(serde_json::json!(v)),
+        })
+        .collect()
+}
+
 /// The matched rules of a trace, as the reports show them.
 fn why_of(contributions: &[crate::score::Contribution]) -> Vec<Why> {
     contributions
@@ -453,14 +464,7 @@ fn why_of(contributions: &[crate::score::Contribution]) -> Vec<Why> {
             points: c.points,
             label: c.label.clone(),
             reason: c.reason.clone(),
-            inputs: c
-                .inputs
-                .iter()
-                .map(|(k, v)| Named {
-                    name: k.to_string(),
-                    value: Some(serde_json::json!(v)),
-                })
-                .collect(),
+            inputs: named_inputs(&c.inputs),
             cells: c.cells.clone(),
         })
         .collect()
@@ -1111,14 +1115,7 @@ impl Inputs<'_> {
                     Outcome::Error => "error",
                 },
                 reason: x.reason.clone(),
-                inputs: x
-                    .inputs
-                    .iter()
-                    .map(|(k, v)| Named {
-                        name: k.to_string(),
-                        value: Some(serde_json::json!(v)),
-                    })
-                    .collect(),
+                inputs: named_inputs(&x.inputs),
                 evidence: x
                     .evidence
                     .iter()
