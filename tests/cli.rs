@@ -2993,3 +2993,40 @@ fn fuzz_replay(files: &[PathBuf], name: &str) -> (PathBuf, TempDir) {
     fs::write(&path, rest).unwrap();
     (path, dir)
 }
+
+#[test]
+fn summary_rows_caps_the_account_tables_and_counts_the_rest() {
+    // The sample has 7 key accounts; with summary_rows=2 the summary lists the largest two.
+    let r = run(&["run", "--set", "summary_rows=2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = r.file("portfolio.md");
+    let table = &md[md.find("## Key accounts and plans").unwrap()
+        ..md.find("## Key account managers").unwrap()];
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| Rank"))
+            .count(),
+        2,
+        "{table}"
+    );
+    assert!(table.contains("| 2 | [Absheron Pharma LLC]"), "{table}");
+    assert!(
+        table.contains(
+            "+ 5 more, not listed here: every account is in accounts.csv and scores.csv."
+        ),
+        "{table}"
+    );
+    let html = r.file("portfolio.html");
+    assert!(
+        html.contains("<p class=\"muted\">+ 5 more, not listed here"),
+        "{html}"
+    );
+    // The plans of the accounts left out of the table are still written and in the index.
+    assert!(r.out.join("plans/a29-caspian-electric-grid.md").exists());
+    assert!(r.file("index.md").contains("Caspian Electric Grid"));
+    // The default lists all seven and says nothing more.
+    let all = run(&["run"]).file("portfolio.md");
+    assert!(!all.contains("more, not listed here"), "{all}");
+    assert!(all.contains("| 29 | [Caspian Electric Grid]"), "{all}");
+}

@@ -16,6 +16,7 @@ use crate::output::scores::{AccountJson, ScoresWriter};
 use crate::output::{Staging, exports, files, slug};
 use crate::report::templates::sha256_hex;
 use crate::report::{self, Previous, Templates};
+use crate::score::Keep;
 
 /// Arguments of `kam run`.
 #[derive(Debug, Args, Clone)]
@@ -542,7 +543,11 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             ds,
             args.jobs.unwrap_or(0),
             args.trace,
-            args.all_plans,
+            match (args.no_plans, args.all_plans) {
+                (true, _) => Keep::None,
+                (false, true) => Keep::All,
+                (false, false) => Keep::Plans,
+            },
             &render,
             &mut |r, bytes| {
                 if args.fail_fast

@@ -343,7 +343,7 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
                     kam_id: row.text(f_kam),
                     industry: row.text(f_ind),
                     region: row.text(f_reg),
-                    level: row.choice(f_lvl).unwrap_or("company").to_string(),
+                    level: row.choice(f_lvl).unwrap_or("company"),
                     revenue: row.num(f_rev),
                     gross_profit: row.num(f_gp),
                     figures_source: "accounts",

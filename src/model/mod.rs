@@ -102,7 +102,7 @@ pub struct Account {
     /// Region.
     pub region: Option<String>,
     /// Key level: company, manager or department.
-    pub level: String,
+    pub level: &'static str,
     /// Revenue for the period: stated, or derived from Transactions.
     pub revenue: Option<f64>,
     /// Gross profit for the period: stated, or derived from Transactions.
@@ -145,7 +145,7 @@ impl Account {
             kam_id: None,
             industry: None,
             region: None,
-            level: "company".to_string(),
+            level: "company",
             revenue: None,
             gross_profit: None,
             figures_source: "accounts",

@@ -88,7 +88,7 @@ fn account_row(ds: &Dataset, s: &Scored, r: &AccountResult) -> Vec<Cell> {
         Cell::Text(a.id.clone()),
         Cell::Text(a.name.clone()),
         Cell::Text(a.kam_id.clone().unwrap_or_default()),
-        Cell::Text(a.level.clone()),
+        Cell::Text(a.level.to_string()),
         Cell::Text(r.band.clone()),
         Cell::Num(Some(r.score)),
         yes_no(r.key),

@@ -107,7 +107,7 @@ pub fn accounts_csv(out: impl std::io::Write, ds: &Dataset) -> Result<()> {
                 .as_deref()
                 .map(|s| neutralise(s).into_owned())
                 .unwrap_or_default(),
-            a.level.clone(),
+            a.level.to_string(),
             opt_num(a.revenue),
             opt_num(a.gross_profit),
             a.figures_source.to_string(),

@@ -13,14 +13,48 @@ use crate::rules::{ParamValue, RuleSet};
 use crate::score::kams::{KamScored, ManagerResult};
 use crate::score::{AccountResult, Outcome, Scored};
 
+/// Row numbers grouped by account, in row order: one offsets table and one row list per sheet
+/// (a million accounts would otherwise make a million small lists).
+struct Groups {
+    start: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+impl Groups {
+    /// Groups rows `0..` by the account each belongs to (`n` accounts).
+    fn new(n: usize, accounts: impl Iterator<Item = usize> + Clone) -> Groups {
+        let mut start = vec![0u32; n + 1];
+        for a in accounts.clone() {
+            start[a + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; start[n] as usize];
+        for (row, a) in accounts.enumerate() {
+            rows[next[a] as usize] = row as u32;
+            next[a] += 1;
+        }
+        Groups { start, rows }
+    }
+
+    /// The rows of account `a`.
+    fn of(&self, a: usize) -> &[u32] {
+        &self.rows[self.start[a] as usize..self.start[a + 1] as usize]
+    }
+}
+
 /// Row indexes per account, built once per run so each plan reads only its own rows.
 pub struct Index {
-    contacts: Vec<Vec<u32>>,
-    activities: Vec<Vec<u32>>,
-    tenders: Vec<Vec<u32>>,
-    plans: Vec<Vec<u32>>,
+    contacts: Groups,
+    activities: Groups,
+    tenders: Groups,
+    plans: Groups,
     /// Account results (indexes into `Scored::accounts`) by rank on the share basis.
     ranked: Vec<usize>,
+    /// Managers (indexes into `Dataset::managers`) by id.
+    managers: HashMap<String, usize>,
 }
 
 impl Index {
@@ -28,23 +62,15 @@ impl Index {
     pub fn new(ds: &Dataset, scored: &Scored) -> Index {
         let n = ds.accounts.len();
         let mut ix = Index {
-            contacts: vec![Vec::new(); n],
-            activities: vec![Vec::new(); n],
-            tenders: vec![Vec::new(); n],
-            plans: vec![Vec::new(); n],
+            contacts: Groups::new(n, ds.contacts.iter().map(|c| c.account)),
+            activities: Groups::new(n, ds.activities.iter().map(|a| a.account)),
+            tenders: Groups::new(n, ds.tenders.iter().map(|t| t.account)),
+            plans: Groups::new(n, ds.plans.iter().map(|p| p.account)),
             ranked: (0..scored.accounts.len()).collect(),
+            managers: HashMap::with_capacity(ds.managers.len()),
         };
-        for (i, c) in ds.contacts.iter().enumerate() {
-            ix.contacts[c.account].push(i as u32);
-        }
-        for (i, a) in ds.activities.iter().enumerate() {
-            ix.activities[a.account].push(i as u32);
-        }
-        for (i, t) in ds.tenders.iter().enumerate() {
-            ix.tenders[t.account].push(i as u32);
-        }
-        for (i, p) in ds.plans.iter().enumerate() {
-            ix.plans[p.account].push(i as u32);
+        for (i, m) in ds.managers.iter().enumerate() {
+            ix.managers.entry(m.id.clone()).or_insert(i);
         }
         ix.ranked.sort_by_key(|&i| {
             let r = &scored.accounts[i];
@@ -59,6 +85,13 @@ impl Index {
         scored: &'s Scored,
     ) -> impl Iterator<Item = &'s AccountResult> + 's {
         self.ranked.iter().map(|&i| &scored.accounts[i])
+    }
+
+    /// The name of the KAM `id` from the Managers sheet (the first row with that id).
+    pub fn kam_name<'d>(&self, ds: &'d Dataset, id: &str) -> Option<&'d str> {
+        self.managers
+            .get(id)
+            .and_then(|&i| ds.managers[i].name.as_deref())
     }
 }
 
@@ -559,12 +592,11 @@ impl Inputs<'_> {
             (r, Some(w)) if w > 0.0 => Some(r.unwrap_or(0.0) / w),
             _ => None,
         };
-        let kam_name = a.kam_id.as_ref().and_then(|k| {
-            ds.managers
-                .iter()
-                .find(|m| &m.id == k)
-                .and_then(|m| m.name.clone())
-        });
+        let kam_name = a
+            .kam_id
+            .as_ref()
+            .and_then(|k| self.index.kam_name(ds, k))
+            .map(str::to_string);
         AccountView {
             id: a.id.clone(),
             name: a.name.clone(),
@@ -573,7 +605,7 @@ impl Inputs<'_> {
             kam_name,
             industry: a.industry.clone(),
             region: a.region.clone(),
-            level: a.level.clone(),
+            level: a.level.to_string(),
             band: r.band.clone(),
             score: r.score,
             key: r.key,
@@ -619,7 +651,10 @@ impl Inputs<'_> {
         }
         let threshold = param_num(self.rules, "relationship_threshold");
         let key_influence = param_num(self.rules, "key_person_influence");
-        let mut dmu: Vec<Person> = self.index.contacts[r.index]
+        let mut dmu: Vec<Person> = self
+            .index
+            .contacts
+            .of(r.index)
             .iter()
             .map(|&i| {
                 let c = &ds.contacts[i as usize];
@@ -701,7 +736,10 @@ impl Inputs<'_> {
         }
         let kam_plan = self.kam_plan(r.index, &a.id);
         let prep_months = param_num(self.rules, "tender_prep_months");
-        let tenders: Vec<TenderView> = self.index.tenders[r.index]
+        let tenders: Vec<TenderView> = self
+            .index
+            .tenders
+            .of(r.index)
             .iter()
             .map(|&i| {
                 let t = &ds.tenders[i as usize];
@@ -733,7 +771,7 @@ impl Inputs<'_> {
         let mut follow_ups = Vec::new();
         let mut expiring = Vec::new();
         let mut complaints = Vec::new();
-        for &i in &self.index.activities[r.index] {
+        for &i in self.index.activities.of(r.index) {
             let x = &ds.activities[i as usize];
             match x.kind {
                 "proposal" if x.confirmed.is_none() => {
@@ -865,7 +903,7 @@ impl Inputs<'_> {
         let ds = self.ds;
         let before = self.previous.and_then(|p| p.accounts.get(id));
         let mut plan = KamPlan::default();
-        for &i in &self.index.plans[account] {
+        for &i in self.index.plans.of(account) {
             let p = &ds.plans[i as usize];
             let text = PlanText {
                 text: p.text.clone(),
@@ -1348,10 +1386,14 @@ pub struct PortfolioContext {
     pub abc: Vec<ClassRow>,
     /// Bands.
     pub bands: Vec<ClassRow>,
-    /// Critical and mono-client dependencies.
+    /// Critical and mono-client dependencies, ranked, at most `summary_rows`.
     pub dependencies: Vec<AccountView>,
-    /// Accounts with a plan (or key), ranked.
+    /// Dependencies beyond `summary_rows`, not listed.
+    pub dependencies_more: usize,
+    /// Accounts with a plan (or key), ranked, at most `summary_rows`.
     pub key_accounts: Vec<AccountView>,
+    /// Key accounts beyond `summary_rows`, not listed.
+    pub key_accounts_more: usize,
     /// KAMs.
     pub kams: Vec<KamRow>,
     /// Rejects.
@@ -1414,21 +1456,26 @@ impl Inputs<'_> {
             c.profit_share = share_of(c.gross_profit, total_gp);
         }
         let ranked: Vec<&AccountResult> = self.ranked().collect();
-        let dependencies = ranked
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.output(&s.output_names, "dependency"),
-                    Some("critical" | "mono")
-                )
-            })
-            .map(|r| self.account_view(r))
-            .collect();
-        let key_accounts: Vec<AccountView> = ranked
-            .iter()
-            .filter(|r| r.key || r.plan)
-            .map(|r| self.account_view(r))
-            .collect();
+        // The account tables stop at `summary_rows` accounts (largest first); the rest are
+        // counted (every account is in accounts.csv and scores.csv).
+        let rows =
+            param_num(self.rules, "summary_rows").map_or(usize::MAX, |x| x.max(0.0) as usize);
+        let table = |keep: &dyn Fn(&AccountResult) -> bool| -> (Vec<AccountView>, usize) {
+            let mut all = ranked.iter().filter(|r| keep(r));
+            let shown = all
+                .by_ref()
+                .take(rows)
+                .map(|r| self.account_view(r))
+                .collect();
+            (shown, all.count())
+        };
+        let (dependencies, dependencies_more) = table(&|r| {
+            matches!(
+                r.output(&s.output_names, "dependency"),
+                Some("critical" | "mono")
+            )
+        });
+        let (key_accounts, key_accounts_more) = table(&|r| r.key || r.plan);
         let size = s.accounts.iter().filter(|r| r.key).count();
         let (min, max, dilute) = (
             param_num(self.rules, "key_list_min"),
@@ -1499,7 +1546,9 @@ impl Inputs<'_> {
             abc,
             bands,
             dependencies,
+            dependencies_more,
             key_accounts,
+            key_accounts_more,
             kams,
             rejects,
             rejected_rows,
@@ -1525,12 +1574,7 @@ impl Inputs<'_> {
             id: id.to_string(),
             name: match m {
                 Some(m) => m.name.clone(),
-                None => self
-                    .ds
-                    .managers
-                    .iter()
-                    .find(|x| x.id == id)
-                    .and_then(|x| x.name.clone()),
+                None => self.index.kam_name(self.ds, id).map(str::to_string),
             },
             accounts,
             key_accounts: k.map_or(0, |k| k.key_accounts),

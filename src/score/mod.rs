@@ -192,6 +192,18 @@ impl Scored {
     }
 }
 
+/// Whose contributions [`Engine::score_streaming`] keeps in the returned [`Scored`] (the
+/// account plans show them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nobody's (no plans are written).
+    None,
+    /// The accounts whose band gets a plan.
+    Plans,
+    /// Every account's (a plan for every account).
+    All,
+}
+
 /// Receives each account's result in order during [`Engine::score_streaming`], with what the
 /// [`AccountRender`] made of it.
 pub type AccountSink<'a> = dyn FnMut(&AccountResult, Vec<u8>) -> crate::Result<()> + 'a;
@@ -467,19 +479,19 @@ impl Engine {
 
     /// Scores a dataset and hands each account's result to `sink`, in account order, as soon as
     /// its chunk is scored; the returned [`Scored`] keeps what the reports and exports need of
-    /// each account (band, key, labels, outputs, measures, errors) and the contributions only
-    /// of the accounts that get a plan (all of them with `keep_contributions`), so a large
-    /// workbook's traces never sit in memory all at once.
+    /// each account (band, key, labels, outputs, measures, errors) and the contributions of the
+    /// accounts `keep` names (the plans' "why"), so a large workbook's traces never sit in
+    /// memory all at once.
     pub fn score_streaming(
         &self,
         ds: &Dataset,
         jobs: usize,
         trace: bool,
-        keep_contributions: bool,
+        keep: Keep,
         render: &AccountRender<'_>,
         sink: &mut AccountSink<'_>,
     ) -> crate::Result<Scored> {
-        self.score_into(ds, jobs, trace, Some((render, sink, keep_contributions)))
+        self.score_into(ds, jobs, trace, Some((render, sink, keep)))
     }
 
     fn score_into(
@@ -487,7 +499,7 @@ impl Engine {
         ds: &Dataset,
         jobs: usize,
         trace: bool,
-        mut sink: Option<(&AccountRender<'_>, &mut AccountSink<'_>, bool)>,
+        mut sink: Option<(&AccountRender<'_>, &mut AccountSink<'_>, Keep)>,
     ) -> crate::Result<Scored> {
         /// Accounts scored in parallel before their results are handed on.
         const CHUNK: usize = 16_384;
@@ -524,7 +536,12 @@ impl Engine {
                             crate::Error::io("cannot serialise an account's results", e)
                         })?;
                         sink(&r, bytes)?;
-                        if !r.plan && !*keep {
+                        let kept = match keep {
+                            Keep::None => false,
+                            Keep::Plans => r.plan,
+                            Keep::All => true,
+                        };
+                        if !kept {
                             r.contributions = Vec::new();
                         }
                         accounts.push(r);

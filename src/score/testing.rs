@@ -49,6 +49,21 @@ fn key(k: &serde_yaml::Value) -> String {
     })
 }
 
+/// A test account's `level` as the import reads it (company when not given).
+fn test_level(written: Option<String>) -> Result<&'static str, String> {
+    use crate::model::schema::{LEVELS, resolve_choice};
+    match written {
+        None => Ok("company"),
+        Some(w) => resolve_choice(LEVELS, &w).ok_or_else(|| {
+            let names = LEVELS.iter().map(|c| c.value);
+            format!(
+                "`level: {w}` is not a key level; use one of {}",
+                names.collect::<Vec<_>>().join(", ")
+            )
+        }),
+    }
+}
+
 fn account_of(case: &TestFile) -> Result<Dataset, String> {
     let mut fields: BTreeMap<String, V<'static>> = BTreeMap::new();
     for (k, v) in &case.account {
@@ -101,7 +116,7 @@ fn account_of(case: &TestFile) -> Result<Dataset, String> {
     account.kam_id = text("kam_id");
     account.industry = text("industry");
     account.region = text("region");
-    account.level = text("level").unwrap_or_else(|| "company".into());
+    account.level = test_level(text("level"))?;
     account.revenue = num("revenue");
     account.gross_profit = num("gross_profit");
     account.wallet = num("wallet");
@@ -491,7 +506,7 @@ fn kam_dataset(t: &TestFile) -> Result<(Dataset, Vec<super::AccountResult>), Str
             origin("Accounts", i),
         );
         acc.kam_id = Some(a.text("kam_id").unwrap_or_else(|| kam_id.clone()));
-        acc.level = a.text("level").unwrap_or_else(|| "company".into());
+        acc.level = test_level(a.text("level")).map_err(|e| format!("{}: {e}", a.what))?;
         acc.industry = a.text("industry");
         acc.region = a.text("region");
         acc.revenue = a.num("revenue")?;
