@@ -2105,7 +2105,7 @@ impl<'a> Ctx<'a> {
             return match names.codes[names.fields.len() + slot - names.common_start()] {
                 F::ComAccountId => V::Str(Cow::Borrowed(&acc.id)),
                 F::ComAccountName => V::Str(Cow::Borrowed(&acc.name)),
-                F::ComAccountLevel => V::Str(Cow::Borrowed(&acc.level)),
+                F::ComAccountLevel => V::Str(Cow::Borrowed(acc.level)),
                 F::ComAccountKey => self
                     .account_result(a)
                     .map_or(V::Missing, |x| V::Bool(x.key)),
@@ -2216,7 +2216,7 @@ impl<'a> Ctx<'a> {
                 match field {
                     F::AccId => V::Str(Cow::Borrowed(&a.id)),
                     F::AccName => V::Str(Cow::Borrowed(&a.name)),
-                    F::AccLevel => V::Str(Cow::Borrowed(&a.level)),
+                    F::AccLevel => V::Str(Cow::Borrowed(a.level)),
                     F::AccIndustry => opt_str(a.industry.as_deref()),
                     F::AccRegion => opt_str(a.region.as_deref()),
                     F::AccRevenue => opt_num(a.revenue),

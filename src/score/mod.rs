@@ -962,7 +962,7 @@ fn account_values<'a>(a: &'a Account, agg: &AccountAggregates, i: usize, out: &m
             "kam_id" => opt_str(&a.kam_id),
             "industry" => opt_str(&a.industry),
             "region" => opt_str(&a.region),
-            "level" => V::Str(Cow::Borrowed(&a.level)),
+            "level" => V::Str(Cow::Borrowed(a.level)),
             "revenue" => opt_num(a.revenue),
             "gross_profit" => opt_num(a.gross_profit),
             "wallet" => opt_num(a.wallet),
