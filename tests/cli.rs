@@ -1487,10 +1487,19 @@ fn the_kam_pack_on_the_sample_matches_the_independent_calculation() {
         cells(&k1["metrics"]["late_meetings"]),
         ["Activities!A2", "Activities!A3", "Activities!A7"]
     );
+    // Each row's finding is in scores.json with --trace (and always in the review).
     assert_eq!(
-        k1["metrics"]["late_meetings"]["evidence"][0]["reason"],
+        k1["metrics"]["late_meetings"]["evidence"][0],
+        serde_json::json!({"account": "A01", "cell": "Activities!A2"})
+    );
+    let traced = scores(&run(&["run", "--trace"]));
+    assert_eq!(
+        manager(&traced, "K1")["metrics"]["late_meetings"]["evidence"][0]["reason"],
         "25 minutes late to the meeting with Caspian Steel JSC on 2026-03-10 (more than 10)"
     );
+    assert!(r.file("reviews/k1.md").contains(
+        "25 minutes late to the meeting with Caspian Steel JSC on 2026-03-10 (more than 10)"
+    ));
     assert_eq!(
         cells(&k1["metrics"]["overdue_follow_ups"]),
         ["Activities!A4", "Activities!A11"]

@@ -523,7 +523,9 @@ pub fn managers_json(
 struct EvidenceView<'a> {
     account: &'a str,
     cell: Shown<crate::model::RowCell<'a>>,
-    reason: Shown<crate::score::kams::ReasonDisplay<'a, 'a>>,
+    /// The row's finding, with `--trace` (the reviews and `kam explain --kam` always show it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<Shown<crate::score::kams::ReasonDisplay<'a, 'a>>>,
 }
 
 /// Serialises anything printable as a JSON string, without an intermediate `String`.
@@ -533,6 +535,48 @@ impl<T: std::fmt::Display> Serialize for Shown<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.0)
     }
+}
+
+/// A number as `scores.json` writes it: rounded to 9 decimals, `null` when not known.
+struct Num(Option<f64>);
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(v) if v.is_finite() => s.serialize_f64(round9(v)),
+            _ => s.serialize_none(),
+        }
+    }
+}
+
+/// One account's dossier as written.
+#[derive(Serialize)]
+struct DossierView<'a> {
+    account: &'a str,
+    cell: &'a str,
+    completeness: Num,
+    gaps: Vec<String>,
+}
+
+/// A KAM's pay as written.
+#[derive(Serialize)]
+struct PayView<'a> {
+    deals: Vec<DealView<'a>>,
+    not_known_deals: usize,
+    total: Num,
+}
+
+/// One deal's pay as written.
+#[derive(Serialize)]
+struct DealView<'a> {
+    account: &'a str,
+    base: Num,
+    cell: Shown<crate::model::RowCell<'a>>,
+    date: Option<String>,
+    pay: Num,
+    rate: Num,
+    reason: &'a str,
+    rule: Option<&'a str>,
 }
 
 /// One metric as written.
@@ -552,7 +596,7 @@ struct ManagerView<'a> {
     activities: Json,
     band: &'a str,
     contributions: Json,
-    dossier: Json,
+    dossier: Vec<DossierView<'a>>,
     errors: Json,
     kam_id: &'a str,
     labels: &'a [String],
@@ -562,7 +606,7 @@ struct ManagerView<'a> {
     mistakes: Json,
     name: Option<&'a str>,
     outputs: Json,
-    pay: Json,
+    pay: PayView<'a>,
     rank: usize,
     score: f64,
     source: Option<String>,
@@ -584,12 +628,16 @@ fn manager_view<'a>(
         }),
         band: &v.band,
         contributions: Json::Array(v.contributions.iter().map(contribution).collect()),
-        dossier: Json::Array(k.dossier.iter().map(|d| json!({
-            "account": ds.accounts[d.account].id,
-            "completeness": num(d.completeness),
-            "gaps": m.dossier_gaps(ds, d.account),
-            "cell": d.cell,
-        })).collect()),
+        dossier: k
+            .dossier
+            .iter()
+            .map(|d| DossierView {
+                account: &ds.accounts[d.account].id,
+                cell: &d.cell,
+                completeness: Num(d.completeness),
+                gaps: m.dossier_gaps(ds, d.account),
+            })
+            .collect(),
         errors: Json::Array(v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect()),
         kam_id: &k.kam_id,
         labels: &v.labels,
@@ -615,7 +663,7 @@ fn manager_view<'a>(
                             .map(|e| EvidenceView {
                                 account: e.account(ds),
                                 cell: Shown(crate::model::RowCell(e.origin(ds))),
-                                reason: Shown(renderer.display(mi, e)),
+                                reason: m.traced.then(|| Shown(renderer.display(mi, e))),
                             })
                             .collect(),
                         not_known_rows: mv.unknown,
@@ -642,20 +690,24 @@ fn manager_view<'a>(
         })).collect()),
         name: k.name.as_deref(),
         outputs: Json::Object(m.output_names.iter().zip(&v.outputs).map(|(n, x)| (n.clone(), json!(x.as_deref()))).collect()),
-        pay: json!({
-            "total": num(k.pay_total),
-            "not_known_deals": k.pay.iter().filter(|l| l.amount.is_none()).count(),
-            "deals": k.pay.iter().map(|l| json!({
-                "cell": l.row.cell(ds),
-                "account": l.row.account(ds),
-                "date": l.date.map(format_date),
-                "rule": l.rule.as_deref(),
-                "base": num(l.base),
-                "rate": num(l.rate),
-                "pay": num(l.amount),
-                "reason": l.reason,
-            })).collect::<Vec<_>>(),
-        }),
+        pay: PayView {
+            deals: k
+                .pay
+                .iter()
+                .map(|l| DealView {
+                    account: l.row.account(ds),
+                    base: Num(l.base),
+                    cell: Shown(crate::model::RowCell(l.row.origin(ds))),
+                    date: l.date.map(format_date),
+                    pay: Num(l.amount),
+                    rate: Num(l.rate),
+                    reason: &l.reason,
+                    rule: l.rule.as_deref(),
+                })
+                .collect(),
+            not_known_deals: k.pay.iter().filter(|l| l.amount.is_none()).count(),
+            total: Num(k.pay_total),
+        },
         rank: k.rank,
         score: round9(v.score),
         source: k.origin.as_ref().map(|o| o.cell(0)),

@@ -332,6 +332,8 @@ pub struct KamScored {
     pub output_names: Vec<String>,
     /// KAMs by id.
     pub managers: Vec<ManagerResult>,
+    /// Scored with `--trace`: `scores.json` then writes each evidence row's finding too.
+    pub traced: bool,
     /// What writing out the findings needs.
     lazy: Lazy,
 }
@@ -776,9 +778,50 @@ impl MState {
     }
 }
 
+/// Whether a required account field is filled.
+type AccountTest = fn(&crate::model::Account) -> bool;
+/// Whether a required contact field is filled.
+type ContactTest = fn(&crate::model::Contact) -> bool;
+
+/// The test of an account field of the dossier standard (names checked when the pack loads).
+fn account_test(field: &str) -> AccountTest {
+    match field {
+        "revenue" => |a| a.revenue.is_some(),
+        "gross_profit" => |a| a.gross_profit.is_some(),
+        "wallet" => |a| a.wallet.is_some(),
+        "industry" => |a| a.industry.is_some(),
+        "region" => |a| a.region.is_some(),
+        "history" => |a| a.history.is_some(),
+        "needs" => |a| a.needs.is_some(),
+        "development_plans" => |a| a.development_plans.is_some(),
+        "reference" => |a| a.reference.is_some(),
+        _ => |_| true,
+    }
+}
+
+/// The test of a contact field of the dossier standard.
+fn contact_test(field: &str) -> ContactTest {
+    match field {
+        "name" => |c| c.name.is_some(),
+        "role" => |c| c.role.is_some(),
+        "influence" => |c| c.influence.is_some(),
+        "relationship" => |c| c.relationship.is_some(),
+        "attitude" => |c| c.attitude.is_some(),
+        "birthday" => |c| c.birthday.is_some(),
+        "hobbies" => |c| c.hobbies.is_some(),
+        "family" => |c| c.family.is_some(),
+        "values" => |c| c.values.is_some(),
+        "last_contact" => |c| c.last_contact.is_some(),
+        _ => |_| true,
+    }
+}
+
 /// The dossier standard with each account's contacts, to judge completeness and name gaps.
 struct DossierIndex {
-    spec: crate::rules::kam::Dossier,
+    /// Required account fields: the name shown in a gap and the test.
+    account: Vec<(String, AccountTest)>,
+    /// Required contact fields.
+    contact: Vec<(String, ContactTest)>,
     /// Contacts of account `i`: `contacts[start[i]..start[i + 1]]`.
     start: Vec<u32>,
     contacts: Vec<u32>,
@@ -799,8 +842,18 @@ impl DossierIndex {
             contacts[next[c.account] as usize] = i as u32;
             next[c.account] += 1;
         }
+        let shown = |f: &String| f.replace('_', " ");
         DossierIndex {
-            spec: spec.clone(),
+            account: spec
+                .account
+                .iter()
+                .map(|f| (shown(f), account_test(f)))
+                .collect(),
+            contact: spec
+                .contact
+                .iter()
+                .map(|f| (shown(f), contact_test(f)))
+                .collect(),
             start,
             contacts,
         }
@@ -812,29 +865,15 @@ impl DossierIndex {
         let a = &ds.accounts[i];
         let mut total = 0u32;
         let mut filled = 0u32;
-        for field in &self.spec.account {
+        for (name, test) in &self.account {
             total += 1;
-            let present = match field.as_str() {
-                "revenue" => a.revenue.is_some(),
-                "gross_profit" => a.gross_profit.is_some(),
-                "wallet" => a.wallet.is_some(),
-                "industry" => a.industry.is_some(),
-                "region" => a.region.is_some(),
-                "history" => a.history.is_some(),
-                "needs" => a.needs.is_some(),
-                "development_plans" => a.development_plans.is_some(),
-                "reference" => a.reference.is_some(),
-                _ => true,
-            };
-            if present {
+            if test(a) {
                 filled += 1;
-            } else {
-                if let Some(g) = gaps.as_deref_mut() {
-                    g.push(field.replace('_', " "));
-                }
+            } else if let Some(g) = gaps.as_deref_mut() {
+                g.push(name.clone());
             }
         }
-        if !self.spec.contact.is_empty() {
+        if !self.contact.is_empty() {
             let list = &self.contacts[self.start[i] as usize..self.start[i + 1] as usize];
             if list.is_empty() {
                 total += 1;
@@ -844,31 +883,18 @@ impl DossierIndex {
             }
             for &ci in list {
                 let c = &ds.contacts[ci as usize];
-                let mut missing = Vec::new();
-                for field in &self.spec.contact {
-                    total += 1;
-                    let present = match field.as_str() {
-                        "name" => c.name.is_some(),
-                        "role" => c.role.is_some(),
-                        "influence" => c.influence.is_some(),
-                        "relationship" => c.relationship.is_some(),
-                        "attitude" => c.attitude.is_some(),
-                        "birthday" => c.birthday.is_some(),
-                        "hobbies" => c.hobbies.is_some(),
-                        "family" => c.family.is_some(),
-                        "values" => c.values.is_some(),
-                        "last_contact" => c.last_contact.is_some(),
-                        _ => true,
-                    };
-                    if present {
-                        filled += 1;
-                    } else {
-                        missing.push(field.replace('_', " "));
-                    }
-                }
+                total += self.contact.len() as u32;
+                let present = self.contact.iter().filter(|(_, test)| test(c)).count();
+                filled += present as u32;
                 if let Some(g) = gaps.as_deref_mut()
-                    && !missing.is_empty()
+                    && present < self.contact.len()
                 {
+                    let missing: Vec<&str> = self
+                        .contact
+                        .iter()
+                        .filter(|(_, test)| !test(c))
+                        .map(|(name, _)| name.as_str())
+                        .collect();
                     let who = c
                         .name
                         .clone()
@@ -1232,6 +1258,7 @@ impl KamEngine {
             measure_names: self.logic.measures.iter().map(|m| m.name.clone()).collect(),
             output_names: self.logic.output_names.clone(),
             managers,
+            traced: trace,
         })
     }
 
