@@ -30,7 +30,8 @@ pub struct RunArgs {
     /// Rules to score with.
     #[command(flatten)]
     pub rules: super::rules::RulesArgs,
-    /// Record every rule in scores.json, not only those that matched.
+    /// Record every rule in scores.json, not only those that matched, and each KAM evidence
+    /// row's finding.
     #[arg(long)]
     pub trace: bool,
     /// Print the time each stage took (also in manifest.json).
