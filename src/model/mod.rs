@@ -444,9 +444,52 @@ impl Dataset {
     }
 }
 
+/// Row numbers of one sheet grouped by account, in row order: one offsets table and one row
+/// list (a million accounts would otherwise make a million small lists).
+#[derive(Debug, Clone, Default)]
+pub struct RowsByAccount {
+    start: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+impl RowsByAccount {
+    /// Groups rows `0..` of a sheet by the account each belongs to (`n` accounts); `accounts`
+    /// yields each row's account index, in row order.
+    pub fn new(n: usize, accounts: impl Iterator<Item = usize> + Clone) -> RowsByAccount {
+        let mut start = vec![0u32; n + 1];
+        for a in accounts.clone() {
+            start[a + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; start[n] as usize];
+        for (row, a) in accounts.enumerate() {
+            rows[next[a] as usize] = row as u32;
+            next[a] += 1;
+        }
+        RowsByAccount { start, rows }
+    }
+
+    /// The rows of account `a`, in row order.
+    pub fn of(&self, a: usize) -> &[u32] {
+        &self.rows[self.start[a] as usize..self.start[a + 1] as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_by_account_keep_row_order_and_empty_accounts() {
+        let g = RowsByAccount::new(4, [2usize, 0, 2, 3, 2].into_iter());
+        assert_eq!(g.of(0), [1]);
+        assert!(g.of(1).is_empty());
+        assert_eq!(g.of(2), [0, 2, 4]);
+        assert_eq!(g.of(3), [3]);
+    }
 
     #[test]
     fn column_letters_follow_excel() {

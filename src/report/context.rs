@@ -8,49 +8,17 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::previous::Previous;
-use crate::model::{Dataset, RejectScope};
+use crate::model::{Dataset, RejectScope, RowsByAccount};
 use crate::rules::{ParamValue, RuleSet};
 use crate::score::kams::{KamScored, ManagerResult};
 use crate::score::{AccountResult, Outcome, Scored};
 
-/// Row numbers grouped by account, in row order: one offsets table and one row list per sheet
-/// (a million accounts would otherwise make a million small lists).
-struct Groups {
-    start: Vec<u32>,
-    rows: Vec<u32>,
-}
-
-impl Groups {
-    /// Groups rows `0..` by the account each belongs to (`n` accounts).
-    fn new(n: usize, accounts: impl Iterator<Item = usize> + Clone) -> Groups {
-        let mut start = vec![0u32; n + 1];
-        for a in accounts.clone() {
-            start[a + 1] += 1;
-        }
-        for i in 0..n {
-            start[i + 1] += start[i];
-        }
-        let mut next = start.clone();
-        let mut rows = vec![0u32; start[n] as usize];
-        for (row, a) in accounts.enumerate() {
-            rows[next[a] as usize] = row as u32;
-            next[a] += 1;
-        }
-        Groups { start, rows }
-    }
-
-    /// The rows of account `a`.
-    fn of(&self, a: usize) -> &[u32] {
-        &self.rows[self.start[a] as usize..self.start[a + 1] as usize]
-    }
-}
-
 /// Row indexes per account, built once per run so each plan reads only its own rows.
 pub struct Index {
-    contacts: Groups,
-    activities: Groups,
-    tenders: Groups,
-    plans: Groups,
+    contacts: RowsByAccount,
+    activities: RowsByAccount,
+    tenders: RowsByAccount,
+    plans: RowsByAccount,
     /// Account results (indexes into `Scored::accounts`) by rank on the share basis.
     ranked: Vec<usize>,
     /// Managers (indexes into `Dataset::managers`) by id.
@@ -62,10 +30,10 @@ impl Index {
     pub fn new(ds: &Dataset, scored: &Scored) -> Index {
         let n = ds.accounts.len();
         let mut ix = Index {
-            contacts: Groups::new(n, ds.contacts.iter().map(|c| c.account)),
-            activities: Groups::new(n, ds.activities.iter().map(|a| a.account)),
-            tenders: Groups::new(n, ds.tenders.iter().map(|t| t.account)),
-            plans: Groups::new(n, ds.plans.iter().map(|p| p.account)),
+            contacts: RowsByAccount::new(n, ds.contacts.iter().map(|c| c.account)),
+            activities: RowsByAccount::new(n, ds.activities.iter().map(|a| a.account)),
+            tenders: RowsByAccount::new(n, ds.tenders.iter().map(|t| t.account)),
+            plans: RowsByAccount::new(n, ds.plans.iter().map(|p| p.account)),
             ranked: (0..scored.accounts.len()).collect(),
             managers: HashMap::with_capacity(ds.managers.len()),
         };

@@ -822,26 +822,12 @@ struct DossierIndex {
     account: Vec<(String, AccountTest)>,
     /// Required contact fields.
     contact: Vec<(String, ContactTest)>,
-    /// Contacts of account `i`: `contacts[start[i]..start[i + 1]]`.
-    start: Vec<u32>,
-    contacts: Vec<u32>,
+    /// Contacts by account.
+    contacts: crate::model::RowsByAccount,
 }
 
 impl DossierIndex {
     fn new(spec: &crate::rules::kam::Dossier, ds: &Dataset) -> DossierIndex {
-        let mut start = vec![0u32; ds.accounts.len() + 1];
-        for c in &ds.contacts {
-            start[c.account + 1] += 1;
-        }
-        for i in 1..start.len() {
-            start[i] += start[i - 1];
-        }
-        let mut next = start.clone();
-        let mut contacts = vec![0u32; ds.contacts.len()];
-        for (i, c) in ds.contacts.iter().enumerate() {
-            contacts[next[c.account] as usize] = i as u32;
-            next[c.account] += 1;
-        }
         let shown = |f: &String| f.replace('_', " ");
         DossierIndex {
             account: spec
@@ -854,8 +840,10 @@ impl DossierIndex {
                 .iter()
                 .map(|f| (shown(f), contact_test(f)))
                 .collect(),
-            start,
-            contacts,
+            contacts: crate::model::RowsByAccount::new(
+                ds.accounts.len(),
+                ds.contacts.iter().map(|c| c.account),
+            ),
         }
     }
 
@@ -874,7 +862,7 @@ impl DossierIndex {
             }
         }
         if !self.contact.is_empty() {
-            let list = &self.contacts[self.start[i] as usize..self.start[i + 1] as usize];
+            let list = self.contacts.of(i);
             if list.is_empty() {
                 total += 1;
                 if let Some(g) = gaps.as_deref_mut() {
