@@ -795,3 +795,21 @@ fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
     }
     failures
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_level;
+
+    #[test]
+    fn a_test_accounts_level_is_read_like_the_import_and_a_typo_is_refused() {
+        assert_eq!(test_level(None), Ok("company"));
+        assert_eq!(test_level(Some("Department".into())), Ok("department"));
+        assert_eq!(
+            test_level(Some("divison".into())),
+            Err(
+                "`level: divison` is not a key level; use one of company, manager, department"
+                    .into()
+            )
+        );
+    }
+}
