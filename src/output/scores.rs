@@ -553,7 +553,7 @@ impl Serialize for Num {
 #[derive(Serialize)]
 struct DossierView<'a> {
     account: &'a str,
-    cell: &'a str,
+    cell: Shown<crate::model::RowCell<'a>>,
     completeness: Num,
     gaps: Vec<String>,
 }
@@ -633,7 +633,7 @@ fn manager_view<'a>(
             .iter()
             .map(|d| DossierView {
                 account: &ds.accounts[d.account].id,
-                cell: &d.cell,
+                cell: Shown(crate::model::RowCell(&ds.accounts[d.account].origin)),
                 completeness: Num(d.completeness),
                 gaps: m.dossier_gaps(ds, d.account),
             })

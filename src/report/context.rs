@@ -1201,7 +1201,7 @@ impl Inputs<'_> {
                     name: ds.accounts[d.account].name.clone(),
                     completeness: d.completeness,
                     gaps: all.dossier_gaps(ds, d.account),
-                    cell: d.cell.clone(),
+                    cell: d.cell(ds),
                 })
                 .collect(),
             pay: m

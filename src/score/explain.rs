@@ -293,7 +293,7 @@ pub fn render_kam(
                 "  {} {} ({}): {}{}",
                 a.id,
                 a.name,
-                d.cell,
+                d.cell(ds),
                 d.completeness.map_or("not known".into(), |c| format!(
                     "{:.0} % complete",
                     c * 100.0

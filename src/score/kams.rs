@@ -17,6 +17,7 @@ use super::names::{ACCOUNT_ROW, ACTIVITY_ROW, CONTACT_ROW, KAM_FIELDS, ROW_COMMO
 use super::{AccountResult, Outcome, bind, bind_template, param_v, show, value_v};
 use crate::diag::Diagnostic;
 use crate::expr::V;
+use crate::expr::typed::{Compiled, Row, Slot, Ty};
 use crate::model::value::{business_days_between, days_from_civil, format_date, months_between};
 use crate::model::{Dataset, Origin};
 use crate::rules::kam::{Agg, KamRules, Source};
@@ -226,8 +227,13 @@ pub struct DossierEntry {
     pub account: usize,
     /// Items filled / items required.
     pub completeness: Option<f64>,
-    /// The account's row.
-    pub cell: String,
+}
+
+impl DossierEntry {
+    /// The account's row (`Accounts!A7`).
+    pub fn cell(&self, ds: &Dataset) -> String {
+        ds.accounts[self.account].origin.cell(0)
+    }
 }
 
 /// One deal's pay.
@@ -613,6 +619,47 @@ enum F {
     None,
 }
 
+impl F {
+    /// The type of the field's values (`None`: a name this sheet does not have).
+    fn ty(self) -> Option<Ty> {
+        use F::*;
+        Some(match self {
+            ActKind
+            | ActDmuRoles
+            | ActNotes
+            | ConName
+            | ConRole
+            | ConAttitude
+            | ConHobbies
+            | ConFamily
+            | ConValues
+            | TenName
+            | TenOutcome
+            | AccId
+            | AccName
+            | AccLevel
+            | AccIndustry
+            | AccRegion
+            | AccHistory
+            | AccNeeds
+            | AccDevelopmentPlans
+            | AccBand
+            | AccDossierGaps
+            | ComAccountId
+            | ComAccountName
+            | ComAccountLevel
+            | ComAccountBand
+            | ComKamId
+            | ComKamLevel
+            | ComKamCommissionBasis => Ty::Text,
+            ActAgenda | ActArgued | ActInterrupted | ActBadManners | ActNextStep | AccReference
+            | AccKey | ComAccountKey => Ty::Bool,
+            None => return Option::None,
+            _ => Ty::Num,
+        })
+    }
+}
+
 fn field_code(source: &str, name: &str) -> F {
     match (source, name) {
         ("Act", "kind") => F::ActKind,
@@ -724,6 +771,10 @@ pub struct KamEngine {
     limits: crate::rules::Limits,
     /// Per sheet: the metrics over it and their distinct `among` conditions.
     plans: [SourcePlan; 4],
+    /// Each metric's `count`/`sum`/… expression, compiled for the rows of its sheet.
+    aggs: Vec<Compiled<F>>,
+    /// The pay rules, compiled.
+    pay_plan: Option<PayPlan>,
     /// The pay rules' ids, shared by the pay lines.
     pay_ids: Vec<Arc<str>>,
 }
@@ -928,8 +979,44 @@ impl KamPass {
 #[derive(Default)]
 struct SourcePlan {
     metrics: Vec<usize>,
-    amongs: Vec<SExpr>,
+    amongs: Vec<Compiled<F>>,
     among_of: Vec<Option<usize>>,
+}
+
+/// The pay rules compiled for the rows they read: `among`, then each rule's `when`, `base`
+/// and `rate`.
+struct PayPlan {
+    among: Compiled<F>,
+    rules: Vec<[Compiled<F>; 3]>,
+}
+
+/// Compiles a bound row expression: fields of a fixed type read straight from the row, params
+/// as constants, extra columns by tree walk.
+fn compile_row(e: &crate::expr::Expr, names: &RowNames, params: &[ParamValue]) -> Compiled<F> {
+    Compiled::new(e, &|slot| {
+        if slot >= names.params_start() {
+            return params
+                .get(slot - names.params_start())
+                .map_or(Slot::Dynamic, |p| Slot::Const(owned(param_v(p))));
+        }
+        let f = if slot >= names.common_start() {
+            names.codes[names.fields.len() + slot - names.common_start()]
+        } else if slot >= names.extras_start() {
+            return Slot::Dynamic;
+        } else {
+            names.codes[slot]
+        };
+        f.ty().map_or(Slot::Dynamic, |t| Slot::Field(t, f))
+    })
+}
+
+fn owned(v: V<'_>) -> V<'static> {
+    match v {
+        V::Missing => V::Missing,
+        V::Num(n) => V::Num(n),
+        V::Bool(b) => V::Bool(b),
+        V::Str(s) => V::Str(Cow::Owned(s.into_owned())),
+    }
 }
 
 fn src_index(s: Source) -> usize {
@@ -1113,26 +1200,44 @@ impl KamEngine {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let param_values: Vec<ParamValue> = rules.params.iter().map(|p| p.value.clone()).collect();
         let mut plans: [SourcePlan; 4] = Default::default();
+        let mut among_texts: [Vec<String>; 4] = Default::default();
         for (i, m) in kam.metrics.iter().enumerate() {
-            let plan = &mut plans[src_index(m.over)];
+            let si = src_index(m.over);
+            let plan = &mut plans[si];
             plan.metrics.push(i);
             let among = m.among.as_ref().map(|a| {
                 let canonical = a.expr.to_string();
-                match plan
-                    .amongs
-                    .iter()
-                    .position(|x| x.expr.to_string() == canonical)
-                {
+                match among_texts[si].iter().position(|x| *x == canonical) {
                     Some(j) => j,
                     None => {
-                        plan.amongs.push(a.clone());
+                        among_texts[si].push(canonical);
+                        plan.amongs
+                            .push(compile_row(&a.expr, &rows[si], &param_values));
                         plan.amongs.len() - 1
                     }
                 }
             });
             plan.among_of.push(among);
         }
+        let aggs = kam
+            .metrics
+            .iter()
+            .map(|m| compile_row(&m.agg.expr().expr, &rows[src_index(m.over)], &param_values))
+            .collect();
+        let pay_plan = kam.pay.as_ref().map(|p| {
+            let names = &rows[src_index(p.over)];
+            let c = |e: &SExpr| compile_row(&e.expr, names, &param_values);
+            PayPlan {
+                among: c(&p.among),
+                rules: p
+                    .rules
+                    .iter()
+                    .map(|r| [c(&r.when), c(&r.base), c(&r.rate)])
+                    .collect(),
+            }
+        });
         Ok(KamEngine {
             pay_ids: kam
                 .pay
@@ -1140,7 +1245,9 @@ impl KamEngine {
                 .flat_map(|p| p.rules.iter().map(|r| Arc::from(r.id.as_str())))
                 .collect(),
             plans,
-            params: rules.params.iter().map(|p| p.value.clone()).collect(),
+            aggs,
+            pay_plan,
+            params: param_values,
             period_text,
             tables: Arc::new(RowTables { rows, extra_index }),
             kam_extras,
@@ -1322,7 +1429,6 @@ impl KamEngine {
                 dossier.push(DossierEntry {
                     account: a,
                     completeness: f.dossier_completeness,
-                    cell: ctx.cell(Source::Accounts, a),
                 });
             }
         }
@@ -1584,7 +1690,14 @@ impl KamEngine {
         errors: &mut Vec<super::RuleError>,
     ) -> Option<PayLine> {
         let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
-        match p.among.expr.eval(&get) {
+        let at = At {
+            ctx,
+            s,
+            r,
+            kam: kam_row,
+        };
+        let compiled = self.pay_plan.as_ref()?;
+        match compiled.among.eval(&at, &get) {
             Ok(V::Bool(true)) => {}
             Ok(_) => return None,
             Err(e) => {
@@ -1604,8 +1717,8 @@ impl KamEngine {
             amount: None,
             reason: "no pay rule applies".into(),
         };
-        for (ri, rule) in p.rules.iter().enumerate() {
-            match rule.when.expr.eval(&get) {
+        for (ri, (rule, [when, base, rate])) in p.rules.iter().zip(&compiled.rules).enumerate() {
+            match when.eval(&at, &get) {
                 Ok(V::Bool(true)) => {
                     let num = |v: Result<V<'_>, crate::expr::EvalError>| match v {
                         Ok(V::Num(n)) => Ok(Some(n)),
@@ -1616,10 +1729,7 @@ impl KamEngine {
                         )),
                         Err(e) => Err(e.to_string()),
                     };
-                    match (
-                        num(rule.base.expr.eval(&get)),
-                        num(rule.rate.expr.eval(&get)),
-                    ) {
+                    match (num(base.eval(&at, &get)), num(rate.eval(&at, &get))) {
                         (Ok(base), Ok(rate)) => {
                             line.rule = Some(self.pay_ids[ri].clone());
                             line.base = base;
@@ -1692,9 +1802,15 @@ impl KamEngine {
         among_vals: &mut Vec<Result<Option<bool>, String>>,
     ) {
         let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
+        let at = At {
+            ctx,
+            s,
+            r,
+            kam: kam_row,
+        };
         among_vals.clear();
         for e in &plan.amongs {
-            among_vals.push(match e.expr.eval(&get) {
+            among_vals.push(match e.eval(&at, &get) {
                 Ok(V::Bool(b)) => Ok(Some(b)),
                 Ok(V::Missing) => Ok(None),
                 Ok(other) => Err(format!(
@@ -1727,7 +1843,7 @@ impl KamEngine {
                     }
                 }
             }
-            match (&m.agg, m.agg.expr().expr.eval(&get)) {
+            match (&m.agg, self.aggs[mi].eval(&at, &get)) {
                 (_, Err(e)) => fail(st, e.to_string()),
                 (_, Ok(V::Missing)) => st.unknown += 1,
                 (Agg::Count(_), Ok(V::Bool(b))) => {
@@ -1865,6 +1981,35 @@ fn render_into<'a, W: std::fmt::Write + ?Sized>(
     Ok(())
 }
 
+/// A fast hash for short keys (KAM ids), in the manner of rustc's FxHasher: not resistant to
+/// chosen collisions, which a workbook's own ids cannot make worse than slow.
+type FastHash = std::hash::BuildHasherDefault<Fx>;
+
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(tail) ^ rest.len() as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Fx {
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 struct KamRow<'a> {
     id: &'a str,
     level: Option<&'static str>,
@@ -1923,7 +2068,8 @@ impl<'a> Ctx<'a> {
             ds.managers.iter().map(|m| m.id.as_str()).collect();
         ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
         // Ids only activities or tenders name (rare) join the list.
-        let known: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        // Ids are short: a multiply-rotate hash instead of SipHash (a million lookups).
+        let known: std::collections::HashSet<&str, FastHash> = ids.iter().copied().collect();
         let extra: std::collections::BTreeSet<&str> = ds
             .activities
             .par_iter()
@@ -1935,7 +2081,7 @@ impl<'a> Ctx<'a> {
             )
             .collect::<std::collections::BTreeSet<&str>>();
         ids.extend(extra);
-        let index: std::collections::HashMap<&str, u32> = ids
+        let index: std::collections::HashMap<&str, u32, FastHash> = ids
             .iter()
             .enumerate()
             .map(|(i, k)| (*k, i as u32))
@@ -2104,7 +2250,7 @@ impl<'a> Ctx<'a> {
         s: Source,
         r: usize,
         slot: usize,
-        kam: &KamRow<'v>,
+        kam: &'v KamRow<'v>,
         params: &[V<'v>],
     ) -> V<'v> {
         let names = &engine.rows[src_index(s)];
@@ -2114,31 +2260,9 @@ impl<'a> Ctx<'a> {
                 .cloned()
                 .unwrap_or(V::Missing);
         }
-        if slot >= names.common_start() {
-            let a = self.account_of(s, r);
-            let acc = &self.ds.accounts[a];
-            return match names.codes[names.fields.len() + slot - names.common_start()] {
-                F::ComAccountId => V::Str(Cow::Borrowed(&acc.id)),
-                F::ComAccountName => V::Str(Cow::Borrowed(&acc.name)),
-                F::ComAccountLevel => V::Str(Cow::Borrowed(acc.level)),
-                F::ComAccountKey => self
-                    .account_result(a)
-                    .map_or(V::Missing, |x| V::Bool(x.key)),
-                F::ComAccountBand => self
-                    .account_result(a)
-                    .map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
-                F::ComAccountGrossProfit => opt_num(acc.gross_profit),
-                F::ComKamId => V::Str(Cow::Owned(kam.id.to_string())),
-                F::ComKamLevel => opt_str(kam.level),
-                F::ComKamCommissionBasis => opt_str(kam.basis),
-                F::ComKamCommissionRate => opt_num(kam.rate),
-                F::ComPeriodStart => opt_num(self.period.start),
-                F::ComPeriodEnd => opt_num(self.period.end),
-                F::ComAsOf => opt_num(self.period.as_of),
-                _ => V::Missing,
-            };
-        }
-        if slot >= names.extras_start() {
+        let f = if slot >= names.common_start() {
+            names.codes[names.fields.len() + slot - names.common_start()]
+        } else if slot >= names.extras_start() {
             let j = engine.extra_index[src_index(s)][slot - names.extras_start()];
             let extra = match s {
                 Source::Activities => &self.ds.activities[r].extra,
@@ -2147,131 +2271,190 @@ impl<'a> Ctx<'a> {
                 Source::Accounts => &self.ds.accounts[r].extra,
             };
             return extra.get(j).map_or(V::Missing, value_v);
+        } else {
+            names.codes[slot]
+        };
+        let at = At {
+            ctx: self,
+            s,
+            r,
+            kam,
+        };
+        match f.ty() {
+            Some(Ty::Num) => opt_num(at.num(f)),
+            Some(Ty::Bool) => at.flag(f).map_or(V::Missing, V::Bool),
+            Some(Ty::Text) => at.text(f).map_or(V::Missing, V::Str),
+            None => V::Missing,
         }
-        let field = names.codes[slot];
-        match s {
-            Source::Activities => {
-                let a = &self.ds.activities[r];
-                let b = |x: Option<bool>| x.map_or(V::Missing, V::Bool);
-                let between =
-                    |from: Option<f64>, to: Option<f64>, f: fn(f64, f64) -> f64| match (from, to) {
-                        (Some(x), Some(y)) => V::Num(f(x, y)),
-                        _ => V::Missing,
-                    };
-                match field {
-                    F::ActKind => V::Str(Cow::Borrowed(a.kind)),
-                    F::ActDate => opt_num(a.date),
-                    F::ActPlannedStart => opt_num(a.planned_start),
-                    F::ActActualStart => opt_num(a.actual_start),
-                    F::ActAgenda => b(a.agenda),
-                    F::ActArgued => b(a.argued),
-                    F::ActInterrupted => b(a.interrupted),
-                    F::ActBadManners => b(a.bad_manners),
-                    F::ActNextStep => b(a.next_step),
-                    F::ActConfirmed => opt_num(a.confirmed),
-                    F::ActFollowedUp => opt_num(a.followed_up),
-                    F::ActExpiry => opt_num(a.expiry),
-                    F::ActDmuRoles => opt_str(a.dmu_roles.as_deref()),
-                    F::ActResolved => opt_num(a.resolved),
-                    F::ActAmount => opt_num(a.amount),
-                    F::ActMargin => opt_num(a.margin),
-                    F::ActNotes => opt_str(a.notes.as_deref()),
-                    F::ActMinutesLate => between(a.planned_start, a.actual_start, |x, y| {
-                        ((y - x) * 1440.0 * 1e6).round() / 1e6
-                    }),
-                    F::ActDaysToConfirm => between(a.date, a.confirmed, business_days_between),
-                    F::ActDaysToFollowUp => between(a.date, a.followed_up, business_days_between),
-                    F::ActDaysOpen => between(a.date, self.period.as_of, business_days_between),
-                    F::ActDaysToResolve => {
-                        between(a.date, a.resolved, |x, y| y.floor() - x.floor())
-                    }
-                    F::ActDaysValid => between(a.date, a.expiry, |x, y| y.floor() - x.floor()),
-                    _ => V::Missing,
+    }
+}
+
+/// One row of a sheet as compiled rule expressions read it: its fields by [`F`] code.
+struct At<'c> {
+    ctx: &'c Ctx<'c>,
+    s: Source,
+    r: usize,
+    kam: &'c KamRow<'c>,
+}
+
+impl<'c> At<'c> {
+    fn account(&self) -> usize {
+        self.ctx.account_of(self.s, self.r)
+    }
+}
+
+impl<'c> Row<'c, F> for At<'c> {
+    fn num(&self, f: F) -> Option<f64> {
+        let ctx = self.ctx;
+        let r = self.r;
+        let between = |from: Option<f64>, to: Option<f64>, f: fn(f64, f64) -> f64| {
+            from.zip(to).map(|(x, y)| f(x, y))
+        };
+        match f {
+            F::ActDate => ctx.ds.activities[r].date,
+            F::ActPlannedStart => ctx.ds.activities[r].planned_start,
+            F::ActActualStart => ctx.ds.activities[r].actual_start,
+            F::ActConfirmed => ctx.ds.activities[r].confirmed,
+            F::ActFollowedUp => ctx.ds.activities[r].followed_up,
+            F::ActExpiry => ctx.ds.activities[r].expiry,
+            F::ActResolved => ctx.ds.activities[r].resolved,
+            F::ActAmount => ctx.ds.activities[r].amount,
+            F::ActMargin => ctx.ds.activities[r].margin,
+            F::ActMinutesLate => {
+                let a = &ctx.ds.activities[r];
+                between(a.planned_start, a.actual_start, |x, y| {
+                    ((y - x) * 1440.0 * 1e6).round() / 1e6
+                })
+            }
+            F::ActDaysToConfirm => {
+                let a = &ctx.ds.activities[r];
+                between(a.date, a.confirmed, business_days_between)
+            }
+            F::ActDaysToFollowUp => {
+                let a = &ctx.ds.activities[r];
+                between(a.date, a.followed_up, business_days_between)
+            }
+            F::ActDaysOpen => between(
+                ctx.ds.activities[r].date,
+                ctx.period.as_of,
+                business_days_between,
+            ),
+            F::ActDaysToResolve => {
+                let a = &ctx.ds.activities[r];
+                between(a.date, a.resolved, |x, y| y.floor() - x.floor())
+            }
+            F::ActDaysValid => {
+                let a = &ctx.ds.activities[r];
+                between(a.date, a.expiry, |x, y| y.floor() - x.floor())
+            }
+            F::ConInfluence => ctx.ds.contacts[r].influence,
+            F::ConRelationship => ctx.ds.contacts[r].relationship,
+            F::ConBirthday => ctx.ds.contacts[r].birthday,
+            F::ConLastContact => ctx.ds.contacts[r].last_contact,
+            F::ConDaysSinceContact => {
+                between(ctx.ds.contacts[r].last_contact, ctx.period.as_of, |x, y| {
+                    y.floor() - x.floor()
+                })
+            }
+            F::TenDate => ctx.ds.tenders[r].date,
+            F::TenPrepStart => ctx.ds.tenders[r].prep_start,
+            F::TenValue => ctx.ds.tenders[r].value,
+            F::TenPrepMonths => {
+                let t = &ctx.ds.tenders[r];
+                between(t.prep_start, t.date, |p, d| {
+                    (months_between(p, d) * 1e6).round() / 1e6
+                })
+            }
+            F::AccRevenue => ctx.ds.accounts[r].revenue,
+            F::AccGrossProfit => ctx.ds.accounts[r].gross_profit,
+            F::AccWallet => ctx.ds.accounts[r].wallet,
+            F::AccShareOfWallet => {
+                let a = &ctx.ds.accounts[r];
+                match (a.revenue, a.wallet) {
+                    (Some(r), Some(w)) if w > 0.0 => Some(r / w),
+                    _ => None,
                 }
             }
-            Source::Contacts => {
-                let c = &self.ds.contacts[r];
-                match field {
-                    F::ConName => opt_str(c.name.as_deref()),
-                    F::ConRole => opt_str(c.role.as_deref()),
-                    F::ConInfluence => opt_num(c.influence),
-                    F::ConRelationship => opt_num(c.relationship),
-                    F::ConAttitude => opt_str(c.attitude.as_deref()),
-                    F::ConBirthday => opt_num(c.birthday),
-                    F::ConHobbies => opt_str(c.hobbies.as_deref()),
-                    F::ConFamily => opt_str(c.family.as_deref()),
-                    F::ConValues => opt_str(c.values.as_deref()),
-                    F::ConLastContact => opt_num(c.last_contact),
-                    F::ConDaysSinceContact => match (c.last_contact, self.period.as_of) {
-                        (Some(x), Some(y)) => V::Num(y.floor() - x.floor()),
-                        _ => V::Missing,
-                    },
-                    _ => V::Missing,
-                }
-            }
-            Source::Tenders => {
-                let t = &self.ds.tenders[r];
-                match field {
-                    F::TenName => opt_str(t.name.as_deref()),
-                    F::TenDate => opt_num(t.date),
-                    F::TenPrepStart => opt_num(t.prep_start),
-                    F::TenValue => opt_num(t.value),
-                    F::TenOutcome => opt_str(t.outcome),
-                    F::TenPrepMonths => match (t.prep_start, t.date) {
-                        (Some(p), Some(d)) => V::Num((months_between(p, d) * 1e6).round() / 1e6),
-                        _ => V::Missing,
-                    },
-                    _ => V::Missing,
-                }
-            }
-            Source::Accounts => {
-                let a = &self.ds.accounts[r];
-                let f = &self.account_facts[r];
-                let res = self.account_result(r);
-                match field {
-                    F::AccId => V::Str(Cow::Borrowed(&a.id)),
-                    F::AccName => V::Str(Cow::Borrowed(&a.name)),
-                    F::AccLevel => V::Str(Cow::Borrowed(a.level)),
-                    F::AccIndustry => opt_str(a.industry.as_deref()),
-                    F::AccRegion => opt_str(a.region.as_deref()),
-                    F::AccRevenue => opt_num(a.revenue),
-                    F::AccGrossProfit => opt_num(a.gross_profit),
-                    F::AccWallet => opt_num(a.wallet),
-                    F::AccShareOfWallet => match (a.revenue, a.wallet) {
-                        (Some(r), Some(w)) if w > 0.0 => V::Num(r / w),
-                        _ => V::Missing,
-                    },
-                    F::AccReference => a.reference.map_or(V::Missing, V::Bool),
-                    F::AccHistory => opt_str(a.history.as_deref()),
-                    F::AccNeeds => opt_str(a.needs.as_deref()),
-                    F::AccDevelopmentPlans => opt_str(a.development_plans.as_deref()),
-                    F::AccKey => res.map_or(V::Missing, |x| V::Bool(x.key)),
-                    F::AccBand => res.map_or(V::Missing, |x| V::Str(Cow::Borrowed(&x.band))),
-                    F::AccScore => res.map_or(V::Missing, |x| V::Num(x.score)),
-                    F::AccRevenuePeriod => opt_num(f.revenue_period),
-                    F::AccRevenuePrevious => opt_num(f.revenue_previous),
-                    F::AccGrossProfitPeriod => opt_num(f.gp_period),
-                    F::AccGrossProfitPrevious => opt_num(f.gp_previous),
-                    F::AccContacts => V::Num(f.contacts as f64),
-                    F::AccMeetings => V::Num(f.meetings as f64),
-                    F::AccProposals => V::Num(f.proposals as f64),
-                    F::AccDeals => V::Num(f.deals as f64),
-                    F::AccComplaints => V::Num(f.complaints as f64),
-                    F::AccOpenComplaints => V::Num(f.open_complaints as f64),
-                    F::AccReferenceLetters => V::Num(f.reference_letters as f64),
-                    F::AccReferrals => V::Num(f.referrals as f64),
-                    F::AccDossierCompleteness => opt_num(f.dossier_completeness),
-                    F::AccDossierGaps => match &self.dossier {
-                        Some(d) => {
-                            let mut gaps = Vec::new();
-                            d.check(self.ds, r, Some(&mut gaps));
-                            V::Str(Cow::Owned(gaps.join("; ")))
-                        }
-                        None => V::Missing,
-                    },
-                    _ => V::Missing,
-                }
-            }
+            F::AccScore => ctx.account_result(r).map(|x| x.score),
+            F::AccRevenuePeriod => ctx.account_facts[r].revenue_period,
+            F::AccRevenuePrevious => ctx.account_facts[r].revenue_previous,
+            F::AccGrossProfitPeriod => ctx.account_facts[r].gp_period,
+            F::AccGrossProfitPrevious => ctx.account_facts[r].gp_previous,
+            F::AccContacts => Some(ctx.account_facts[r].contacts as f64),
+            F::AccMeetings => Some(ctx.account_facts[r].meetings as f64),
+            F::AccProposals => Some(ctx.account_facts[r].proposals as f64),
+            F::AccDeals => Some(ctx.account_facts[r].deals as f64),
+            F::AccComplaints => Some(ctx.account_facts[r].complaints as f64),
+            F::AccOpenComplaints => Some(ctx.account_facts[r].open_complaints as f64),
+            F::AccReferenceLetters => Some(ctx.account_facts[r].reference_letters as f64),
+            F::AccReferrals => Some(ctx.account_facts[r].referrals as f64),
+            F::AccDossierCompleteness => ctx.account_facts[r].dossier_completeness,
+            F::ComAccountGrossProfit => ctx.ds.accounts[self.account()].gross_profit,
+            F::ComKamCommissionRate => self.kam.rate,
+            F::ComPeriodStart => ctx.period.start,
+            F::ComPeriodEnd => ctx.period.end,
+            F::ComAsOf => ctx.period.as_of,
+            _ => None,
+        }
+    }
+
+    fn flag(&self, f: F) -> Option<bool> {
+        let ctx = self.ctx;
+        let r = self.r;
+        match f {
+            F::ActAgenda => ctx.ds.activities[r].agenda,
+            F::ActArgued => ctx.ds.activities[r].argued,
+            F::ActInterrupted => ctx.ds.activities[r].interrupted,
+            F::ActBadManners => ctx.ds.activities[r].bad_manners,
+            F::ActNextStep => ctx.ds.activities[r].next_step,
+            F::AccReference => ctx.ds.accounts[r].reference,
+            F::AccKey => ctx.account_result(r).map(|x| x.key),
+            F::ComAccountKey => ctx.account_result(self.account()).map(|x| x.key),
+            _ => None,
+        }
+    }
+
+    fn text(&self, f: F) -> Option<Cow<'c, str>> {
+        let ctx: &'c Ctx<'c> = self.ctx;
+        let r = self.r;
+        let b = |x: &'c str| Some(Cow::Borrowed(x));
+        let o = |x: &'c Option<String>| x.as_deref().map(Cow::Borrowed);
+        match f {
+            F::ActKind => b(ctx.ds.activities[r].kind),
+            F::ActDmuRoles => o(&ctx.ds.activities[r].dmu_roles),
+            F::ActNotes => o(&ctx.ds.activities[r].notes),
+            F::ConName => o(&ctx.ds.contacts[r].name),
+            F::ConRole => o(&ctx.ds.contacts[r].role),
+            F::ConAttitude => o(&ctx.ds.contacts[r].attitude),
+            F::ConHobbies => o(&ctx.ds.contacts[r].hobbies),
+            F::ConFamily => o(&ctx.ds.contacts[r].family),
+            F::ConValues => o(&ctx.ds.contacts[r].values),
+            F::TenName => o(&ctx.ds.tenders[r].name),
+            F::TenOutcome => ctx.ds.tenders[r].outcome.map(Cow::Borrowed),
+            F::AccId => b(&ctx.ds.accounts[r].id),
+            F::AccName => b(&ctx.ds.accounts[r].name),
+            F::AccLevel => b(ctx.ds.accounts[r].level),
+            F::AccIndustry => o(&ctx.ds.accounts[r].industry),
+            F::AccRegion => o(&ctx.ds.accounts[r].region),
+            F::AccHistory => o(&ctx.ds.accounts[r].history),
+            F::AccNeeds => o(&ctx.ds.accounts[r].needs),
+            F::AccDevelopmentPlans => o(&ctx.ds.accounts[r].development_plans),
+            F::AccBand => ctx.account_result(r).map(|x| Cow::Borrowed(&*x.band)),
+            F::AccDossierGaps => ctx.dossier.as_ref().map(|d| {
+                let mut gaps = Vec::new();
+                d.check(ctx.ds, r, Some(&mut gaps));
+                Cow::Owned(gaps.join("; "))
+            }),
+            F::ComAccountId => b(&ctx.ds.accounts[self.account()].id),
+            F::ComAccountName => b(&ctx.ds.accounts[self.account()].name),
+            F::ComAccountLevel => b(ctx.ds.accounts[self.account()].level),
+            F::ComAccountBand => ctx
+                .account_result(self.account())
+                .map(|x| Cow::Borrowed(&*x.band)),
+            F::ComKamId => b(self.kam.id),
+            F::ComKamLevel => self.kam.level.map(Cow::Borrowed),
+            F::ComKamCommissionBasis => self.kam.basis.map(Cow::Borrowed),
+            _ => None,
         }
     }
 }
@@ -2305,5 +2488,23 @@ mod tests {
         assert!(p.contains(None));
         let all = resolve_period(&ds, Some("auto")).unwrap();
         assert_eq!(all.label, "all");
+    }
+
+    #[test]
+    fn the_default_packs_row_expressions_run_on_typed_nodes() {
+        let rules = crate::rules::load(None, &[]).unwrap();
+        let k = KamEngine::new(&rules, &Dataset::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(k.aggs.len(), k.rules.metrics.len());
+        assert!(k.aggs.iter().all(Compiled::is_typed));
+        assert!(
+            k.plans
+                .iter()
+                .all(|p| p.amongs.iter().all(Compiled::is_typed))
+        );
+        let pay = k.pay_plan.as_ref().unwrap();
+        assert!(pay.among.is_typed());
+        assert!(pay.rules.iter().flatten().all(Compiled::is_typed));
     }
 }

@@ -15,6 +15,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub mod typed;
+
 /// A value during evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum V<'a> {
