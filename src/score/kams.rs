@@ -175,6 +175,9 @@ pub struct Evidence {
     pub source: Source,
     /// Index of the row in its sheet's records.
     pub row: u32,
+    /// Index of the row's account, noted while the row is read (writing a KAM's evidence
+    /// then touches its accounts, not a million rows again).
+    pub account: u32,
 }
 
 impl Evidence {
@@ -196,14 +199,7 @@ impl Evidence {
 
     /// The row's account id.
     pub fn account<'d>(&self, ds: &'d Dataset) -> &'d str {
-        let r = self.row as usize;
-        let a = match self.source {
-            Source::Activities => ds.activities[r].account,
-            Source::Contacts => ds.contacts[r].account,
-            Source::Tenders => ds.tenders[r].account,
-            Source::Accounts => r,
-        };
-        &ds.accounts[a].id
+        &ds.accounts[self.account as usize].id
     }
 }
 
@@ -1709,6 +1705,7 @@ impl KamEngine {
             row: Evidence {
                 source: s,
                 row: r as u32,
+                account: ctx.account_of(s, r) as u32,
             },
             date: ctx.row_date(s, r),
             rule: None,
@@ -1854,6 +1851,7 @@ impl KamEngine {
                             st.evidence.push(Evidence {
                                 source: s,
                                 row: r as u32,
+                                account: ctx.account_of(s, r) as u32,
                             });
                         }
                     }
