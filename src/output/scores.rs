@@ -555,7 +555,26 @@ struct DossierView<'a> {
     account: &'a str,
     cell: Shown<crate::model::RowCell<'a>>,
     completeness: Num,
-    gaps: Vec<String>,
+    gaps: GapsView<'a>,
+}
+
+/// An account's dossier gaps as written, each printed straight into the output.
+struct GapsView<'a> {
+    m: &'a KamScored,
+    ds: &'a Dataset,
+    account: usize,
+}
+
+impl Serialize for GapsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let len = self.m.dossier_gap_list(self.ds, self.account).count();
+        let mut seq = s.serialize_seq(Some(len))?;
+        for g in self.m.dossier_gap_list(self.ds, self.account) {
+            seq.serialize_element(&Shown(g))?;
+        }
+        seq.end()
+    }
 }
 
 /// A KAM's pay as written.
@@ -635,7 +654,11 @@ fn manager_view<'a>(
                 account: &ds.accounts[d.account].id,
                 cell: Shown(crate::model::RowCell(&ds.accounts[d.account].origin)),
                 completeness: Num(d.completeness),
-                gaps: m.dossier_gaps(ds, d.account),
+                gaps: GapsView {
+                    m,
+                    ds,
+                    account: d.account,
+                },
             })
             .collect(),
         errors: Json::Array(v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect()),

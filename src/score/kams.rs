@@ -432,11 +432,21 @@ impl KamScored {
     /// The dossier items account `account` lacks, named (`history`, `Farid Huseynov: family,
     /// values`).
     pub fn dossier_gaps(&self, ds: &Dataset, account: usize) -> Vec<String> {
-        let mut gaps = Vec::new();
-        if let Some(d) = &self.lazy.dossier {
-            d.check(ds, account, Some(&mut gaps));
-        }
-        gaps
+        self.dossier_gap_list(ds, account)
+            .map(|g| g.to_string())
+            .collect()
+    }
+
+    /// The same gaps, to print one by one without building strings.
+    pub fn dossier_gap_list<'a>(
+        &'a self,
+        ds: &'a Dataset,
+        account: usize,
+    ) -> impl Iterator<Item = Gap<'a>> + 'a {
+        self.lazy
+            .dossier
+            .iter()
+            .flat_map(move |d| d.gaps(ds, account))
     }
 
     /// A writer of one KAM's findings. `accounts` are the account results of the same run.
@@ -896,49 +906,83 @@ impl DossierIndex {
 
     /// Completeness of account `i` (items filled / required), naming the gaps into `gaps`
     /// when asked.
-    fn check(&self, ds: &Dataset, i: usize, mut gaps: Option<&mut Vec<String>>) -> Option<f64> {
+    fn check(&self, ds: &Dataset, i: usize, gaps: Option<&mut Vec<String>>) -> Option<f64> {
         let a = &ds.accounts[i];
-        let mut total = 0u32;
-        let mut filled = 0u32;
-        for (name, test) in &self.account {
-            total += 1;
-            if test(a) {
-                filled += 1;
-            } else if let Some(g) = gaps.as_deref_mut() {
-                g.push(name.clone());
-            }
-        }
+        let mut total = self.account.len() as u32;
+        let mut filled = self.account.iter().filter(|(_, test)| test(a)).count() as u32;
         if !self.contact.is_empty() {
             let list = self.contacts.of(i);
             if list.is_empty() {
                 total += 1;
-                if let Some(g) = gaps.as_deref_mut() {
-                    g.push("no DMU contact recorded".to_string());
-                }
             }
             for &ci in list {
                 let c = &ds.contacts[ci as usize];
                 total += self.contact.len() as u32;
-                let present = self.contact.iter().filter(|(_, test)| test(c)).count();
-                filled += present as u32;
-                if let Some(g) = gaps.as_deref_mut()
-                    && present < self.contact.len()
-                {
-                    let missing: Vec<&str> = self
-                        .contact
-                        .iter()
-                        .filter(|(_, test)| !test(c))
-                        .map(|(name, _)| name.as_str())
-                        .collect();
-                    let who = c
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("contact at {}", c.origin.cell(0)));
-                    g.push(format!("{who}: {}", missing.join(", ")));
-                }
+                filled += self.contact.iter().filter(|(_, test)| test(c)).count() as u32;
             }
         }
+        if let Some(g) = gaps {
+            g.extend(self.gaps(ds, i).map(|x| x.to_string()));
+        }
         (total > 0).then(|| filled as f64 / total as f64)
+    }
+
+    /// The gaps of account `i`'s dossier, in order: account items, then a missing DMU, then
+    /// each contact with items missing.
+    fn gaps<'a>(&'a self, ds: &'a Dataset, i: usize) -> impl Iterator<Item = Gap<'a>> + 'a {
+        let a = &ds.accounts[i];
+        let list: &[u32] = if self.contact.is_empty() {
+            &[]
+        } else {
+            self.contacts.of(i)
+        };
+        let fields = self
+            .account
+            .iter()
+            .filter(move |(_, test)| !test(a))
+            .map(|(name, _)| Gap(GapKind::Item(name)));
+        let no_contact =
+            (!self.contact.is_empty() && list.is_empty()).then_some(Gap(GapKind::NoContact));
+        let contacts = list
+            .iter()
+            .map(move |&ci| &ds.contacts[ci as usize])
+            .filter(move |c| self.contact.iter().any(|(_, test)| !test(c)))
+            .map(move |c| Gap(GapKind::Contact(self, c)));
+        fields.chain(no_contact).chain(contacts)
+    }
+}
+
+/// One gap of a dossier (`birthday`, `no DMU contact recorded`, `Ann Lee: hobbies, family`),
+/// printed without building a string first.
+pub struct Gap<'a>(GapKind<'a>);
+
+enum GapKind<'a> {
+    Item(&'a str),
+    NoContact,
+    Contact(&'a DossierIndex, &'a crate::model::Contact),
+}
+
+impl std::fmt::Display for Gap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            GapKind::Item(name) => f.write_str(name),
+            GapKind::NoContact => f.write_str("no DMU contact recorded"),
+            GapKind::Contact(d, c) => {
+                match &c.name {
+                    Some(n) => f.write_str(n)?,
+                    None => write!(f, "contact at {}", crate::model::RowCell(&c.origin))?,
+                }
+                f.write_str(": ")?;
+                let missing = d.contact.iter().filter(|(_, test)| !test(c));
+                for (k, (name, _)) in missing.enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(name)?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
