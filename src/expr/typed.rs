@@ -291,6 +291,20 @@ fn compare(op: Op, a: f64, b: f64) -> bool {
     }
 }
 
+/// `a in [...]` as the tree walk does it: true at the first item equal to `a`, else not known
+/// when an item is not known, else false.
+fn is_in<T: PartialEq>(a: T, items: impl Iterator<Item = Option<T>>) -> Option<bool> {
+    let mut any_missing = false;
+    for item in items {
+        match item {
+            Some(b) if b == a => return Some(true),
+            Some(_) => {}
+            None => any_missing = true,
+        }
+    }
+    (!any_missing).then_some(false)
+}
+
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
@@ -348,30 +362,8 @@ impl<K: Copy> B<K> {
                 let (a, b) = (x.eval(row)?, y.eval(row)?);
                 Some((a == b) == *eq)
             }
-            B::TextIn(x, items) => {
-                let a = x.eval(row)?;
-                let mut any_missing = false;
-                for item in items {
-                    match item.eval(row) {
-                        Some(b) if b == a => return Some(true),
-                        Some(_) => {}
-                        None => any_missing = true,
-                    }
-                }
-                (!any_missing).then_some(false)
-            }
-            B::NumIn(x, items) => {
-                let a = x.eval(row)?;
-                let mut any_missing = false;
-                for item in items {
-                    match item.eval(row) {
-                        Some(b) if b == a => return Some(true),
-                        Some(_) => {}
-                        None => any_missing = true,
-                    }
-                }
-                (!any_missing).then_some(false)
-            }
+            B::TextIn(x, items) => is_in(x.eval(row)?, items.iter().map(|i| i.eval(row))),
+            B::NumIn(x, items) => is_in(x.eval(row)?, items.iter().map(|i| i.eval(row))),
             B::Contains(x, y) => {
                 let (a, b) = (x.eval(row)?, y.eval(row)?);
                 Some(a.to_lowercase().contains(&b.to_lowercase()))
