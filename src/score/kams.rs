@@ -904,9 +904,9 @@ impl DossierIndex {
         }
     }
 
-    /// Completeness of account `i` (items filled / required), naming the gaps into `gaps`
-    /// when asked.
-    fn check(&self, ds: &Dataset, i: usize, gaps: Option<&mut Vec<String>>) -> Option<f64> {
+    /// Completeness of account `i` (items filled / required); [`DossierIndex::gaps`] names
+    /// what is missing.
+    fn check(&self, ds: &Dataset, i: usize) -> Option<f64> {
         let a = &ds.accounts[i];
         let mut total = self.account.len() as u32;
         let mut filled = self.account.iter().filter(|(_, test)| test(a)).count() as u32;
@@ -920,9 +920,6 @@ impl DossierIndex {
                 total += self.contact.len() as u32;
                 filled += self.contact.iter().filter(|(_, test)| test(c)).count() as u32;
             }
-        }
-        if let Some(g) = gaps {
-            g.extend(self.gaps(ds, i).map(|x| x.to_string()));
         }
         (total > 0).then(|| filled as f64 / total as f64)
     }
@@ -2228,7 +2225,7 @@ impl<'a> Ctx<'a> {
                 }
             }
             if let Some(d) = &dossier {
-                f.dossier_completeness = d.check(ds, i, None);
+                f.dossier_completeness = d.check(ds, i);
             }
         });
         Ctx {
@@ -2483,8 +2480,7 @@ impl<'c> Row<'c, F> for At<'c> {
             F::AccDevelopmentPlans => o(&ctx.ds.accounts[r].development_plans),
             F::AccBand => ctx.account_result(r).map(|x| Cow::Borrowed(&*x.band)),
             F::AccDossierGaps => ctx.dossier.as_ref().map(|d| {
-                let mut gaps = Vec::new();
-                d.check(ctx.ds, r, Some(&mut gaps));
+                let gaps: Vec<String> = d.gaps(ctx.ds, r).map(|g| g.to_string()).collect();
                 Cow::Owned(gaps.join("; "))
             }),
             F::ComAccountId => b(&ctx.ds.accounts[self.account()].id),
