@@ -426,6 +426,63 @@ fn child_rows_for_unknown_accounts_are_rejected_with_a_suggestion() {
     assert_eq!(r.accounts(&["id", "contacts"]), ["ACC-100|1", "ACC-200|0"]);
 }
 
+/// Child sheets are read at the same time as Accounts and their account ids looked up
+/// afterwards: the rejects must be the same, in the same order, as reading them after Accounts
+/// (`--fail-fast` does), whatever else is wrong with the row and on any number of threads.
+#[test]
+fn unknown_accounts_read_beside_accounts_are_rejected_in_row_order() {
+    let rel = "invalid/unknown-account-mixed.xlsx";
+    let f = fixture(rel).display().to_string();
+    let expected = [
+        format!(
+            "{f},Transactions,Transactions!B3,account_id,X9,row,account `X9` is not in Accounts; this row is not used"
+        ),
+        format!(
+            "{f},Transactions,Transactions!C4,amount,about 5,cell,\"`about 5` is not an amount: write digits only, e.g. 1234.50\""
+        ),
+        format!(
+            "{f},Transactions,Transactions!B4,account_id,X9,row,account `X9` is not in Accounts; this row is not used"
+        ),
+        format!(
+            "{f},Transactions,Transactions!B5,account_id,,row,no account id: the row cannot be matched to a client; fill it in or delete the row"
+        ),
+        format!(
+            "{f},Transactions,Transactions!C6,amount,,row,\"no amount: fill in the amount, or quantity and unit price\""
+        ),
+        format!(
+            "{f},Activities,Activities!A3,account_id,X8,row,account `X8` is not in Accounts; this row is not used"
+        ),
+        format!(
+            "{f},Activities,Activities!C4,type,,row,\"no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal\""
+        ),
+        format!(
+            "{f},Activities,Activities!A5,account_id,X8,row,account `X8` is not in Accounts; this row is not used"
+        ),
+    ];
+    for jobs in ["1", "2"] {
+        let r = run_file(rel, &["--jobs", jobs]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.rejects(), expected, "--jobs {jobs}");
+        assert_eq!(
+            r.accounts(&["id", "revenue", "activities"]),
+            ["A1|100|1", "A2||1"],
+            "--jobs {jobs}"
+        );
+        assert_says(
+            &r,
+            "2 accounts, 1 transaction lines, 0 contacts, 2 activities, 0 tenders, 0 managers, 0 plan items; 7 rows rejected, 1 cells doubtful",
+        );
+    }
+    let r = run_file(rel, &["--fail-fast"]);
+    assert_eq!(r.code, 2);
+    assert_says(
+        &r,
+        &format!(
+            "stopped at the first problem (--fail-fast): {f}: Transactions!B3: account `X9` is not in Accounts"
+        ),
+    );
+}
+
 #[test]
 fn text_and_error_cells_in_money_columns_are_listed() {
     let r = run_file("invalid/text-in-money.xlsx", &[]);

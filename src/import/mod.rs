@@ -7,6 +7,7 @@ pub mod book;
 pub mod cells;
 pub mod mapping;
 pub mod merge;
+mod pending;
 pub mod sheet;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,7 @@ use crate::model::{
 };
 pub use book::{Book, Format};
 pub use mapping::Mapping;
+use pending::{Ids, Pending};
 use sheet::{Outcome, Row, read_sheet};
 
 /// Collects rejects; with `fail_fast` the first one stops the run.
@@ -74,7 +76,8 @@ pub struct ImportOptions<'a> {
     pub fail_fast: bool,
     /// Called with (sheet, rows read so far) as a sheet is read.
     pub progress: &'a (dyn Fn(&str, u64) + Sync),
-    /// Read Transactions on a second thread beside the other sheets (results are the same).
+    /// Read the sheets on several readers at once, one per core (2 to 4); the results are
+    /// the same as with one.
     pub parallel: bool,
 }
 
@@ -243,622 +246,213 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         ));
     }
 
-    let mut rejects = Rejects {
-        file: file.to_string(),
-        list: Vec::new(),
-        fail_fast: opts.fail_fast,
-    };
     let mut ds = Dataset {
         file: file.to_string(),
         format: format.name(),
         ignored_sheets,
         ..Default::default()
     };
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let map_for = |k: SheetKind| opts.mapping.and_then(|m| m.sheets.get(&k));
-    let progress_for = |name: &str| {
-        let name = name.to_string();
-        move |n: u64| (opts.progress)(&name, n)
+    let cx = Cx {
+        file,
+        assigned: &assigned,
+        opts,
+        mapping_path,
     };
-    let mut account_kam_col: Option<usize> = None;
+    let derive_accounts = !assigned.contains_key(&SheetKind::Accounts);
+    // With an Accounts sheet the other sheets are read at the same time as it, their account ids
+    // numbered and looked up once it is read (`Pending`). With --fail-fast they are read after
+    // it, so that the first reject stops the run where a reader going down the sheets would;
+    // without an Accounts sheet, Transactions makes the accounts and comes first.
+    let later = !derive_accounts && !opts.fail_fast;
+    let readers = if opts.parallel {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, MAX_READERS)
+    } else {
+        1
+    };
 
-    // Accounts.
-    if let Some(name) = assigned.get(&SheetKind::Accounts).cloned() {
-        let k = SheetKind::Accounts;
-        let [
-            f_id,
-            f_name,
-            f_kam,
-            f_ind,
-            f_reg,
-            f_lvl,
-            f_rev,
-            f_gp,
-            f_wal,
-            f_ref,
-            f_brand,
-            f_part,
-            f_comp,
-            f_inn,
-            f_hist,
-            f_needs,
-            f_dev,
-        ] = [
-            "id",
-            "name",
-            "kam_id",
-            "industry",
-            "region",
-            "level",
-            "revenue",
-            "gross_profit",
-            "wallet",
-            "reference",
-            "brand_score",
-            "partnership",
-            "competence",
-            "innovator",
-            "history",
-            "needs",
-            "development_plans",
-        ]
-        .map(|n| field(k, n));
-        let mut first_row: HashMap<String, u32> = HashMap::new();
-        let accounts = &mut ds.accounts;
-        let index_ref = &mut index;
-        let mut id_col = 0;
-        let (report, layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                id_col = row.layout.field_cols[f_id].unwrap_or(0);
-                let Some(id) = row.text(f_id) else {
-                    rj.push(&name, row.cell_of(f_id), "id", "", "no account id: the row cannot be matched to anything; fill in the id or delete the row", RejectScope::Row)?;
-                    return Ok(Outcome::Rejected);
-                };
-                if let Some(first) = first_row.get(&id) {
-                    rj.push(
-                        &name,
-                        row.cell_of(f_id),
-                        "id",
-                        id.clone(),
-                        format!(
-                            "duplicate account id `{id}`: already used at {}; this row is not used",
-                            cell_ref(&name, *first, id_col as u32)
-                        ),
-                        RejectScope::Row,
-                    )?;
-                    return Ok(Outcome::Rejected);
-                }
-                first_row.insert(id.clone(), row.origin.row);
-                index_ref.insert(id.clone(), accounts.len());
-                accounts.push(Account {
-                    name: row.text(f_name).unwrap_or_else(|| id.clone()),
-                    id,
-                    kam_id: row.text(f_kam),
-                    industry: row.text(f_ind),
-                    region: row.text(f_reg),
-                    level: row.choice(f_lvl).unwrap_or("company"),
-                    revenue: row.num(f_rev),
-                    gross_profit: row.num(f_gp),
-                    figures_source: "accounts",
-                    wallet: row.num(f_wal),
-                    reference: row.flag(f_ref),
-                    brand_score: row.num(f_brand),
-                    partnership: row.num(f_part),
-                    competence: row.num(f_comp),
-                    innovator: row.flag(f_inn),
-                    history: row.text(f_hist),
-                    needs: row.text(f_needs),
-                    development_plans: row.text(f_dev),
-                    quarters: BTreeMap::new(),
-                    extra: row.extras(),
-                    origin: row.origin.clone(),
-                });
-                Ok(Outcome::Used)
-            },
-        )?;
-        account_kam_col = layout.field_cols[f_kam];
-        for (i, col) in layout.field_cols.iter().enumerate() {
-            if let Some(c) = col {
-                ds.account_columns
-                    .insert(k.fields()[i].name.to_string(), *c as u32);
+    let mut first: Option<AccountsPart> = None;
+    let mut tx_first: Option<TxPart> = None;
+    if !later {
+        let mut part = read_accounts(&mut book, &cx)?;
+        if derive_accounts {
+            let ids = TxIds::Create {
+                index: &mut part.index,
+                accounts: &mut part.accounts,
+            };
+            tx_first = read_transactions(&mut book, &cx, ids, derive_accounts)?;
+        }
+        first = Some(part);
+    }
+
+    // The sheets left, largest first as exports usually go, shared among the readers (each with
+    // its own reader of the workbook); results are put back in sheet order.
+    let mut tasks = Vec::new();
+    if later {
+        tasks.push(Task::Accounts);
+    }
+    if tx_first.is_none() && assigned.contains_key(&SheetKind::Transactions) {
+        tasks.push(Task::Transactions);
+    }
+    for k in [
+        SheetKind::Contacts,
+        SheetKind::Activities,
+        SheetKind::Tenders,
+        SheetKind::Plans,
+    ] {
+        if assigned.contains_key(&k) {
+            tasks.push(Task::Child(k));
+        }
+    }
+    let index_now = first.as_ref().map(|p| &p.index);
+    let slots: Vec<std::sync::Mutex<Option<Result<Part>>>> =
+        tasks.iter().map(|_| Default::default()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let work = |book: &mut Book<'_>| {
+        use std::sync::atomic::Ordering::Relaxed;
+        while !failed.load(Relaxed) {
+            let i = next.fetch_add(1, Relaxed);
+            let Some(task) = tasks.get(i) else { break };
+            let result = run_task(book, &cx, *task, index_now, derive_accounts);
+            if result.is_err() {
+                // Tasks are taken in order: those before this one are done or running.
+                failed.store(true, Relaxed);
+            }
+            if let Ok(mut slot) = slots[i].lock() {
+                *slot = Some(result);
             }
         }
-        for (c, name) in &layout.extras {
-            ds.account_columns.insert(name.clone(), *c as u32);
-        }
-        ds.account_extras = ExtraColumns {
-            names: layout.extra_names(),
-        };
-        ds.sheets.push(report);
-    }
-    let derive_accounts = !assigned.contains_key(&SheetKind::Accounts);
-
-    // Managers.
-    let mut manager_ids: HashMap<String, u32> = HashMap::new();
-    if let Some(name) = assigned.get(&SheetKind::Managers).cloned() {
-        let k = SheetKind::Managers;
-        let [f_id, f_name, f_reg, f_lvl, f_plan, f_pk, f_basis, f_rate] = [
-            "id",
-            "name",
-            "region",
-            "level",
-            "plan",
-            "product_knowledge",
-            "commission_basis",
-            "commission_rate",
-        ]
-        .map(|n| field(k, n));
-        let managers = &mut ds.managers;
-        let ids = &mut manager_ids;
-        let (report, layout) = read_sheet(
-            &mut book,
-            k,
-            &name,
-            map_for(k),
-            mapping_path,
-            &mut rejects,
-            &progress_for(&name),
-            &mut |row: &Row<'_>, rj: &mut Rejects| {
-                let Some(id) = row.text(f_id) else {
-                    rj.push(
-                        &name,
-                        row.cell_of(f_id),
-                        "id",
-                        "",
-                        "no KAM id: fill in the id or delete the row",
-                        RejectScope::Row,
-                    )?;
-                    return Ok(Outcome::Rejected);
-                };
-                if let Some(first) = ids.get(&id) {
-                    let col = row.layout.field_cols[f_id].unwrap_or(0) as u32;
-                    rj.push(
-                        &name,
-                        row.cell_of(f_id),
-                        "id",
-                        id.clone(),
-                        format!(
-                            "duplicate KAM id `{id}`: already used at {}; this row is not used",
-                            cell_ref(&name, *first, col)
-                        ),
-                        RejectScope::Row,
-                    )?;
-                    return Ok(Outcome::Rejected);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..readers.min(tasks.len()) {
+            scope.spawn(|| {
+                // A second reader that cannot open leaves its share to the others.
+                if let Ok(mut own) = Book::open(file, format, bytes) {
+                    work(&mut own);
                 }
-                ids.insert(id.clone(), row.origin.row);
-                managers.push(Manager {
-                    id,
-                    name: row.text(f_name),
-                    region: row.text(f_reg),
-                    level: row.choice(f_lvl),
-                    plan: row.num(f_plan),
-                    product_knowledge: row.num(f_pk),
-                    commission_basis: row.choice(f_basis),
-                    commission_rate: row.num(f_rate),
-                    extra: row.extras(),
-                    origin: row.origin.clone(),
-                });
-                Ok(Outcome::Used)
-            },
-        )?;
-        ds.manager_extras = ExtraColumns {
-            names: layout.extra_names(),
-        };
-        ds.sheets.push(report);
-    }
-
-    // Transactions, then the child sheets; in parallel (each on its own reader) unless the
-    // accounts are derived from Transactions.
-    let mut totals: Vec<TxTotals> = vec![TxTotals::default(); ds.accounts.len()];
-    let run_tx = |book: &mut Book<'_>,
-                  accounts: &mut Vec<Account>,
-                  index: &mut HashMap<String, usize>,
-                  totals: &mut Vec<TxTotals>,
-                  rejects: &mut Rejects|
-     -> Result<(Option<crate::model::SheetReport>, u64)> {
-        let mut tx_report = None;
-        let mut tx_lines = 0u64;
-        let n_known = index.len();
-        // Transactions.
-        if let Some(name) = assigned.get(&SheetKind::Transactions).cloned() {
-            let k = SheetKind::Transactions;
-            let [
-                f_date,
-                f_acc,
-                f_accname,
-                f_kam,
-                f_type,
-                f_qty,
-                f_price,
-                f_amount,
-                f_cost,
-                f_margin,
-            ] = [
-                "date",
-                "account_id",
-                "account_name",
-                "kam_id",
-                "type",
-                "quantity",
-                "unit_price",
-                "amount",
-                "cost",
-                "margin",
-            ]
-            .map(|n| field(k, n));
-            let accounts = &mut *accounts;
-            let index_ref = &mut *index;
-            let totals_ref = &mut *totals;
-            let lines = &mut tx_lines;
-            let (report, _layout) = read_sheet(
-                &mut *book,
-                k,
-                &name,
-                map_for(k),
-                mapping_path,
-                &mut *rejects,
-                &progress_for(&name),
-                &mut |row: &Row<'_>, rj: &mut Rejects| {
-                    let Some(acc) =
-                        account_of(row, f_acc, &name, index_ref, n_known, derive_accounts, rj)?
-                    else {
-                        return Ok(Outcome::Rejected);
-                    };
-                    let amount = match (row.num(f_amount), row.num(f_qty), row.num(f_price)) {
-                        (Some(a), _, _) => a,
-                        (None, Some(q), Some(p)) => q * p,
-                        _ => {
-                            rj.push(
-                                &name,
-                                row.cell_of(f_amount),
-                                "amount",
-                                "",
-                                "no amount: fill in the amount, or quantity and unit price",
-                                RejectScope::Row,
-                            )?;
-                            return Ok(Outcome::Rejected);
-                        }
-                    };
-                    let mut margin = row
-                        .num(f_margin)
-                        .or_else(|| row.num(f_cost).map(|c| amount - c));
-                    let mut amount = amount;
-                    if matches!(row.choice(f_type), Some("return" | "credit_note")) && amount > 0.0
-                    {
-                        amount = -amount;
-                        margin = margin.map(|m| -m);
-                    }
-                    let acc = match acc {
-                        AccountRef::Known(i) => i,
-                        AccountRef::New(id) => {
-                            let i = accounts.len();
-                            index_ref.insert(id.clone(), i);
-                            let name = row.text(f_accname).unwrap_or_else(|| id.clone());
-                            let mut account = Account::new(id, name, row.origin.clone());
-                            account.kam_id = row.text(f_kam);
-                            account.figures_source = "transactions";
-                            accounts.push(account);
-                            totals_ref.push(TxTotals::default());
-                            i
-                        }
-                    };
-                    if derive_accounts && accounts[acc].kam_id.is_none() {
-                        accounts[acc].kam_id = row.text(f_kam);
-                    }
-                    let t = &mut totals_ref[acc];
-                    t.revenue += amount;
-                    t.lines += 1;
-                    if let Some(m) = margin {
-                        t.gross_profit += m;
-                        t.gp_lines += 1;
-                    }
-                    let q = row.date(f_date).map_or(UNDATED, quarter_index);
-                    let fq = t.quarters.entry(q).or_default();
-                    fq.revenue += amount;
-                    fq.gross_profit += margin.unwrap_or(0.0);
-                    fq.lines += 1;
-                    *lines += 1;
-                    Ok(Outcome::Used)
-                },
-            )?;
-            tx_report = Some(report);
-        }
-        Ok((tx_report, tx_lines))
-    };
-    let run_children = |book: &mut Book<'_>,
-                        accounts: &Vec<Account>,
-                        index: &HashMap<String, usize>,
-                        rejects: &mut Rejects|
-     -> Result<Dataset> {
-        let mut kids = Dataset::default();
-        let child = |kind: SheetKind| {
-            assigned
-                .get(&kind)
-                .map(|name| (kind, name.as_str(), map_for(kind), progress_for(name)))
-        };
-        if let Some((k, name, map, progress)) = child(SheetKind::Contacts) {
-            let [
-                f_name,
-                f_role,
-                f_inf,
-                f_rel,
-                f_att,
-                f_bday,
-                f_hob,
-                f_fam,
-                f_val,
-                f_last,
-            ] = [
-                "name",
-                "role",
-                "influence",
-                "relationship",
-                "attitude",
-                "birthday",
-                "hobbies",
-                "family",
-                "values",
-                "last_contact",
-            ]
-            .map(|n| field(k, n));
-            let (list, report, extras) = read_child_sheet(
-                &mut *book,
-                k,
-                name,
-                map,
-                mapping_path,
-                index,
-                &mut *rejects,
-                &progress,
-                |row, account, _| {
-                    Ok(Some(Contact {
-                        account,
-                        name: row.text(f_name),
-                        role: row.text(f_role),
-                        influence: row.num(f_inf),
-                        relationship: row.num(f_rel),
-                        attitude: row.text(f_att),
-                        birthday: row.date(f_bday),
-                        hobbies: row.text(f_hob),
-                        family: row.text(f_fam),
-                        values: row.text(f_val),
-                        last_contact: row.date(f_last),
-                        extra: row.extras(),
-                        origin: row.origin.clone(),
-                    }))
-                },
-            )?;
-            (kids.contacts, kids.contact_extras) = (list, extras);
-            kids.sheets.push(report);
-        }
-        if let Some((k, name, map, progress)) = child(SheetKind::Activities) {
-            let [
-                f_kam,
-                f_type,
-                f_date,
-                f_ps,
-                f_as,
-                f_agenda,
-                f_arg,
-                f_int,
-                f_bad,
-                f_next,
-                f_conf,
-                f_fu,
-                f_exp,
-                f_dmu,
-                f_res,
-                f_amt,
-                f_margin,
-                f_notes,
-            ] = [
-                "kam_id",
-                "type",
-                "date",
-                "planned_start",
-                "actual_start",
-                "agenda",
-                "argued",
-                "interrupted",
-                "bad_manners",
-                "next_step",
-                "confirmed",
-                "followed_up",
-                "expiry",
-                "dmu_roles",
-                "resolved",
-                "amount",
-                "margin",
-                "notes",
-            ]
-            .map(|n| field(k, n));
-            let (list, report, extras) = read_child_sheet(
-                &mut *book,
-                k,
-                name,
-                map,
-                mapping_path,
-                index,
-                &mut *rejects,
-                &progress,
-                |row, account, rj| {
-                    let Some(kind) = row.choice(f_type) else {
-                        rj.push(name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
-                        return Ok(None);
-                    };
-                    Ok(Some(Activity {
-                        account,
-                        kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
-                        kind,
-                        date: row.date(f_date),
-                        planned_start: row.date(f_ps),
-                        actual_start: row.date(f_as),
-                        agenda: row.flag(f_agenda),
-                        argued: row.flag(f_arg),
-                        interrupted: row.flag(f_int),
-                        bad_manners: row.flag(f_bad),
-                        next_step: row.flag(f_next),
-                        confirmed: row.date(f_conf),
-                        followed_up: row.date(f_fu),
-                        expiry: row.date(f_exp),
-                        dmu_roles: row.text(f_dmu),
-                        resolved: row.date(f_res),
-                        amount: row.num(f_amt),
-                        margin: row.num(f_margin),
-                        notes: row.text(f_notes),
-                        extra: row.extras(),
-                        origin: row.origin.clone(),
-                    }))
-                },
-            )?;
-            (kids.activities, kids.activity_extras) = (list, extras);
-            kids.sheets.push(report);
-        }
-        if let Some((k, name, map, progress)) = child(SheetKind::Tenders) {
-            let [f_kam, f_name, f_date, f_prep, f_val, f_out] =
-                ["kam_id", "name", "date", "prep_start", "value", "outcome"].map(|n| field(k, n));
-            let (list, report, extras) = read_child_sheet(
-                &mut *book,
-                k,
-                name,
-                map,
-                mapping_path,
-                index,
-                &mut *rejects,
-                &progress,
-                |row, account, _| {
-                    Ok(Some(Tender {
-                        account,
-                        kam_id: row.text(f_kam).or_else(|| accounts[account].kam_id.clone()),
-                        name: row.text(f_name),
-                        date: row.date(f_date),
-                        prep_start: row.date(f_prep),
-                        value: row.num(f_val),
-                        outcome: row.choice(f_out),
-                        extra: row.extras(),
-                        origin: row.origin.clone(),
-                    }))
-                },
-            )?;
-            (kids.tenders, kids.tender_extras) = (list, extras);
-            kids.sheets.push(report);
-        }
-        if let Some((k, name, map, progress)) = child(SheetKind::Plans) {
-            let [f_kind, f_text, f_owner, f_due, f_status] =
-                ["kind", "text", "owner", "due", "status"].map(|n| field(k, n));
-            let (list, report, extras) = read_child_sheet(
-                &mut *book,
-                k,
-                name,
-                map,
-                mapping_path,
-                index,
-                &mut *rejects,
-                &progress,
-                |row, account, rj| {
-                    let Some(kind) = row.choice(f_kind) else {
-                        rj.push(name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
-                        return Ok(None);
-                    };
-                    let Some(text) = row.text(f_text) else {
-                        rj.push(
-                            name,
-                            row.cell_of(f_text),
-                            "text",
-                            "",
-                            "empty plan item: write the text or delete the row",
-                            RejectScope::Row,
-                        )?;
-                        return Ok(None);
-                    };
-                    Ok(Some(PlanItem {
-                        account,
-                        kind,
-                        text,
-                        owner: row.text(f_owner),
-                        due: row.date(f_due),
-                        status: row.choice(f_status),
-                        extra: row.extras(),
-                        origin: row.origin.clone(),
-                    }))
-                },
-            )?;
-            (kids.plans, kids.plan_extras) = (list, extras);
-            kids.sheets.push(report);
-        }
-        Ok(kids)
-    };
-    let mut tx_rejects = Rejects {
-        file: file.to_string(),
-        list: Vec::new(),
-        fail_fast: opts.fail_fast,
-    };
-    let mut kid_rejects = Rejects {
-        file: file.to_string(),
-        list: Vec::new(),
-        fail_fast: opts.fail_fast,
-    };
-    let (tx_result, kids_result) = if derive_accounts || !opts.parallel {
-        let tx = run_tx(
-            &mut book,
-            &mut ds.accounts,
-            &mut index,
-            &mut totals,
-            &mut tx_rejects,
-        );
-        let kids = match &tx {
-            Ok(_) => run_children(&mut book, &ds.accounts, &index, &mut kid_rejects),
-            Err(_) => Ok(Dataset::default()),
-        };
-        (tx, kids)
-    } else {
-        let accounts_ro = &ds.accounts;
-        let index_ro = &index;
-        let totals_ref = &mut totals;
-        let tx_rejects_ref = &mut tx_rejects;
-        let run_tx = &run_tx;
-        std::thread::scope(|scope| {
-            let handle = scope.spawn(move || {
-                let mut own = Book::open(file, format, bytes)?;
-                let mut no_new_accounts = Vec::new();
-                let mut index = index_ro.clone();
-                run_tx(
-                    &mut own,
-                    &mut no_new_accounts,
-                    &mut index,
-                    totals_ref,
-                    tx_rejects_ref,
-                )
             });
-            let kids = run_children(&mut book, accounts_ro, index_ro, &mut kid_rejects);
-            let tx = handle
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (tx, kids)
-        })
+        }
+        work(&mut book);
+    });
+    let mut parts = Vec::new();
+    for slot in slots {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(p)) => parts.push(p),
+            Some(Err(e)) => return Err(e),
+            // Not taken: only after a task before it failed, which returned above.
+            None => {}
+        }
+    }
+    let mut tx_part = tx_first;
+    let mut kid_parts = Vec::new();
+    for p in parts {
+        match p {
+            Part::Accounts(a) => first = Some(*a),
+            Part::Tx(t) => tx_part = t.map(|t| *t),
+            Part::Child(c) => kid_parts.push(*c),
+        }
+    }
+    let Some(acc) = first else {
+        return Err(Error::Usage(
+            "internal error: the import left no Accounts result".into(),
+        ));
     };
-    let (tx_report, tx_lines) = tx_result?;
-    let kids = kids_result?;
-    ds.transaction_lines = tx_lines;
-    ds.sheets.extend(tx_report);
-    ds.sheets.extend(kids.sheets);
-    ds.contacts = kids.contacts;
-    ds.contact_extras = kids.contact_extras;
-    ds.activities = kids.activities;
-    ds.activity_extras = kids.activity_extras;
-    ds.tenders = kids.tenders;
-    ds.tender_extras = kids.tender_extras;
-    ds.plans = kids.plans;
-    ds.plan_extras = kids.plan_extras;
-    rejects.list.extend(tx_rejects.list);
-    rejects.list.extend(kid_rejects.list);
+
+    let AccountsPart {
+        accounts,
+        index,
+        account_kam_col,
+        account_columns,
+        account_extras,
+        managers,
+        manager_extras,
+        manager_ids,
+        sheets,
+        rejects: first_rejects,
+    } = acc;
+    ds.accounts = accounts;
+    ds.account_columns = account_columns;
+    ds.account_extras = account_extras;
+    ds.managers = managers;
+    ds.manager_extras = manager_extras;
+    ds.sheets = sheets;
+    let mut rejects = Rejects {
+        file: file.to_string(),
+        list: first_rejects,
+        fail_fast: opts.fail_fast,
+    };
+
+    // Transactions: totals per account.
+    let mut totals: Vec<TxTotals> = Vec::new();
+    if let Some(mut t) = tx_part {
+        let mut list = std::mem::take(&mut t.rejects.list);
+        match &t.pending {
+            Some(p) => {
+                let by_number = p.resolve(&index, t.account_col, &mut list, file, &mut t.report);
+                totals = vec![TxTotals::default(); ds.accounts.len()];
+                for (n, a) in by_number.iter().enumerate() {
+                    if let (Some(a), Some(tot)) = (a, t.totals.get_mut(n)) {
+                        totals[*a] = std::mem::take(tot);
+                    }
+                }
+                ds.transaction_lines = p
+                    .rows
+                    .iter()
+                    .filter(|[n, ..]| by_number[*n as usize].is_some())
+                    .count() as u64;
+            }
+            None => {
+                totals = t.totals;
+                ds.transaction_lines = t.lines;
+            }
+        }
+        rejects.list.extend(list);
+        ds.sheets.push(t.report);
+    }
+    totals.resize_with(ds.accounts.len(), TxTotals::default);
+
+    // The child sheets: records placed on their accounts.
+    for mut c in kid_parts {
+        let mut list = std::mem::take(&mut c.rejects.list);
+        if let Some(p) = &c.pending {
+            let by_number = p.resolve(&index, c.account_col, &mut list, file, &mut c.report);
+            c.records = match c.records {
+                Records::Contacts(v) => {
+                    Records::Contacts(p.place(v, &by_number, |r| &mut r.account))
+                }
+                Records::Activities(v) => {
+                    Records::Activities(p.place(v, &by_number, |r| &mut r.account))
+                }
+                Records::Tenders(v) => Records::Tenders(p.place(v, &by_number, |r| &mut r.account)),
+                Records::Plans(v) => Records::Plans(p.place(v, &by_number, |r| &mut r.account)),
+            };
+        }
+        let accounts = &ds.accounts;
+        match c.records {
+            Records::Contacts(v) => (ds.contacts, ds.contact_extras) = (v, c.extras),
+            Records::Activities(mut v) => {
+                for a in &mut v {
+                    if a.kam_id.is_none() {
+                        a.kam_id = accounts[a.account].kam_id.clone();
+                    }
+                }
+                (ds.activities, ds.activity_extras) = (v, c.extras);
+            }
+            Records::Tenders(mut v) => {
+                for t in &mut v {
+                    if t.kam_id.is_none() {
+                        t.kam_id = accounts[t.account].kam_id.clone();
+                    }
+                }
+                (ds.tenders, ds.tender_extras) = (v, c.extras);
+            }
+            Records::Plans(v) => (ds.plans, ds.plan_extras) = (v, c.extras),
+        }
+        rejects.list.extend(list);
+        ds.sheets.push(c.report);
+    }
 
     for (acc, t) in ds.accounts.iter_mut().zip(&totals) {
         if t.lines == 0 {
@@ -911,9 +505,701 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
     Ok(ds)
 }
 
-/// Reads a sheet whose rows belong to an account: resolves the account id (rejecting rows whose
-/// account is missing or unknown) and collects what `build` makes of each row (`None`: the row
-/// was rejected by `build`, which recorded why).
+/// At most this many readers of one workbook at a time (each holds its own copy of the shared
+/// strings).
+const MAX_READERS: usize = 4;
+
+/// What the sheet readers share.
+struct Cx<'a> {
+    file: &'a str,
+    assigned: &'a BTreeMap<SheetKind, String>,
+    opts: &'a ImportOptions<'a>,
+    mapping_path: Option<&'a Path>,
+}
+
+impl Cx<'_> {
+    fn sheet(&self, kind: SheetKind) -> Option<&str> {
+        self.assigned.get(&kind).map(String::as_str)
+    }
+    fn mapping(&self, kind: SheetKind) -> Option<&mapping::SheetMapping> {
+        self.opts.mapping.and_then(|m| m.sheets.get(&kind))
+    }
+    fn progress(&self, name: &str) -> impl Fn(u64) + '_ {
+        let name = name.to_string();
+        move |n: u64| (self.opts.progress)(&name, n)
+    }
+    fn rejects(&self) -> Rejects {
+        Rejects {
+            file: self.file.to_string(),
+            list: Vec::new(),
+            fail_fast: self.opts.fail_fast,
+        }
+    }
+}
+
+/// One sheet (or, for Accounts, the Accounts and Managers sheets) for a reader.
+#[derive(Clone, Copy)]
+enum Task {
+    Accounts,
+    Transactions,
+    Child(SheetKind),
+}
+
+enum Part {
+    Accounts(Box<AccountsPart>),
+    Tx(Option<Box<TxPart>>),
+    Child(Box<ChildPart>),
+}
+
+fn run_task(
+    book: &mut Book<'_>,
+    cx: &Cx<'_>,
+    task: Task,
+    index: Option<&HashMap<String, usize>>,
+    derive_accounts: bool,
+) -> Result<Part> {
+    let ids = || match index {
+        Some(i) => Ids::Now(i),
+        None => Ids::Later(Pending::default()),
+    };
+    Ok(match task {
+        Task::Accounts => Part::Accounts(Box::new(read_accounts(book, cx)?)),
+        Task::Transactions => {
+            Part::Tx(read_transactions(book, cx, TxIds::Ids(ids()), derive_accounts)?.map(Box::new))
+        }
+        Task::Child(kind) => Part::Child(Box::new(read_child(book, cx, kind, ids())?)),
+    })
+}
+
+/// The Accounts and Managers sheets.
+#[derive(Default)]
+struct AccountsPart {
+    accounts: Vec<Account>,
+    index: HashMap<String, usize>,
+    account_kam_col: Option<usize>,
+    account_columns: BTreeMap<String, u32>,
+    account_extras: ExtraColumns,
+    managers: Vec<Manager>,
+    manager_extras: ExtraColumns,
+    manager_ids: HashMap<String, u32>,
+    sheets: Vec<crate::model::SheetReport>,
+    rejects: Vec<Reject>,
+}
+
+fn read_accounts(book: &mut Book<'_>, cx: &Cx<'_>) -> Result<AccountsPart> {
+    let mut part = AccountsPart::default();
+    let mut rejects = cx.rejects();
+    if let Some(name) = cx.sheet(SheetKind::Accounts) {
+        let k = SheetKind::Accounts;
+        let [
+            f_id,
+            f_name,
+            f_kam,
+            f_ind,
+            f_reg,
+            f_lvl,
+            f_rev,
+            f_gp,
+            f_wal,
+            f_ref,
+            f_brand,
+            f_part,
+            f_comp,
+            f_inn,
+            f_hist,
+            f_needs,
+            f_dev,
+        ] = [
+            "id",
+            "name",
+            "kam_id",
+            "industry",
+            "region",
+            "level",
+            "revenue",
+            "gross_profit",
+            "wallet",
+            "reference",
+            "brand_score",
+            "partnership",
+            "competence",
+            "innovator",
+            "history",
+            "needs",
+            "development_plans",
+        ]
+        .map(|n| field(k, n));
+        let accounts = &mut part.accounts;
+        let index_ref = &mut part.index;
+        let mut id_col = 0;
+        let (report, layout) = read_sheet(
+            &mut *book,
+            k,
+            name,
+            cx.mapping(k),
+            cx.mapping_path,
+            &mut rejects,
+            &cx.progress(name),
+            &mut |row: &Row<'_>, rj: &mut Rejects| {
+                id_col = row.layout.field_cols[f_id].unwrap_or(0);
+                let Some(id) = row.text(f_id) else {
+                    rj.push(name, row.cell_of(f_id), "id", "", "no account id: the row cannot be matched to anything; fill in the id or delete the row", RejectScope::Row)?;
+                    return Ok(Outcome::Rejected);
+                };
+                if let Some(&first) = index_ref.get(&id) {
+                    let first_row = accounts[first].origin.row;
+                    rj.push(
+                        name,
+                        row.cell_of(f_id),
+                        "id",
+                        id.clone(),
+                        format!(
+                            "duplicate account id `{id}`: already used at {}; this row is not used",
+                            cell_ref(name, first_row, id_col as u32)
+                        ),
+                        RejectScope::Row,
+                    )?;
+                    return Ok(Outcome::Rejected);
+                }
+                index_ref.insert(id.clone(), accounts.len());
+                accounts.push(Account {
+                    name: row.text(f_name).unwrap_or_else(|| id.clone()),
+                    id,
+                    kam_id: row.text(f_kam),
+                    industry: row.text(f_ind),
+                    region: row.text(f_reg),
+                    level: row.choice(f_lvl).unwrap_or("company"),
+                    revenue: row.num(f_rev),
+                    gross_profit: row.num(f_gp),
+                    figures_source: "accounts",
+                    wallet: row.num(f_wal),
+                    reference: row.flag(f_ref),
+                    brand_score: row.num(f_brand),
+                    partnership: row.num(f_part),
+                    competence: row.num(f_comp),
+                    innovator: row.flag(f_inn),
+                    history: row.text(f_hist),
+                    needs: row.text(f_needs),
+                    development_plans: row.text(f_dev),
+                    quarters: BTreeMap::new(),
+                    extra: row.extras(),
+                    origin: row.origin.clone(),
+                });
+                Ok(Outcome::Used)
+            },
+        )?;
+        part.account_kam_col = layout.field_cols[f_kam];
+        for (i, col) in layout.field_cols.iter().enumerate() {
+            if let Some(c) = col {
+                part.account_columns
+                    .insert(k.fields()[i].name.to_string(), *c as u32);
+            }
+        }
+        for (c, name) in &layout.extras {
+            part.account_columns.insert(name.clone(), *c as u32);
+        }
+        part.account_extras = ExtraColumns {
+            names: layout.extra_names(),
+        };
+        part.sheets.push(report);
+    }
+
+    if let Some(name) = cx.sheet(SheetKind::Managers) {
+        let k = SheetKind::Managers;
+        let [f_id, f_name, f_reg, f_lvl, f_plan, f_pk, f_basis, f_rate] = [
+            "id",
+            "name",
+            "region",
+            "level",
+            "plan",
+            "product_knowledge",
+            "commission_basis",
+            "commission_rate",
+        ]
+        .map(|n| field(k, n));
+        let managers = &mut part.managers;
+        let ids = &mut part.manager_ids;
+        let (report, layout) = read_sheet(
+            &mut *book,
+            k,
+            name,
+            cx.mapping(k),
+            cx.mapping_path,
+            &mut rejects,
+            &cx.progress(name),
+            &mut |row: &Row<'_>, rj: &mut Rejects| {
+                let Some(id) = row.text(f_id) else {
+                    rj.push(
+                        name,
+                        row.cell_of(f_id),
+                        "id",
+                        "",
+                        "no KAM id: fill in the id or delete the row",
+                        RejectScope::Row,
+                    )?;
+                    return Ok(Outcome::Rejected);
+                };
+                if let Some(first) = ids.get(&id) {
+                    let col = row.layout.field_cols[f_id].unwrap_or(0) as u32;
+                    rj.push(
+                        name,
+                        row.cell_of(f_id),
+                        "id",
+                        id.clone(),
+                        format!(
+                            "duplicate KAM id `{id}`: already used at {}; this row is not used",
+                            cell_ref(name, *first, col)
+                        ),
+                        RejectScope::Row,
+                    )?;
+                    return Ok(Outcome::Rejected);
+                }
+                ids.insert(id.clone(), row.origin.row);
+                managers.push(Manager {
+                    id,
+                    name: row.text(f_name),
+                    region: row.text(f_reg),
+                    level: row.choice(f_lvl),
+                    plan: row.num(f_plan),
+                    product_knowledge: row.num(f_pk),
+                    commission_basis: row.choice(f_basis),
+                    commission_rate: row.num(f_rate),
+                    extra: row.extras(),
+                    origin: row.origin.clone(),
+                });
+                Ok(Outcome::Used)
+            },
+        )?;
+        part.manager_extras = ExtraColumns {
+            names: layout.extra_names(),
+        };
+        part.sheets.push(report);
+    }
+    part.rejects = rejects.list;
+    Ok(part)
+}
+
+/// How Transactions finds its rows' accounts.
+enum TxIds<'a> {
+    /// No Accounts sheet: a new id makes a new account.
+    Create {
+        index: &'a mut HashMap<String, usize>,
+        accounts: &'a mut Vec<Account>,
+    },
+    /// As the other child sheets.
+    Ids(Ids<'a>),
+}
+
+/// The Transactions sheet: totals per account (or per provisional number, see [`Pending`]).
+struct TxPart {
+    report: crate::model::SheetReport,
+    lines: u64,
+    totals: Vec<TxTotals>,
+    rejects: Rejects,
+    pending: Option<Pending>,
+    account_col: u32,
+}
+
+fn read_transactions(
+    book: &mut Book<'_>,
+    cx: &Cx<'_>,
+    mut ids: TxIds<'_>,
+    derive_accounts: bool,
+) -> Result<Option<TxPart>> {
+    let Some(name) = cx.sheet(SheetKind::Transactions) else {
+        return Ok(None);
+    };
+    let k = SheetKind::Transactions;
+    let [
+        f_date,
+        f_acc,
+        f_accname,
+        f_kam,
+        f_type,
+        f_qty,
+        f_price,
+        f_amount,
+        f_cost,
+        f_margin,
+    ] = [
+        "date",
+        "account_id",
+        "account_name",
+        "kam_id",
+        "type",
+        "quantity",
+        "unit_price",
+        "amount",
+        "cost",
+        "margin",
+    ]
+    .map(|n| field(k, n));
+    let mut rejects = cx.rejects();
+    let mut totals: Vec<TxTotals> = Vec::new();
+    let mut lines = 0u64;
+    let (report, layout) = read_sheet(
+        &mut *book,
+        k,
+        name,
+        cx.mapping(k),
+        cx.mapping_path,
+        &mut rejects,
+        &cx.progress(name),
+        &mut |row: &Row<'_>, rj: &mut Rejects| {
+            let acc = match &mut ids {
+                TxIds::Create { index, .. } => match account_of(row, f_acc, name, index, rj)? {
+                    None => return Ok(Outcome::Rejected),
+                    Some(a) => a,
+                },
+                TxIds::Ids(ids) => match ids.account(row, f_acc, name, rj)? {
+                    None => return Ok(Outcome::Rejected),
+                    Some(a) => AccountRef::Known(a),
+                },
+            };
+            let before = rj.list.len();
+            let note = |ids: &mut TxIds<'_>, acc: &AccountRef, used: bool| {
+                if let (TxIds::Ids(ids), AccountRef::Known(a)) = (ids, acc) {
+                    ids.note(*a, row, used, before);
+                }
+            };
+            let amount = match (row.num(f_amount), row.num(f_qty), row.num(f_price)) {
+                (Some(a), _, _) => a,
+                (None, Some(q), Some(p)) => q * p,
+                _ => {
+                    rj.push(
+                        name,
+                        row.cell_of(f_amount),
+                        "amount",
+                        "",
+                        "no amount: fill in the amount, or quantity and unit price",
+                        RejectScope::Row,
+                    )?;
+                    note(&mut ids, &acc, false);
+                    return Ok(Outcome::Rejected);
+                }
+            };
+            let mut margin = row
+                .num(f_margin)
+                .or_else(|| row.num(f_cost).map(|c| amount - c));
+            let mut amount = amount;
+            if matches!(row.choice(f_type), Some("return" | "credit_note")) && amount > 0.0 {
+                amount = -amount;
+                margin = margin.map(|m| -m);
+            }
+            note(&mut ids, &acc, true);
+            let acc = match (acc, &mut ids) {
+                (AccountRef::Known(i), _) => i,
+                (AccountRef::New(id), TxIds::Create { index, accounts }) => {
+                    let i = accounts.len();
+                    index.insert(id.clone(), i);
+                    let name = row.text(f_accname).unwrap_or_else(|| id.clone());
+                    let mut account = Account::new(id, name, row.origin.clone());
+                    account.kam_id = row.text(f_kam);
+                    account.figures_source = "transactions";
+                    accounts.push(account);
+                    i
+                }
+                (AccountRef::New(_), TxIds::Ids(_)) => {
+                    return Err(Error::Usage(
+                        "internal error: a new account outside of derived accounts".into(),
+                    ));
+                }
+            };
+            if let TxIds::Create { accounts, .. } = &mut ids
+                && derive_accounts
+                && accounts[acc].kam_id.is_none()
+            {
+                accounts[acc].kam_id = row.text(f_kam);
+            }
+            if totals.len() <= acc {
+                totals.resize_with(acc + 1, TxTotals::default);
+            }
+            let t = &mut totals[acc];
+            t.revenue += amount;
+            t.lines += 1;
+            if let Some(m) = margin {
+                t.gross_profit += m;
+                t.gp_lines += 1;
+            }
+            let q = row.date(f_date).map_or(UNDATED, quarter_index);
+            let fq = t.quarters.entry(q).or_default();
+            fq.revenue += amount;
+            fq.gross_profit += margin.unwrap_or(0.0);
+            fq.lines += 1;
+            lines += 1;
+            Ok(Outcome::Used)
+        },
+    )?;
+    let pending = match ids {
+        TxIds::Ids(Ids::Later(p)) => Some(p),
+        _ => None,
+    };
+    Ok(Some(TxPart {
+        report,
+        lines,
+        totals,
+        rejects,
+        pending,
+        account_col: layout.field_cols[f_acc].unwrap_or(0) as u32,
+    }))
+}
+
+/// A child sheet's records, each pointing at its account.
+enum Records {
+    Contacts(Vec<Contact>),
+    Activities(Vec<Activity>),
+    Tenders(Vec<Tender>),
+    Plans(Vec<PlanItem>),
+}
+
+struct ChildPart {
+    records: Records,
+    report: crate::model::SheetReport,
+    extras: ExtraColumns,
+    rejects: Rejects,
+    pending: Option<Pending>,
+    account_col: u32,
+}
+
+/// Contacts, Activities, Tenders or Plans. A record's `kam_id` is only what its row says; the
+/// account's KAM is filled in once the accounts are known.
+fn read_child(
+    book: &mut Book<'_>,
+    cx: &Cx<'_>,
+    k: SheetKind,
+    mut ids: Ids<'_>,
+) -> Result<ChildPart> {
+    let name = cx.sheet(k).unwrap_or_default();
+    let map = cx.mapping(k);
+    let progress = cx.progress(name);
+    let mut rejects = cx.rejects();
+    let rj = &mut rejects;
+    let (records, (report, extras, account_col)) = match k {
+        SheetKind::Contacts => {
+            let [
+                f_name,
+                f_role,
+                f_inf,
+                f_rel,
+                f_att,
+                f_bday,
+                f_hob,
+                f_fam,
+                f_val,
+                f_last,
+            ] = [
+                "name",
+                "role",
+                "influence",
+                "relationship",
+                "attitude",
+                "birthday",
+                "hobbies",
+                "family",
+                "values",
+                "last_contact",
+            ]
+            .map(|n| field(k, n));
+            let (list, rest) = read_child_sheet(
+                book,
+                k,
+                name,
+                map,
+                cx.mapping_path,
+                &mut ids,
+                rj,
+                &progress,
+                |row, account, _| {
+                    Ok(Some(Contact {
+                        account,
+                        name: row.text(f_name),
+                        role: row.text(f_role),
+                        influence: row.num(f_inf),
+                        relationship: row.num(f_rel),
+                        attitude: row.text(f_att),
+                        birthday: row.date(f_bday),
+                        hobbies: row.text(f_hob),
+                        family: row.text(f_fam),
+                        values: row.text(f_val),
+                        last_contact: row.date(f_last),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    }))
+                },
+            )?;
+            (Records::Contacts(list), rest)
+        }
+        SheetKind::Activities => {
+            let [
+                f_kam,
+                f_type,
+                f_date,
+                f_ps,
+                f_as,
+                f_agenda,
+                f_arg,
+                f_int,
+                f_bad,
+                f_next,
+                f_conf,
+                f_fu,
+                f_exp,
+                f_dmu,
+                f_res,
+                f_amt,
+                f_margin,
+                f_notes,
+            ] = [
+                "kam_id",
+                "type",
+                "date",
+                "planned_start",
+                "actual_start",
+                "agenda",
+                "argued",
+                "interrupted",
+                "bad_manners",
+                "next_step",
+                "confirmed",
+                "followed_up",
+                "expiry",
+                "dmu_roles",
+                "resolved",
+                "amount",
+                "margin",
+                "notes",
+            ]
+            .map(|n| field(k, n));
+            let (list, rest) = read_child_sheet(
+                book,
+                k,
+                name,
+                map,
+                cx.mapping_path,
+                &mut ids,
+                rj,
+                &progress,
+                |row, account, rj| {
+                    let Some(kind) = row.choice(f_type) else {
+                        rj.push(name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
+                        return Ok(None);
+                    };
+                    Ok(Some(Activity {
+                        account,
+                        kam_id: row.text(f_kam),
+                        kind,
+                        date: row.date(f_date),
+                        planned_start: row.date(f_ps),
+                        actual_start: row.date(f_as),
+                        agenda: row.flag(f_agenda),
+                        argued: row.flag(f_arg),
+                        interrupted: row.flag(f_int),
+                        bad_manners: row.flag(f_bad),
+                        next_step: row.flag(f_next),
+                        confirmed: row.date(f_conf),
+                        followed_up: row.date(f_fu),
+                        expiry: row.date(f_exp),
+                        dmu_roles: row.text(f_dmu),
+                        resolved: row.date(f_res),
+                        amount: row.num(f_amt),
+                        margin: row.num(f_margin),
+                        notes: row.text(f_notes),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    }))
+                },
+            )?;
+            (Records::Activities(list), rest)
+        }
+        SheetKind::Tenders => {
+            let [f_kam, f_name, f_date, f_prep, f_val, f_out] =
+                ["kam_id", "name", "date", "prep_start", "value", "outcome"].map(|n| field(k, n));
+            let (list, rest) = read_child_sheet(
+                book,
+                k,
+                name,
+                map,
+                cx.mapping_path,
+                &mut ids,
+                rj,
+                &progress,
+                |row, account, _| {
+                    Ok(Some(Tender {
+                        account,
+                        kam_id: row.text(f_kam),
+                        name: row.text(f_name),
+                        date: row.date(f_date),
+                        prep_start: row.date(f_prep),
+                        value: row.num(f_val),
+                        outcome: row.choice(f_out),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    }))
+                },
+            )?;
+            (Records::Tenders(list), rest)
+        }
+        _ => {
+            let [f_kind, f_text, f_owner, f_due, f_status] =
+                ["kind", "text", "owner", "due", "status"].map(|n| field(k, n));
+            let (list, rest) = read_child_sheet(
+                book,
+                k,
+                name,
+                map,
+                cx.mapping_path,
+                &mut ids,
+                rj,
+                &progress,
+                |row, account, rj| {
+                    let Some(kind) = row.choice(f_kind) else {
+                        rj.push(name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
+                        return Ok(None);
+                    };
+                    let Some(text) = row.text(f_text) else {
+                        rj.push(
+                            name,
+                            row.cell_of(f_text),
+                            "text",
+                            "",
+                            "empty plan item: write the text or delete the row",
+                            RejectScope::Row,
+                        )?;
+                        return Ok(None);
+                    };
+                    Ok(Some(PlanItem {
+                        account,
+                        kind,
+                        text,
+                        owner: row.text(f_owner),
+                        due: row.date(f_due),
+                        status: row.choice(f_status),
+                        extra: row.extras(),
+                        origin: row.origin.clone(),
+                    }))
+                },
+            )?;
+            (Records::Plans(list), rest)
+        }
+    };
+    let pending = match ids {
+        Ids::Later(p) => Some(p),
+        Ids::Now(_) => None,
+    };
+    Ok(ChildPart {
+        records,
+        report,
+        extras,
+        rejects,
+        pending,
+        account_col,
+    })
+}
+
+/// Reads a sheet whose rows belong to an account: finds the account of each row (rejecting
+/// rows whose account is missing or unknown, now or once Accounts is read) and collects what
+/// `build` makes of each row (`None`: the row was rejected by `build`, which recorded why).
+/// Returns the records, the sheet's report, its extra columns and the account id's column.
 #[allow(clippy::too_many_arguments)]
 fn read_child_sheet<T>(
     book: &mut Book<'_>,
@@ -921,11 +1207,11 @@ fn read_child_sheet<T>(
     name: &str,
     mapping: Option<&mapping::SheetMapping>,
     mapping_path: Option<&Path>,
-    index: &HashMap<String, usize>,
+    ids: &mut Ids<'_>,
     rejects: &mut Rejects,
     progress: &dyn Fn(u64),
     mut build: impl FnMut(&Row<'_>, usize, &mut Rejects) -> Result<Option<T>>,
-) -> Result<(Vec<T>, crate::model::SheetReport, ExtraColumns)> {
+) -> Result<(Vec<T>, (crate::model::SheetReport, ExtraColumns, u32))> {
     let f_acc = field(kind, "account_id");
     let mut out = Vec::new();
     let (report, layout) = read_sheet(
@@ -937,27 +1223,28 @@ fn read_child_sheet<T>(
         rejects,
         progress,
         &mut |row, rj| {
-            let Some(AccountRef::Known(account)) =
-                account_of(row, f_acc, name, index, index.len(), false, rj)?
-            else {
+            let Some(account) = ids.account(row, f_acc, name, rj)? else {
                 return Ok(Outcome::Rejected);
             };
+            let before = rj.list.len();
             Ok(match build(row, account, rj)? {
                 Some(t) => {
                     out.push(t);
+                    ids.note(account, row, true, before);
                     Outcome::Used
                 }
-                None => Outcome::Rejected,
+                None => {
+                    ids.note(account, row, false, before);
+                    Outcome::Rejected
+                }
             })
         },
     )?;
-    Ok((
-        out,
-        report,
-        ExtraColumns {
-            names: layout.extra_names(),
-        },
-    ))
+    let extras = ExtraColumns {
+        names: layout.extra_names(),
+    };
+    let col = layout.field_cols[f_acc].unwrap_or(0) as u32;
+    Ok((out, (report, extras, col)))
 }
 
 enum AccountRef {
@@ -965,14 +1252,13 @@ enum AccountRef {
     New(String),
 }
 
-/// Resolves a child row's account id; records a row reject when it is missing or unknown.
+/// Resolves a Transactions row's account id when the accounts are derived from Transactions (a
+/// new id makes a new account); records a row reject when it is missing.
 fn account_of(
     row: &Row<'_>,
     f_acc: usize,
     sheet: &str,
     index: &HashMap<String, usize>,
-    n_accounts: usize,
-    may_create: bool,
     rj: &mut Rejects,
 ) -> Result<Option<AccountRef>> {
     let Some(id) = row.str(f_acc) else {
@@ -986,27 +1272,8 @@ fn account_of(
         )?;
         return Ok(None);
     };
-    if let Some(&i) = index.get(id) {
-        return Ok(Some(AccountRef::Known(i)));
-    }
-    let id = id.to_string();
-    if may_create {
-        return Ok(Some(AccountRef::New(id)));
-    }
-    let hint = if n_accounts <= 20_000 {
-        did_you_mean(&id, index.keys().map(String::as_str))
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    rj.push(
-        sheet,
-        row.cell_of(f_acc),
-        "account_id",
-        id.clone(),
-        format!("account `{id}` is not in Accounts{hint}; this row is not used"),
-        RejectScope::Row,
-    )?;
-    Ok(None)
+    Ok(Some(match index.get(id) {
+        Some(&i) => AccountRef::Known(i),
+        None => AccountRef::New(id.to_string()),
+    }))
 }
