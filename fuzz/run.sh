@@ -5,9 +5,14 @@
 # to fuzz/regressions/<target>/ and `cargo test` replays it through the real binary.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]
+#
+# KAM_FUZZ_TIMEOUT (seconds, default 20) is how long one input may run before libFuzzer calls it
+# a hang. It is wall-clock time: a fuzzer at low priority beside a busy machine can be starved
+# past it, so raise it when fuzzing in the background (see docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-600}"
+timeout="${KAM_FUZZ_TIMEOUT:-20}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -21,6 +26,6 @@ for t in "${targets[@]}"; do
     cp -n "corpus/$t"/* "$work"/ 2>/dev/null || true
     echo "== $t for ${secs}s"
     cargo +nightly fuzz run "$t" "$work" "corpus/$t" -- \
-        -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=1048576 \
+        -max_total_time="$secs" -timeout="$timeout" -rss_limit_mb=2048 -max_len=1048576 \
         -artifact_prefix="artifacts/$t/" -print_final_stats=1 2>&1 | tail -25
 done
