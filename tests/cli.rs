@@ -2987,6 +2987,24 @@ fn fuzz_findings_and_seeds_never_crash_the_binary() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A 31 KB .xls whose Accounts sheet uses 65 524 columns (BIFF8 has 256, Excel 16 384):
+    // it took 28 s in the rule binding, which looked each extra column up in a list; it is now
+    // refused like an .xlsx with columns past Excel's last.
+    let wide = fuzz_replay(&regressions[..], "xls-65524-columns");
+    let o = kam()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("out-wide"))
+        .arg(&wide.0)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "sheet 'Accounts' uses column 65524 — more than Excel's 16384 columns; the file is damaged"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for (i, f) in files("rule_pack").iter().enumerate() {
         let d = dir.path().join(format!("pack{i}"));
         fs::create_dir(&d).unwrap();

@@ -76,12 +76,18 @@ fn retag(origin: &mut Origin, file: &str, cache: &mut HashMap<Arc<str>, Arc<str>
 
 /// Maps one workbook's extra values onto the union of names.
 fn remap_extras(union: &mut ExtraColumns, part: &ExtraColumns) -> Vec<usize> {
+    // By hash: a sheet may have thousands of extra columns.
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (i, u) in union.names.iter().enumerate() {
+        at.entry(u.clone()).or_insert(i);
+    }
     part.names
         .iter()
-        .map(|n| match union.names.iter().position(|u| u == n) {
-            Some(i) => i,
+        .map(|n| match at.get(n) {
+            Some(&i) => i,
             None => {
                 union.names.push(n.clone());
+                at.insert(n.clone(), union.names.len() - 1);
                 union.names.len() - 1
             }
         })

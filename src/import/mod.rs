@@ -156,14 +156,18 @@ const UNDATED: i64 = i64::MIN;
 /// Imports a workbook held in memory; `file` names it in messages. A file that makes the
 /// Excel reader fail inside (a malformed part it does not check) is reported as damaged.
 pub fn import_bytes(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Result<Dataset> {
-    crate::panics::contain(|| import_bytes_unguarded(file, bytes, opts)).unwrap_or_else(|detail| {
-        Err(Error::workbook(
-            file,
-            format!(
-                "the file is damaged in a way the Excel reader cannot handle ({detail}): open it in Excel or LibreOffice and save it again"
-            ),
-        ))
-    })
+    crate::panics::contain(|| import_bytes_unguarded(file, bytes, opts))
+        .unwrap_or_else(|detail| Err(damaged_inside(file, &detail)))
+}
+
+/// The error for a file that made the Excel reader panic (`detail`: the panic's message).
+fn damaged_inside(file: &str, detail: &str) -> Error {
+    Error::workbook(
+        file,
+        format!(
+            "the file is damaged in a way the Excel reader cannot handle ({detail}): open it in Excel or LibreOffice and save it again"
+        ),
+    )
 }
 
 fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) -> Result<Dataset> {
@@ -315,7 +319,11 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         while !failed.load(Relaxed) {
             let i = next.fetch_add(1, Relaxed);
             let Some(task) = tasks.get(i) else { break };
-            let result = run_task(book, &cx, *task, index_now, derive_accounts);
+            // A reader that panics on a malformed part fails its task with the panic's message
+            // (the scope would otherwise report only that a thread panicked).
+            let result =
+                crate::panics::contain(|| run_task(book, &cx, *task, index_now, derive_accounts))
+                    .unwrap_or_else(|detail| Err(damaged_inside(file, &detail)));
             if result.is_err() {
                 // Tasks are taken in order: those before this one are done or running.
                 failed.store(true, Relaxed);

@@ -7,7 +7,7 @@
 //! with no row to judge is *not known*, and rules treat it so (it never counts as zero).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -1111,16 +1111,16 @@ impl KamEngine {
         };
         let rows =
             Source::ALL.map(|s| RowNames::new(prefix(s), fields_of(s), extras_of(s), &param_names));
+        // By hash: a sheet may have thousands of extra columns.
         let extra_index = Source::ALL.map(|s| {
             let r = &rows[src_index(s)];
+            let mut at: HashMap<&str, usize> = HashMap::new();
+            for (i, x) in extras_of(s).iter().enumerate() {
+                at.entry(x.as_str()).or_insert(i);
+            }
             r.names[r.extras_start()..r.common_start()]
                 .iter()
-                .map(|n| {
-                    extras_of(s)
-                        .iter()
-                        .position(|x| x == n)
-                        .unwrap_or(usize::MAX)
-                })
+                .map(|n| at.get(n.as_str()).copied().unwrap_or(usize::MAX))
                 .collect()
         });
         for m in &mut kam.metrics {

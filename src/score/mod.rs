@@ -11,7 +11,7 @@ pub mod testing;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -887,10 +887,12 @@ struct AccountAggregates {
 
 impl AccountAggregates {
     fn of(ds: &Dataset, extras: &[String]) -> AccountAggregates {
-        let extra_index = extras
-            .iter()
-            .map(|e| ds.account_extras.names.iter().position(|n| n == e))
-            .collect();
+        // By hash: a sheet may have thousands of extra columns.
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in ds.account_extras.names.iter().enumerate() {
+            at.entry(n.as_str()).or_insert(i);
+        }
+        let extra_index = extras.iter().map(|e| at.get(e.as_str()).copied()).collect();
         let n = ds.accounts.len();
         let mut contacts = vec![(0u32, 0.0, 0u32, 0.0, 0.0, 0.0); n];
         for c in &ds.contacts {
