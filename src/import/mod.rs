@@ -395,10 +395,9 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
     // Transactions: totals per account.
     let mut totals: Vec<TxTotals> = Vec::new();
     if let Some(mut t) = tx_part {
-        let mut list = std::mem::take(&mut t.rejects.list);
-        match &t.pending {
-            Some(p) => {
-                let by_number = p.resolve(&index, t.account_col, &mut list, file, &mut t.report);
+        let (report, list, pending) = t.out.resolve(&index, file);
+        match pending {
+            Some((p, by_number)) => {
                 totals = vec![TxTotals::default(); ds.accounts.len()];
                 for (n, a) in by_number.iter().enumerate() {
                     if let (Some(a), Some(tot)) = (a, t.totals.get_mut(n)) {
@@ -417,15 +416,14 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
             }
         }
         rejects.list.extend(list);
-        ds.sheets.push(t.report);
+        ds.sheets.push(report);
     }
     totals.resize_with(ds.accounts.len(), TxTotals::default);
 
     // The child sheets: records placed on their accounts.
     for mut c in kid_parts {
-        let mut list = std::mem::take(&mut c.rejects.list);
-        if let Some(p) = &c.pending {
-            let by_number = p.resolve(&index, c.account_col, &mut list, file, &mut c.report);
+        let (report, list, pending) = c.out.resolve(&index, file);
+        if let Some((p, by_number)) = pending {
             c.records = match c.records {
                 Records::Contacts(v) => {
                     Records::Contacts(p.place(v, &by_number, |r| &mut r.account))
@@ -459,7 +457,7 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
             Records::Plans(v) => (ds.plans, ds.plan_extras) = (v, c.extras),
         }
         rejects.list.extend(list);
-        ds.sheets.push(c.report);
+        ds.sheets.push(report);
     }
 
     for (acc, t) in ds.accounts.iter_mut().zip(&totals) {
@@ -535,6 +533,26 @@ impl Cx<'_> {
     fn progress(&self, name: &str) -> impl Fn(u64) + '_ {
         let name = name.to_string();
         move |n: u64| (self.opts.progress)(&name, n)
+    }
+    /// Reads one of the workbook's sheets with its mapping and progress (see [`read_sheet`]).
+    fn read(
+        &self,
+        book: &mut Book<'_>,
+        kind: SheetKind,
+        name: &str,
+        rejects: &mut Rejects,
+        handle: &mut dyn FnMut(&Row<'_>, &mut Rejects) -> Result<Outcome>,
+    ) -> Result<(crate::model::SheetReport, sheet::Layout)> {
+        read_sheet(
+            book,
+            kind,
+            name,
+            self.mapping(kind),
+            self.mapping_path,
+            rejects,
+            &self.progress(name),
+            handle,
+        )
     }
     fn rejects(&self) -> Rejects {
         Rejects {
@@ -640,14 +658,11 @@ fn read_accounts(book: &mut Book<'_>, cx: &Cx<'_>) -> Result<AccountsPart> {
         let accounts = &mut part.accounts;
         let index_ref = &mut part.index;
         let mut id_col = 0;
-        let (report, layout) = read_sheet(
+        let (report, layout) = cx.read(
             &mut *book,
             k,
             name,
-            cx.mapping(k),
-            cx.mapping_path,
             &mut rejects,
-            &cx.progress(name),
             &mut |row: &Row<'_>, rj: &mut Rejects| {
                 id_col = row.layout.field_cols[f_id].unwrap_or(0);
                 let Some(id) = row.text(f_id) else {
@@ -727,14 +742,11 @@ fn read_accounts(book: &mut Book<'_>, cx: &Cx<'_>) -> Result<AccountsPart> {
         .map(|n| field(k, n));
         let managers = &mut part.managers;
         let ids = &mut part.manager_ids;
-        let (report, layout) = read_sheet(
+        let (report, layout) = cx.read(
             &mut *book,
             k,
             name,
-            cx.mapping(k),
-            cx.mapping_path,
             &mut rejects,
-            &cx.progress(name),
             &mut |row: &Row<'_>, rj: &mut Rejects| {
                 let Some(id) = row.text(f_id) else {
                     rj.push(
@@ -800,12 +812,39 @@ enum TxIds<'a> {
 
 /// The Transactions sheet: totals per account (or per provisional number, see [`Pending`]).
 struct TxPart {
-    report: crate::model::SheetReport,
+    out: SheetOut,
     lines: u64,
     totals: Vec<TxTotals>,
+}
+
+/// A sheet's waiting ids and the account of each of their numbers (`None`: not in Accounts).
+type Resolved = (Pending, Vec<Option<usize>>);
+
+/// What reading a sheet with account ids leaves besides its rows.
+struct SheetOut {
+    report: crate::model::SheetReport,
     rejects: Rejects,
+    /// The sheet's account ids, when they wait for Accounts.
     pending: Option<Pending>,
+    /// The account id's column, to cite it.
     account_col: u32,
+}
+
+impl SheetOut {
+    /// The report and the rejects, with the rows whose id is not in Accounts rejected, and the
+    /// waiting ids with the account of each number.
+    fn resolve(
+        mut self,
+        index: &HashMap<String, usize>,
+        file: &str,
+    ) -> (crate::model::SheetReport, Vec<Reject>, Option<Resolved>) {
+        let mut list = std::mem::take(&mut self.rejects.list);
+        let pending = self.pending.map(|p| {
+            let by_number = p.resolve(index, self.account_col, &mut list, file, &mut self.report);
+            (p, by_number)
+        });
+        (self.report, list, pending)
+    }
 }
 
 fn read_transactions(
@@ -845,14 +884,11 @@ fn read_transactions(
     let mut rejects = cx.rejects();
     let mut totals: Vec<TxTotals> = Vec::new();
     let mut lines = 0u64;
-    let (report, layout) = read_sheet(
+    let (report, layout) = cx.read(
         &mut *book,
         k,
         name,
-        cx.mapping(k),
-        cx.mapping_path,
         &mut rejects,
-        &cx.progress(name),
         &mut |row: &Row<'_>, rj: &mut Rejects| {
             let acc = match &mut ids {
                 TxIds::Create { index, .. } => match account_of(row, f_acc, name, index, rj)? {
@@ -943,12 +979,14 @@ fn read_transactions(
         _ => None,
     };
     Ok(Some(TxPart {
-        report,
+        out: SheetOut {
+            report,
+            rejects,
+            pending,
+            account_col: layout.field_cols[f_acc].unwrap_or(0) as u32,
+        },
         lines,
         totals,
-        rejects,
-        pending,
-        account_col: layout.field_cols[f_acc].unwrap_or(0) as u32,
     }))
 }
 
@@ -961,12 +999,9 @@ enum Records {
 }
 
 struct ChildPart {
+    out: SheetOut,
     records: Records,
-    report: crate::model::SheetReport,
     extras: ExtraColumns,
-    rejects: Rejects,
-    pending: Option<Pending>,
-    account_col: u32,
 }
 
 /// Contacts, Activities, Tenders or Plans. A record's `kam_id` is only what its row says; the
@@ -978,8 +1013,6 @@ fn read_child(
     mut ids: Ids<'_>,
 ) -> Result<ChildPart> {
     let name = cx.sheet(k).unwrap_or_default();
-    let map = cx.mapping(k);
-    let progress = cx.progress(name);
     let mut rejects = cx.rejects();
     let rj = &mut rejects;
     let (records, (report, extras, account_col)) = match k {
@@ -1008,16 +1041,8 @@ fn read_child(
                 "last_contact",
             ]
             .map(|n| field(k, n));
-            let (list, rest) = read_child_sheet(
-                book,
-                k,
-                name,
-                map,
-                cx.mapping_path,
-                &mut ids,
-                rj,
-                &progress,
-                |row, account, _| {
+            let (list, rest) =
+                read_child_sheet(book, cx, k, name, &mut ids, rj, |row, account, _| {
                     Ok(Some(Contact {
                         account,
                         name: row.text(f_name),
@@ -1033,8 +1058,7 @@ fn read_child(
                         extra: row.extras(),
                         origin: row.origin.clone(),
                     }))
-                },
-            )?;
+                })?;
             (Records::Contacts(list), rest)
         }
         SheetKind::Activities => {
@@ -1080,13 +1104,11 @@ fn read_child(
             .map(|n| field(k, n));
             let (list, rest) = read_child_sheet(
                 book,
+                cx,
                 k,
                 name,
-                map,
-                cx.mapping_path,
                 &mut ids,
                 rj,
-                &progress,
                 |row, account, rj| {
                     let Some(kind) = row.choice(f_type) else {
                         rj.push(name, row.cell_of(f_type), "type", "", "no activity type: write meeting, call, proposal, complaint, reference_letter, referral or deal", RejectScope::Row)?;
@@ -1122,16 +1144,8 @@ fn read_child(
         SheetKind::Tenders => {
             let [f_kam, f_name, f_date, f_prep, f_val, f_out] =
                 ["kam_id", "name", "date", "prep_start", "value", "outcome"].map(|n| field(k, n));
-            let (list, rest) = read_child_sheet(
-                book,
-                k,
-                name,
-                map,
-                cx.mapping_path,
-                &mut ids,
-                rj,
-                &progress,
-                |row, account, _| {
+            let (list, rest) =
+                read_child_sheet(book, cx, k, name, &mut ids, rj, |row, account, _| {
                     Ok(Some(Tender {
                         account,
                         kam_id: row.text(f_kam),
@@ -1143,8 +1157,7 @@ fn read_child(
                         extra: row.extras(),
                         origin: row.origin.clone(),
                     }))
-                },
-            )?;
+                })?;
             (Records::Tenders(list), rest)
         }
         _ => {
@@ -1152,13 +1165,11 @@ fn read_child(
                 ["kind", "text", "owner", "due", "status"].map(|n| field(k, n));
             let (list, rest) = read_child_sheet(
                 book,
+                cx,
                 k,
                 name,
-                map,
-                cx.mapping_path,
                 &mut ids,
                 rj,
-                &progress,
                 |row, account, rj| {
                     let Some(kind) = row.choice(f_kind) else {
                         rj.push(name, row.cell_of(f_kind), "kind", "", "no plan item kind: write objective, strategy, value_proposition, strength, weakness, opportunity, threat or action", RejectScope::Row)?;
@@ -1195,12 +1206,14 @@ fn read_child(
         Ids::Now(_) => None,
     };
     Ok(ChildPart {
+        out: SheetOut {
+            report,
+            rejects,
+            pending,
+            account_col,
+        },
         records,
-        report,
         extras,
-        rejects,
-        pending,
-        account_col,
     })
 }
 
@@ -1208,46 +1221,34 @@ fn read_child(
 /// rows whose account is missing or unknown, now or once Accounts is read) and collects what
 /// `build` makes of each row (`None`: the row was rejected by `build`, which recorded why).
 /// Returns the records, the sheet's report, its extra columns and the account id's column.
-#[allow(clippy::too_many_arguments)]
 fn read_child_sheet<T>(
     book: &mut Book<'_>,
+    cx: &Cx<'_>,
     kind: SheetKind,
     name: &str,
-    mapping: Option<&mapping::SheetMapping>,
-    mapping_path: Option<&Path>,
     ids: &mut Ids<'_>,
     rejects: &mut Rejects,
-    progress: &dyn Fn(u64),
     mut build: impl FnMut(&Row<'_>, usize, &mut Rejects) -> Result<Option<T>>,
 ) -> Result<(Vec<T>, (crate::model::SheetReport, ExtraColumns, u32))> {
     let f_acc = field(kind, "account_id");
     let mut out = Vec::new();
-    let (report, layout) = read_sheet(
-        book,
-        kind,
-        name,
-        mapping,
-        mapping_path,
-        rejects,
-        progress,
-        &mut |row, rj| {
-            let Some(account) = ids.account(row, f_acc, name, rj)? else {
-                return Ok(Outcome::Rejected);
-            };
-            let before = rj.list.len();
-            Ok(match build(row, account, rj)? {
-                Some(t) => {
-                    out.push(t);
-                    ids.note(account, row, true, before);
-                    Outcome::Used
-                }
-                None => {
-                    ids.note(account, row, false, before);
-                    Outcome::Rejected
-                }
-            })
-        },
-    )?;
+    let (report, layout) = cx.read(book, kind, name, rejects, &mut |row, rj| {
+        let Some(account) = ids.account(row, f_acc, name, rj)? else {
+            return Ok(Outcome::Rejected);
+        };
+        let before = rj.list.len();
+        Ok(match build(row, account, rj)? {
+            Some(t) => {
+                out.push(t);
+                ids.note(account, row, true, before);
+                Outcome::Used
+            }
+            None => {
+                ids.note(account, row, false, before);
+                Outcome::Rejected
+            }
+        })
+    })?;
     let extras = ExtraColumns {
         names: layout.extra_names(),
     };
@@ -1269,15 +1270,7 @@ fn account_of(
     index: &HashMap<String, usize>,
     rj: &mut Rejects,
 ) -> Result<Option<AccountRef>> {
-    let Some(id) = row.str(f_acc) else {
-        rj.push(
-            sheet,
-            row.cell_of(f_acc),
-            "account_id",
-            "",
-            "no account id: the row cannot be matched to a client; fill it in or delete the row",
-            RejectScope::Row,
-        )?;
+    let Some(id) = pending::account_id(row, f_acc, sheet, rj)? else {
         return Ok(None);
     };
     Ok(Some(match index.get(id) {

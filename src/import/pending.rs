@@ -42,15 +42,7 @@ impl Ids<'_> {
         sheet: &str,
         rj: &mut Rejects,
     ) -> Result<Option<usize>> {
-        let Some(id) = row.str(f_acc) else {
-            rj.push(
-                sheet,
-                row.cell_of(f_acc),
-                "account_id",
-                "",
-                "no account id: the row cannot be matched to a client; fill it in or delete the row",
-                RejectScope::Row,
-            )?;
+        let Some(id) = account_id(row, f_acc, sheet, rj)? else {
             return Ok(None);
         };
         match self {
@@ -179,6 +171,27 @@ impl Pending {
             })
             .collect()
     }
+}
+
+/// A child row's account id; `None` when it is empty (a row reject is recorded).
+pub(super) fn account_id<'r>(
+    row: &'r Row<'_>,
+    f_acc: usize,
+    sheet: &str,
+    rj: &mut Rejects,
+) -> Result<Option<&'r str>> {
+    let id = row.str(f_acc);
+    if id.is_none() {
+        rj.push(
+            sheet,
+            row.cell_of(f_acc),
+            "account_id",
+            "",
+            "no account id: the row cannot be matched to a client; fill it in or delete the row",
+            RejectScope::Row,
+        )?;
+    }
+    Ok(id)
 }
 
 /// The value and reason of the reject for an id that is not in Accounts.
