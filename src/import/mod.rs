@@ -285,7 +285,7 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
                 index: &mut part.index,
                 accounts: &mut part.accounts,
             };
-            tx_first = read_transactions(&mut book, &cx, ids, derive_accounts)?;
+            tx_first = read_transactions(&mut book, &cx, ids)?;
         }
         first = Some(part);
     }
@@ -321,9 +321,8 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
             let Some(task) = tasks.get(i) else { break };
             // A reader that panics on a malformed part fails its task with the panic's message
             // (the scope would otherwise report only that a thread panicked).
-            let result =
-                crate::panics::contain(|| run_task(book, &cx, *task, index_now, derive_accounts))
-                    .unwrap_or_else(|detail| Err(damaged_inside(file, &detail)));
+            let result = crate::panics::contain(|| run_task(book, &cx, *task, index_now))
+                .unwrap_or_else(|detail| Err(damaged_inside(file, &detail)));
             if result.is_err() {
                 // Tasks are taken in order: those before this one are done or running.
                 failed.store(true, Relaxed);
@@ -582,7 +581,6 @@ fn run_task(
     cx: &Cx<'_>,
     task: Task,
     index: Option<&HashMap<String, usize>>,
-    derive_accounts: bool,
 ) -> Result<Part> {
     let ids = || match index {
         Some(i) => Ids::Now(i),
@@ -591,7 +589,7 @@ fn run_task(
     Ok(match task {
         Task::Accounts => Part::Accounts(Box::new(read_accounts(book, cx)?)),
         Task::Transactions => {
-            Part::Tx(read_transactions(book, cx, TxIds::Ids(ids()), derive_accounts)?.map(Box::new))
+            Part::Tx(read_transactions(book, cx, TxIds::Ids(ids()))?.map(Box::new))
         }
         Task::Child(kind) => Part::Child(Box::new(read_child(book, cx, kind, ids())?)),
     })
@@ -851,7 +849,6 @@ fn read_transactions(
     book: &mut Book<'_>,
     cx: &Cx<'_>,
     mut ids: TxIds<'_>,
-    derive_accounts: bool,
 ) -> Result<Option<TxPart>> {
     let Some(name) = cx.sheet(SheetKind::Transactions) else {
         return Ok(None);
@@ -949,8 +946,8 @@ fn read_transactions(
                     ));
                 }
             };
+            // Derived accounts take the first KAM their lines name.
             if let TxIds::Create { accounts, .. } = &mut ids
-                && derive_accounts
                 && accounts[acc].kam_id.is_none()
             {
                 accounts[acc].kam_id = row.text(f_kam);
