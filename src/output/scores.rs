@@ -23,100 +23,16 @@ fn round9(v: f64) -> f64 {
 }
 
 fn contribution(c: &Contribution) -> Json {
-    let mut m = Map::new();
-    m.insert("rule".into(), json!(c.rule.as_ref()));
-    m.insert("kind".into(), json!(c.kind));
-    m.insert("outcome".into(), json!(c.outcome.as_str()));
-    m.insert("points".into(), json!(round9(c.points)));
-    if let Some(l) = &c.label {
-        m.insert("label".into(), json!(l));
-    }
-    if let Some((k, v)) = &c.output {
-        m.insert("output".into(), json!({ k: v }));
-    }
-    m.insert("reason".into(), json!(c.reason));
-    m.insert(
-        "inputs".into(),
-        Json::Object(
-            c.inputs
-                .iter()
-                .map(|(k, v)| (k.to_string(), json!(v)))
-                .collect(),
-        ),
-    );
-    m.insert("cells".into(), json!(c.cells));
-    if !c.actions.is_empty() {
-        m.insert("actions".into(), json!(c.actions.as_ref()));
-    }
-    Json::Object(m)
+    let mut out = Vec::new();
+    contribution_json(&mut out, c, &mut Vec::new());
+    serde_json::from_slice(&out).unwrap_or(Json::Null)
 }
 
 fn flag(f: &Flag) -> Json {
     json!({ "check": f.check, "flag": f.flag, "reason": f.reason, "actions": f.actions })
 }
 
-/// One account's entry.
-pub fn account_json(
-    ds: &Dataset,
-    output_names: &[String],
-    measure_names: &[String],
-    r: &AccountResult,
-    actions: &[u32],
-) -> Json {
-    let a = &ds.accounts[r.index];
-    let f = &r.facts;
-    let mut doc = json!({
-        "id": a.id,
-        "name": a.name,
-        "kam_id": a.kam_id,
-        "level": a.level,
-        "score": round9(r.score),
-        "band": r.band,
-        "key": r.key,
-        "plan": r.plan,
-        "labels": r.labels,
-        "outputs": output_names.iter().zip(&r.outputs).map(|(k, v)| (k.clone(), json!(v.as_deref()))).collect::<Map<_, _>>(),
-        "dependency": r.output(output_names, "dependency"),
-        "abc": f.abc,
-        "pareto": f.abc == "A" && f.share.is_some(),
-        "shares": {
-            "share": num(f.share),
-            "profit_share": num(f.profit_share),
-            "revenue_share": num(f.revenue_share),
-            "rank": f.rank,
-            "cum_share_before": num(f.cum_share_before),
-            "cum_share": num(f.cum_share),
-        },
-        "figures": {
-            "revenue": num(a.revenue),
-            "gross_profit": num(a.gross_profit),
-            "wallet": num(a.wallet),
-            "source": a.figures_source,
-        },
-        "measures": measure_names.iter().zip(&r.measures).map(|(k, v)| (k.clone(), num(*v))).collect::<Map<_, _>>(),
-        "contributions": r.contributions.iter().map(contribution).collect::<Vec<_>>(),
-        "errors": r.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect::<Vec<_>>(),
-        "source": a.origin.cell(0),
-    });
-    // The KAM's plan actions with their status, so the next run can say what was done since.
-    if !actions.is_empty()
-        && let Some(m) = doc.as_object_mut()
-    {
-        m.insert(
-            "actions".into(),
-            actions
-                .iter()
-                .map(|&i| {
-                    let p = &ds.plans[i as usize];
-                    json!({ "text": p.text, "status": p.status, "cell": p.origin.cell(0) })
-                })
-                .collect(),
-        );
-    }
-    doc
-}
-
-/// The plan actions of each account (indexes into `ds.plans`), for [`account_json`].
+/// The plan actions of each account (indexes into `ds.plans`), for [`AccountJson`].
 pub fn actions_index(ds: &Dataset) -> Vec<Vec<u32>> {
     let mut ix = vec![Vec::new(); ds.accounts.len()];
     for (i, p) in ds.plans.iter().enumerate() {
@@ -128,12 +44,33 @@ pub fn actions_index(ds: &Dataset) -> Vec<Vec<u32>> {
 }
 
 /// Serialises accounts for `scores.json`; shared by the scoring threads, so each account is
-/// turned into JSON on the thread that scored it.
+/// turned into JSON on the thread that scored it. The JSON is written straight from the
+/// results, keys in alphabetical order like every object of the document (a million accounts
+/// are a large part of a run's time).
 pub struct AccountJson<'a> {
     ds: &'a Dataset,
     output_names: &'a [String],
     measure_names: &'a [String],
+    /// The outputs and measures in key order, each name once (the last value of a name, as
+    /// a JSON object built from them would keep).
+    output_order: Vec<usize>,
+    measure_order: Vec<usize>,
     actions: Vec<Vec<u32>>,
+}
+
+/// Positions of `n` keys in key order, each key once (its last position).
+fn key_order<'k>(n: usize, key: impl Fn(usize) -> &'k str, into: &mut Vec<usize>) {
+    into.clear();
+    into.extend(0..n);
+    into.sort_by(|&a, &b| key(a).cmp(key(b)));
+    let mut i = 0;
+    while i + 1 < into.len() {
+        if key(into[i]) == key(into[i + 1]) {
+            into.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 impl<'a> AccountJson<'a> {
@@ -143,10 +80,20 @@ impl<'a> AccountJson<'a> {
         output_names: &'a [String],
         measure_names: &'a [String],
     ) -> AccountJson<'a> {
+        let mut output_order = Vec::new();
+        key_order(output_names.len(), |i| &output_names[i], &mut output_order);
+        let mut measure_order = Vec::new();
+        key_order(
+            measure_names.len(),
+            |i| &measure_names[i],
+            &mut measure_order,
+        );
         AccountJson {
             ds,
             output_names,
             measure_names,
+            output_order,
+            measure_order,
             actions: actions_index(ds),
         }
     }
@@ -155,18 +102,192 @@ impl<'a> AccountJson<'a> {
     /// runs shows one line per changed account; a million accounts stay 40 % smaller than
     /// indented), no separator.
     pub fn render(&self, r: &AccountResult) -> std::io::Result<Vec<u8>> {
-        let value = account_json(
-            self.ds,
-            self.output_names,
-            self.measure_names,
-            r,
-            &self.actions[r.index],
-        );
         let mut out = Vec::with_capacity(2048);
         out.extend_from_slice(b"    ");
-        serde_json::to_writer(&mut out, &value).map_err(std::io::Error::other)?;
+        self.write(&mut out, r);
         Ok(out)
     }
+
+    /// One account's entry as a JSON value.
+    pub fn value(&self, r: &AccountResult) -> Json {
+        let mut out = Vec::new();
+        self.write(&mut out, r);
+        serde_json::from_slice(&out).unwrap_or(Json::Null)
+    }
+
+    fn write(&self, out: &mut Vec<u8>, r: &AccountResult) {
+        let ds = self.ds;
+        let a = &ds.accounts[r.index];
+        let f = &r.facts;
+        let text_or_null = |out: &mut Vec<u8>, x: Option<&str>| match x {
+            Some(t) => string(out, t),
+            None => out.extend_from_slice(b"null"),
+        };
+        let mut order = Vec::new();
+        out.extend_from_slice(b"{\"abc\":");
+        string(out, f.abc);
+        // The KAM's plan actions with their status, so the next run can say what was done
+        // since.
+        let actions = &self.actions[r.index];
+        if !actions.is_empty() {
+            out.extend_from_slice(b",\"actions\":[");
+            for (n, &i) in actions.iter().enumerate() {
+                let p = &ds.plans[i as usize];
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"cell\":");
+                cell(out, &p.origin.sheet, p.origin.row);
+                out.extend_from_slice(b",\"status\":");
+                text_or_null(out, p.status);
+                out.extend_from_slice(b",\"text\":");
+                string(out, &p.text);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b",\"band\":");
+        string(out, &r.band);
+        out.extend_from_slice(b",\"contributions\":[");
+        for (n, c) in r.contributions.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            contribution_json(out, c, &mut order);
+        }
+        out.extend_from_slice(b"],\"dependency\":");
+        text_or_null(out, r.output(self.output_names, "dependency"));
+        out.extend_from_slice(b",\"errors\":[");
+        for (n, e) in r.errors.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"message\":");
+            string(out, &e.message);
+            out.extend_from_slice(b",\"rule\":");
+            string(out, &e.rule);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"figures\":{\"gross_profit\":");
+        number(out, a.gross_profit);
+        out.extend_from_slice(b",\"revenue\":");
+        number(out, a.revenue);
+        out.extend_from_slice(b",\"source\":");
+        string(out, a.figures_source);
+        out.extend_from_slice(b",\"wallet\":");
+        number(out, a.wallet);
+        out.extend_from_slice(b"},\"id\":");
+        string(out, &a.id);
+        out.extend_from_slice(b",\"kam_id\":");
+        text_or_null(out, a.kam_id.as_deref());
+        out.extend_from_slice(b",\"key\":");
+        out.extend_from_slice(if r.key { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"labels\":[");
+        for (n, l) in r.labels.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            string(out, l);
+        }
+        out.extend_from_slice(b"],\"level\":");
+        string(out, a.level);
+        out.extend_from_slice(b",\"measures\":{");
+        for (n, &i) in self.measure_order.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            string(out, &self.measure_names[i]);
+            out.push(b':');
+            number(out, r.measures.get(i).copied().flatten());
+        }
+        out.extend_from_slice(b"},\"name\":");
+        string(out, &a.name);
+        out.extend_from_slice(b",\"outputs\":{");
+        for (n, &i) in self.output_order.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            string(out, &self.output_names[i]);
+            out.push(b':');
+            text_or_null(out, r.outputs.get(i).and_then(|x| x.as_deref()));
+        }
+        out.extend_from_slice(b"},\"pareto\":");
+        let pareto = f.abc == "A" && f.share.is_some();
+        out.extend_from_slice(if pareto { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"plan\":");
+        out.extend_from_slice(if r.plan { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"score\":");
+        number(out, Some(r.score));
+        out.extend_from_slice(b",\"shares\":{\"cum_share\":");
+        number(out, f.cum_share);
+        out.extend_from_slice(b",\"cum_share_before\":");
+        number(out, f.cum_share_before);
+        out.extend_from_slice(b",\"profit_share\":");
+        number(out, f.profit_share);
+        out.extend_from_slice(b",\"rank\":");
+        out.extend_from_slice(f.rank.to_string().as_bytes());
+        out.extend_from_slice(b",\"revenue_share\":");
+        number(out, f.revenue_share);
+        out.extend_from_slice(b",\"share\":");
+        number(out, f.share);
+        out.extend_from_slice(b"},\"source\":");
+        cell(out, &a.origin.sheet, a.origin.row);
+        out.push(b'}');
+    }
+}
+
+/// One contribution, compact (`order` is scratch space).
+fn contribution_json(out: &mut Vec<u8>, c: &Contribution, order: &mut Vec<usize>) {
+    out.push(b'{');
+    if !c.actions.is_empty() {
+        out.extend_from_slice(b"\"actions\":[");
+        for (n, x) in c.actions.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            string(out, x);
+        }
+        out.extend_from_slice(b"],");
+    }
+    out.extend_from_slice(b"\"cells\":[");
+    for (n, x) in c.cells.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        string(out, x);
+    }
+    out.extend_from_slice(b"],\"inputs\":{");
+    key_order(c.inputs.len(), |i| &c.inputs[i].0, order);
+    for (n, &i) in order.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        string(out, &c.inputs[i].0);
+        out.push(b':');
+        string(out, &c.inputs[i].1);
+    }
+    out.extend_from_slice(b"},\"kind\":");
+    string(out, c.kind);
+    if let Some(l) = &c.label {
+        out.extend_from_slice(b",\"label\":");
+        string(out, l);
+    }
+    out.extend_from_slice(b",\"outcome\":");
+    string(out, c.outcome.as_str());
+    if let Some((k, v)) = &c.output {
+        out.extend_from_slice(b",\"output\":{");
+        string(out, k);
+        out.push(b':');
+        string(out, v);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"points\":");
+    number(out, Some(c.points));
+    out.extend_from_slice(b",\"reason\":");
+    string(out, &c.reason);
+    out.extend_from_slice(b",\"rule\":");
+    string(out, &c.rule);
+    out.push(b'}');
 }
 
 /// Writes `scores.json` while the accounts are being scored: the accounts first (the
@@ -225,13 +346,9 @@ impl<'w> ScoresWriter<'w> {
                             .par_iter()
                             .map(|k| {
                                 let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
-                                let mut out = Vec::with_capacity(16_384 + 192 * rows);
-                                // Evidence rows, dossiers and pay lines one per line.
-                                let fmt =
-                                    IndentedFormatter::new(3, &["evidence", "dossier", "deals"]);
-                                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+                                let mut out = Vec::with_capacity(16_384 + 64 * rows);
                                 let renderer = m.renderer(ds, &s.accounts, k);
-                                manager_view(ds, m, k, &renderer).serialize(&mut ser)?;
+                                write_manager(&mut out, ds, m, k, &renderer)?;
                                 Ok(out)
                             })
                             .collect()
@@ -427,13 +544,8 @@ pub fn write_scores_json(
 /// The whole document as one JSON value (small workbooks, tests).
 pub fn scores_json(ds: &Dataset, s: &Scored, packs: &[(String, String)]) -> Json {
     let mut doc = scores_json_without_accounts(ds, s, packs, true);
-    let actions = actions_index(ds);
-    doc["accounts"] = Json::Array(
-        s.accounts
-            .iter()
-            .map(|r| account_json(ds, &s.output_names, &s.measure_names, r, &actions[r.index]))
-            .collect(),
-    );
+    let json = AccountJson::new(ds, &s.output_names, &s.measure_names);
+    doc["accounts"] = Json::Array(s.accounts.iter().map(|r| json.value(r)).collect());
     doc
 }
 
@@ -517,223 +629,304 @@ pub fn managers_json(
     })
 }
 
-/// One row of evidence as written; the cell and the finding are written straight into the
-/// output.
-#[derive(Serialize)]
-struct EvidenceView<'a> {
-    account: &'a str,
-    cell: Shown<crate::model::RowCell<'a>>,
-    /// The row's finding, with `--trace` (the reviews and `kam explain --kam` always show it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<Shown<crate::score::kams::ReasonDisplay<'a, 'a>>>,
-}
-
-/// Serialises anything printable as a JSON string, without an intermediate `String`.
-struct Shown<T>(T);
-
-impl<T: std::fmt::Display> Serialize for Shown<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
-}
-
-/// A number as `scores.json` writes it: rounded to 9 decimals, `null` when not known.
-struct Num(Option<f64>);
-
-impl Serialize for Num {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(v) if v.is_finite() => s.serialize_f64(round9(v)),
-            _ => s.serialize_none(),
-        }
-    }
-}
-
-/// One account's dossier as written.
-#[derive(Serialize)]
-struct DossierView<'a> {
-    account: &'a str,
-    cell: Shown<crate::model::RowCell<'a>>,
-    completeness: Num,
-    gaps: GapsView<'a>,
-}
-
-/// An account's dossier gaps as written, each printed straight into the output.
-struct GapsView<'a> {
-    m: &'a KamScored,
-    ds: &'a Dataset,
-    account: usize,
-}
-
-impl Serialize for GapsView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let len = self.m.dossier_gap_list(self.ds, self.account).count();
-        let mut seq = s.serialize_seq(Some(len))?;
-        for g in self.m.dossier_gap_list(self.ds, self.account) {
-            seq.serialize_element(&Shown(g))?;
-        }
-        seq.end()
-    }
-}
-
-/// A KAM's pay as written.
-#[derive(Serialize)]
-struct PayView<'a> {
-    deals: Vec<DealView<'a>>,
-    not_known_deals: usize,
-    total: Num,
-}
-
-/// One deal's pay as written.
-#[derive(Serialize)]
-struct DealView<'a> {
-    account: &'a str,
-    base: Num,
-    cell: Shown<crate::model::RowCell<'a>>,
-    date: Option<String>,
-    pay: Num,
-    rate: Num,
-    reason: &'a str,
-    rule: Option<&'a str>,
-}
-
-/// One metric as written.
-#[derive(Serialize)]
-struct MetricView<'a> {
-    evidence: Vec<EvidenceView<'a>>,
-    not_known_rows: u32,
-    over: &'a str,
-    rows: u32,
-    value: Json,
-}
-
-/// One KAM as written: fields in alphabetical order, like every object of the document; the
-/// evidence rows are serialised straight from the results, without an intermediate JSON tree.
-#[derive(Serialize)]
-struct ManagerView<'a> {
-    activities: Json,
-    band: &'a str,
-    contributions: Json,
-    dossier: Vec<DossierView<'a>>,
-    errors: Json,
-    kam_id: &'a str,
-    labels: &'a [String],
-    level: Json,
-    measures: Json,
-    metrics: std::collections::BTreeMap<&'a str, MetricView<'a>>,
-    mistakes: Json,
-    name: Option<&'a str>,
-    outputs: Json,
-    pay: PayView<'a>,
-    rank: usize,
-    score: f64,
-    source: Option<String>,
-}
-
-fn manager_view<'a>(
-    ds: &'a Dataset,
-    m: &'a KamScored,
-    k: &'a ManagerResult,
-    renderer: &'a crate::score::kams::Renderer<'a>,
-) -> ManagerView<'a> {
+/// Writes one KAM of the `managers` section at its place in the document (the KAM list is
+/// three levels deep), byte for byte as serde_json's pretty printing with [`IndentedFormatter`]
+/// lays it out. The large parts (evidence rows, dossiers, pay lines: hundreds of thousands of
+/// lines in a big run) are written straight from the results, one per line; the small parts go
+/// through serde_json.
+fn write_manager(
+    out: &mut Vec<u8>,
+    ds: &Dataset,
+    m: &KamScored,
+    k: &ManagerResult,
+    renderer: &crate::score::kams::Renderer<'_>,
+) -> serde_json::Result<()> {
     use crate::score::Outcome;
+    use std::fmt::Write as _;
+    const ONE_PER_LINE: &[&str] = &["evidence", "dossier", "deals"];
     let v = &k.verdict;
-    ManagerView {
-        activities: json!({
+    // A value under a key of the KAM object (level 4) or deeper.
+    let value = |out: &mut Vec<u8>, level: usize, x: &Json| -> serde_json::Result<()> {
+        let fmt = IndentedFormatter::new(level, ONE_PER_LINE);
+        x.serialize(&mut serde_json::Serializer::with_formatter(out, fmt))
+    };
+    let mut text = String::new();
+    out.push(b'{');
+    key(out, 4, "activities", true);
+    value(
+        out,
+        4,
+        &json!({
             "in_period": k.activities_in_period,
             "outside_period": k.activities_outside_period,
             "tenders_outside_period": k.tenders_outside_period,
         }),
-        band: &v.band,
-        contributions: Json::Array(v.contributions.iter().map(contribution).collect()),
-        dossier: k
-            .dossier
-            .iter()
-            .map(|d| DossierView {
-                account: &ds.accounts[d.account].id,
-                cell: Shown(crate::model::RowCell(&ds.accounts[d.account].origin)),
-                completeness: Num(d.completeness),
-                gaps: GapsView {
-                    m,
-                    ds,
-                    account: d.account,
-                },
-            })
-            .collect(),
-        errors: Json::Array(v.errors.iter().map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message })).collect()),
-        kam_id: &k.kam_id,
-        labels: &v.labels,
-        level: json!({
+    )?;
+    key(out, 4, "band", false);
+    string(out, &v.band);
+    key(out, 4, "contributions", false);
+    value(
+        out,
+        4,
+        &Json::Array(v.contributions.iter().map(contribution).collect()),
+    )?;
+    key(out, 4, "dossier", false);
+    lines(out, 4, &k.dossier, |out, d| {
+        let a = &ds.accounts[d.account];
+        out.extend_from_slice(b"{\"account\": ");
+        string(out, &a.id);
+        out.extend_from_slice(b", \"cell\": ");
+        cell(out, &a.origin.sheet, a.origin.row);
+        out.extend_from_slice(b", \"completeness\": ");
+        number(out, d.completeness);
+        out.extend_from_slice(b", \"gaps\": [");
+        for (i, g) in m.dossier_gap_list(ds, d.account).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            text.clear();
+            let _ = write!(text, "{g}");
+            string(out, &text);
+        }
+        out.extend_from_slice(b"]}");
+    });
+    key(out, 4, "errors", false);
+    value(
+        out,
+        4,
+        &Json::Array(
+            v.errors
+                .iter()
+                .map(|e| json!({ "rule": e.rule.as_ref(), "message": e.message }))
+                .collect(),
+        ),
+    )?;
+    key(out, 4, "kam_id", false);
+    string(out, &k.kam_id);
+    key(out, 4, "labels", false);
+    value(out, 4, &json!(v.labels))?;
+    key(out, 4, "level", false);
+    value(
+        out,
+        4,
+        &json!({
             "recorded": k.level,
             "suggested": k.output(&m.output_names, "suggested_level"),
             "style": k.output(&m.output_names, "style"),
         }),
-        measures: Json::Object(m.measure_names.iter().zip(&v.measures).map(|(n, x)| (n.clone(), num(*x))).collect()),
-        metrics: m
-            .metric_ids
-            .iter()
-            .zip(&m.metric_sources)
-            .zip(&k.metrics)
-            .enumerate()
-            .map(|(mi, ((id, over), mv))| {
-                (
-                    id.as_str(),
-                    MetricView {
-                        evidence: mv
-                            .evidence
-                            .iter()
-                            .map(|e| EvidenceView {
-                                account: e.account(ds),
-                                cell: Shown(crate::model::RowCell(e.origin(ds))),
-                                reason: m.traced.then(|| Shown(renderer.display(mi, e))),
-                            })
-                            .collect(),
-                        not_known_rows: mv.unknown,
-                        over,
-                        rows: mv.rows,
-                        value: num(mv.value),
-                    },
-                )
-            })
-            .collect(),
-        mistakes: Json::Array(k.mistakes.iter().map(|x| json!({
-            "id": x.id,
-            "title": x.title,
-            "status": match x.outcome {
-                Outcome::Matched => "observed",
-                Outcome::NotMatched => "not observed",
-                Outcome::NotKnown => "not known",
-                Outcome::Error => "error",
-            },
-            "reason": x.reason,
-            "inputs": x.inputs.iter().map(|(n, val)| (n.to_string(), json!(val))).collect::<Map<_, _>>(),
-            "evidence": x.evidence.iter().map(|&i| m.metric_ids[i].as_str()).collect::<Vec<_>>(),
-            "evidence_rows": x.evidence.iter().map(|&i| k.metrics[i].evidence.len()).sum::<usize>(),
-        })).collect()),
-        name: k.name.as_deref(),
-        outputs: Json::Object(m.output_names.iter().zip(&v.outputs).map(|(n, x)| (n.clone(), json!(x.as_deref()))).collect()),
-        pay: PayView {
-            deals: k
-                .pay
+    )?;
+    key(out, 4, "measures", false);
+    value(
+        out,
+        4,
+        &Json::Object(
+            m.measure_names
                 .iter()
-                .map(|l| DealView {
-                    account: l.row.account(ds),
-                    base: Num(l.base),
-                    cell: Shown(crate::model::RowCell(l.row.origin(ds))),
-                    date: l.date.map(format_date),
-                    pay: Num(l.amount),
-                    rate: Num(l.rate),
-                    reason: &l.reason,
-                    rule: l.rule.as_deref(),
+                .zip(&v.measures)
+                .map(|(n, x)| (n.clone(), num(*x)))
+                .collect(),
+        ),
+    )?;
+    // Metrics by id, like every object of the document.
+    key(out, 4, "metrics", false);
+    let mut order: Vec<usize> = (0..m.metric_ids.len().min(k.metrics.len())).collect();
+    order.sort_by(|&a, &b| m.metric_ids[a].cmp(&m.metric_ids[b]));
+    order.dedup_by(|a, b| m.metric_ids[*a] == m.metric_ids[*b]);
+    if order.is_empty() {
+        out.extend_from_slice(b"{}");
+    } else {
+        out.push(b'{');
+        for (n, &mi) in order.iter().enumerate() {
+            let mv = &k.metrics[mi];
+            key(out, 5, &m.metric_ids[mi], n == 0);
+            out.push(b'{');
+            key(out, 6, "evidence", true);
+            lines(out, 6, &mv.evidence, |out, e| {
+                out.extend_from_slice(b"{\"account\": ");
+                string(out, e.account(ds));
+                out.extend_from_slice(b", \"cell\": ");
+                let (sheet, line) = m.sheet_name(ds, e);
+                cell(out, sheet, line);
+                if m.traced {
+                    out.extend_from_slice(b", \"reason\": ");
+                    text.clear();
+                    let _ = write!(text, "{}", renderer.display(mi, e));
+                    string(out, &text);
+                }
+                out.push(b'}');
+            });
+            key(out, 6, "not_known_rows", false);
+            out.extend_from_slice(mv.unknown.to_string().as_bytes());
+            key(out, 6, "over", false);
+            string(out, m.metric_sources[mi]);
+            key(out, 6, "rows", false);
+            out.extend_from_slice(mv.rows.to_string().as_bytes());
+            key(out, 6, "value", false);
+            value(out, 6, &num(mv.value))?;
+            close(out, 5, b'}');
+        }
+        close(out, 4, b'}');
+    }
+    key(out, 4, "mistakes", false);
+    value(
+        out,
+        4,
+        &Json::Array(
+            k.mistakes
+                .iter()
+                .map(|x| {
+                    json!({
+                        "id": x.id,
+                        "title": x.title,
+                        "status": match x.outcome {
+                            Outcome::Matched => "observed",
+                            Outcome::NotMatched => "not observed",
+                            Outcome::NotKnown => "not known",
+                            Outcome::Error => "error",
+                        },
+                        "reason": x.reason,
+                        "inputs": x.inputs.iter().map(|(n, val)| (n.to_string(), json!(val))).collect::<Map<_, _>>(),
+                        "evidence": x.evidence.iter().map(|&i| m.metric_ids[i].as_str()).collect::<Vec<_>>(),
+                        "evidence_rows": x.evidence.iter().map(|&i| k.metrics[i].evidence.len()).sum::<usize>(),
+                    })
                 })
                 .collect(),
-            not_known_deals: k.pay.iter().filter(|l| l.amount.is_none()).count(),
-            total: Num(k.pay_total),
-        },
-        rank: k.rank,
-        score: round9(v.score),
-        source: k.origin.as_ref().map(|o| o.cell(0)),
+        ),
+    )?;
+    key(out, 4, "name", false);
+    value(out, 4, &json!(k.name))?;
+    key(out, 4, "outputs", false);
+    value(
+        out,
+        4,
+        &Json::Object(
+            m.output_names
+                .iter()
+                .zip(&v.outputs)
+                .map(|(n, x)| (n.clone(), json!(x.as_deref())))
+                .collect(),
+        ),
+    )?;
+    key(out, 4, "pay", false);
+    out.push(b'{');
+    key(out, 5, "deals", true);
+    lines(out, 5, &k.pay, |out, l| {
+        out.extend_from_slice(b"{\"account\": ");
+        string(out, l.row.account(ds));
+        out.extend_from_slice(b", \"base\": ");
+        number(out, l.base);
+        out.extend_from_slice(b", \"cell\": ");
+        let (sheet, line) = m.sheet_name(ds, &l.row);
+        cell(out, sheet, line);
+        out.extend_from_slice(b", \"date\": ");
+        match l.date {
+            Some(d) => string(out, &format_date(d)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b", \"pay\": ");
+        number(out, l.amount);
+        out.extend_from_slice(b", \"rate\": ");
+        number(out, l.rate);
+        out.extend_from_slice(b", \"reason\": ");
+        string(out, &l.reason);
+        out.extend_from_slice(b", \"rule\": ");
+        match &l.rule {
+            Some(r) => string(out, r),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    });
+    key(out, 5, "not_known_deals", false);
+    let not_known = k.pay.iter().filter(|l| l.amount.is_none()).count();
+    out.extend_from_slice(not_known.to_string().as_bytes());
+    key(out, 5, "total", false);
+    number(out, k.pay_total);
+    close(out, 4, b'}');
+    key(out, 4, "rank", false);
+    out.extend_from_slice(k.rank.to_string().as_bytes());
+    key(out, 4, "score", false);
+    value(out, 4, &json!(round9(v.score)))?;
+    key(out, 4, "source", false);
+    value(out, 4, &json!(k.origin.as_ref().map(|o| o.cell(0))))?;
+    close(out, 3, b'}');
+    Ok(())
+}
+
+/// `"key": ` on its own line at `level`, after a comma unless it is the object's first key.
+fn key(out: &mut Vec<u8>, level: usize, name: &str, first: bool) {
+    out.extend_from_slice(if first { b"\n" } else { b",\n" });
+    out.resize(out.len() + 2 * level, b' ');
+    string(out, name);
+    out.extend_from_slice(b": ");
+}
+
+/// Closes an object or array whose lines are at `level + 1`.
+fn close(out: &mut Vec<u8>, level: usize, c: u8) {
+    out.push(b'\n');
+    out.resize(out.len() + 2 * level, b' ');
+    out.push(c);
+}
+
+/// An array under a key at `level`, one item per line (`[]` when empty).
+fn lines<T>(out: &mut Vec<u8>, level: usize, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+    if items.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
+    out.push(b'[');
+    for (i, x) in items.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        out.resize(out.len() + 2 * (level + 1), b' ');
+        item(out, x);
+    }
+    close(out, level, b']');
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn string(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A number as `scores.json` writes it: rounded to 9 decimals, `null` when not known.
+fn number(out: &mut Vec<u8>, x: Option<f64>) {
+    match x {
+        Some(v) if v.is_finite() => {
+            let _ = serde_json::to_writer(&mut *out, &round9(v));
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A row's first cell as a JSON string (`"Activities!A17"`), without building a `String` for
+/// the usual sheet names.
+fn cell(out: &mut Vec<u8>, sheet: &str, row: u32) {
+    if sheet
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        out.push(b'"');
+        out.extend_from_slice(sheet.as_bytes());
+        out.extend_from_slice(b"!A");
+        let mut digits = [0u8; 10];
+        let mut n = row;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[i..]);
+        out.push(b'"');
+    } else {
+        let o = crate::model::Origin {
+            sheet: sheet.into(),
+            row,
+        };
+        string(out, &crate::model::RowCell(&o).to_string());
     }
 }
 
@@ -744,7 +937,10 @@ fn manager_json(
     k: &ManagerResult,
 ) -> Json {
     let renderer = m.renderer(ds, accounts, k);
-    serde_json::to_value(manager_view(ds, m, k, &renderer)).unwrap_or(Json::Null)
+    let mut out = Vec::new();
+    write_manager(&mut out, ds, m, k, &renderer)
+        .and_then(|()| serde_json::from_slice(&out))
+        .unwrap_or(Json::Null)
 }
 
 fn band_counts(s: &Scored) -> Json {
@@ -762,6 +958,49 @@ fn band_counts(s: &Scored) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_repeated_input_keeps_its_last_value_like_a_json_object() {
+        let c = Contribution {
+            rule: Arc::from("r"),
+            kind: "criterion",
+            outcome: crate::score::Outcome::Matched,
+            points: 1.0,
+            label: None,
+            output: None,
+            reason: "why \"quoted\"".into(),
+            inputs: vec![
+                (Arc::from("share"), "0.1".into()),
+                (Arc::from("gp"), "5".into()),
+                (Arc::from("share"), "0.2".into()),
+            ],
+            cells: vec!["'Sales 2026'!A2".into()],
+            actions: Arc::from(Vec::new()),
+        };
+        let mut out = Vec::new();
+        contribution_json(&mut out, &c, &mut Vec::new());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"cells":["'Sales 2026'!A2"],"inputs":{"gp":"5","share":"0.2"},"kind":"criterion","outcome":"matched","points":1.0,"reason":"why \"quoted\"","rule":"r"}"#
+        );
+    }
+
+    #[test]
+    fn cells_are_quoted_like_excel_when_the_sheet_needs_it() {
+        let text = |sheet: &str| {
+            let mut out = Vec::new();
+            cell(&mut out, sheet, 17);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text("Activities"), r#""Activities!A17""#);
+        assert_eq!(text("Активности"), r#""Активности!A17""#);
+        assert_eq!(
+            text("[north.xlsx]Tenders"),
+            r#""'[north.xlsx]Tenders'!A17""#
+        );
+        assert_eq!(text("Bob's \"log\""), r#""'Bob''s \"log\"'!A17""#);
+    }
 
     #[test]
     fn streamed_and_whole_documents_are_the_same() {

@@ -173,11 +173,54 @@ pub fn resolve_period(ds: &Dataset, text: Option<&str>) -> Result<Period, String
 pub struct Evidence {
     /// The sheet.
     pub source: Source,
+    /// The row's sheet name in [`KamScored::sheet_name`] ([`SheetNames::UNLISTED`]: read it
+    /// from the row).
+    pub sheet: u16,
     /// Index of the row in its sheet's records.
     pub row: u32,
     /// Index of the row's account, noted while the row is read (writing a KAM's evidence
     /// then touches its accounts, not a million rows again).
     pub account: u32,
+    /// The row's number on its sheet, noted while the row is read for the same reason.
+    pub line: u32,
+}
+
+/// The sheet names of the rows cited as evidence, numbered as they are first met (a run has
+/// one per sheet and workbook), so that writing evidence out does not read its rows again.
+#[derive(Default)]
+pub struct SheetNames(std::sync::Mutex<Vec<Arc<str>>>);
+
+impl SheetNames {
+    /// The number of a sheet the list does not hold (more than 65 535 sheets).
+    pub const UNLISTED: u16 = u16::MAX;
+
+    /// The number of `sheet`; `seen` remembers the numbers one worker has already asked for,
+    /// by the name's address (rows of one sheet share their name), so the list is locked once
+    /// per sheet and worker.
+    fn number(&self, sheet: &Arc<str>, seen: &mut Vec<(usize, u16)>) -> u16 {
+        let addr = sheet.as_ptr() as usize;
+        if let Some(&(_, n)) = seen.iter().find(|(a, _)| *a == addr) {
+            return n;
+        }
+        let mut names = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = match names.iter().position(|x| x == sheet) {
+            Some(i) => i,
+            None => {
+                names.push(sheet.clone());
+                names.len() - 1
+            }
+        };
+        let n = u16::try_from(n)
+            .ok()
+            .filter(|&n| n != Self::UNLISTED)
+            .unwrap_or(Self::UNLISTED);
+        seen.push((addr, n));
+        n
+    }
+
+    fn into_names(self) -> Vec<Arc<str>> {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Evidence {
@@ -338,6 +381,8 @@ pub struct KamScored {
     pub traced: bool,
     /// What writing out the findings needs.
     lazy: Lazy,
+    /// The sheet names of the evidence rows, by [`Evidence::sheet`].
+    sheets: Vec<Arc<str>>,
 }
 
 /// What writing a finding needs besides the dataset and the account results.
@@ -449,6 +494,18 @@ impl KamScored {
             .flat_map(move |d| d.gaps(ds, account))
     }
 
+    /// An evidence row's sheet name and row number (`("Activities", 17)`), from what was
+    /// noted when the row was read.
+    pub fn sheet_name<'a>(&'a self, ds: &'a Dataset, e: &Evidence) -> (&'a str, u32) {
+        match self.sheets.get(e.sheet as usize) {
+            Some(name) if e.sheet != SheetNames::UNLISTED => (name, e.line),
+            _ => {
+                let o = e.origin(ds);
+                (&o.sheet, o.row)
+            }
+        }
+    }
+
     /// A writer of one KAM's findings. `accounts` are the account results of the same run.
     pub fn renderer<'a>(
         &'a self,
@@ -466,6 +523,7 @@ impl KamScored {
                 row_kam: Default::default(),
                 account_facts: self.lazy.account_facts.clone(),
                 dossier: self.lazy.dossier.clone(),
+                sheets: SheetNames::default(),
             },
             lazy: &self.lazy,
             kam: KamRow {
@@ -983,6 +1041,15 @@ impl std::fmt::Display for Gap<'_> {
     }
 }
 
+/// One worker's scratch space in the pass over the sheets.
+#[derive(Default)]
+struct Scratch {
+    /// The value of each `among` condition on the current row.
+    among: Vec<Result<Option<bool>, String>>,
+    /// Sheet numbers already asked for ([`SheetNames::number`]).
+    sheets: Vec<(usize, u16)>,
+}
+
 /// What the pass over the sheets gathers for one KAM.
 #[derive(Clone, Default)]
 struct KamPass {
@@ -1381,9 +1448,10 @@ impl KamEngine {
                 .collect(),
             params: self.params.iter().cloned().collect(),
         };
-        drop(ctx);
+        let sheets = ctx.sheets.into_names();
         Ok(KamScored {
             lazy,
+            sheets,
             period,
             metric_ids: self.rules.metrics.iter().map(|m| m.id.clone()).collect(),
             metric_sources: self.rules.metrics.iter().map(|m| m.over.as_str()).collect(),
@@ -1658,7 +1726,7 @@ impl KamEngine {
                 .into_par_iter()
                 .map(|c| {
                     let mut part: Vec<Option<KamPass>> = vec![None; kams.len()];
-                    let mut among_vals: Vec<Result<Option<bool>, String>> = Vec::new();
+                    let mut scratch = Scratch::default();
                     let start = c * CHUNK;
                     let end = (start + CHUNK).min(row_kam.len());
                     for (r, &k) in (start..end).zip(&row_kam[start..end]) {
@@ -1690,12 +1758,20 @@ impl KamEngine {
                                 &params,
                                 plan,
                                 &mut state.metrics,
-                                &mut among_vals,
+                                &mut scratch,
                             );
                         }
                         if let Some(p) = pays
-                            && let Some(line) =
-                                self.pay_line(ctx, p, s, r, kam, &params, &mut state.errors)
+                            && let Some(line) = self.pay_line(
+                                ctx,
+                                p,
+                                s,
+                                r,
+                                kam,
+                                &params,
+                                &mut state.errors,
+                                &mut scratch.sheets,
+                            )
                         {
                             state.pay.push(line);
                         }
@@ -1725,6 +1801,7 @@ impl KamEngine {
         kam_row: &KamRow<'_>,
         params: &[V<'_>],
         errors: &mut Vec<super::RuleError>,
+        seen: &mut Vec<(usize, u16)>,
     ) -> Option<PayLine> {
         let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
         let at = At {
@@ -1743,11 +1820,7 @@ impl KamEngine {
             }
         }
         let mut line = PayLine {
-            row: Evidence {
-                source: s,
-                row: r as u32,
-                account: ctx.account_of(s, r) as u32,
-            },
+            row: ctx.evidence(s, r, seen),
             date: ctx.row_date(s, r),
             rule: None,
             base: None,
@@ -1837,8 +1910,12 @@ impl KamEngine {
         params: &[V<'_>],
         plan: &SourcePlan,
         states: &mut [MState],
-        among_vals: &mut Vec<Result<Option<bool>, String>>,
+        scratch: &mut Scratch,
     ) {
+        let Scratch {
+            among: among_vals,
+            sheets: seen,
+        } = scratch;
         let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
         let at = At {
             ctx,
@@ -1889,11 +1966,7 @@ impl KamEngine {
                     if b {
                         st.count += 1;
                         if m.finding.is_some() {
-                            st.evidence.push(Evidence {
-                                source: s,
-                                row: r as u32,
-                                account: ctx.account_of(s, r) as u32,
-                            });
+                            st.evidence.push(ctx.evidence(s, r, seen));
                         }
                     }
                 }
@@ -2092,6 +2165,8 @@ struct Ctx<'a> {
     row_kam: [Vec<u32>; 4],
     account_facts: Arc<Vec<AccountRowFacts>>,
     dossier: Option<Arc<DossierIndex>>,
+    /// Sheet names of the evidence rows, filled by the pass.
+    sheets: SheetNames,
 }
 
 impl<'a> Ctx<'a> {
@@ -2236,6 +2311,7 @@ impl<'a> Ctx<'a> {
             row_kam,
             account_facts: Arc::new(facts),
             dossier,
+            sheets: SheetNames::default(),
         }
     }
 
@@ -2259,6 +2335,18 @@ impl<'a> Ctx<'a> {
 
     fn cell(&self, s: Source, r: usize) -> String {
         self.origin(s, r).cell(0)
+    }
+
+    /// Row `r` of sheet `s` as evidence; `seen` is the worker's memory of sheet numbers.
+    fn evidence(&self, s: Source, r: usize, seen: &mut Vec<(usize, u16)>) -> Evidence {
+        let o = self.origin(s, r);
+        Evidence {
+            source: s,
+            sheet: self.sheets.number(&o.sheet, seen),
+            row: r as u32,
+            account: self.account_of(s, r) as u32,
+            line: o.row,
+        }
     }
 
     fn account_of(&self, s: Source, r: usize) -> usize {
@@ -2505,6 +2593,26 @@ fn quarter_of_label(label: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sheet_names_are_numbered_once_per_name() {
+        let names = SheetNames::default();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let activities: Arc<str> = Arc::from("Activities");
+        let same_text: Arc<str> = Arc::from("Activities");
+        let tagged: Arc<str> = Arc::from("[south.xlsx]Activities");
+        assert_eq!(names.number(&activities, &mut a), 0);
+        assert_eq!(names.number(&tagged, &mut a), 1);
+        // Another worker, and a name that is another allocation of the same text.
+        assert_eq!(names.number(&same_text, &mut b), 0);
+        assert_eq!(names.number(&tagged, &mut b), 1);
+        assert_eq!(a.len(), 2);
+        let list = names.into_names();
+        assert_eq!(
+            list.iter().map(|x| &**x).collect::<Vec<_>>(),
+            ["Activities", "[south.xlsx]Activities"]
+        );
+    }
 
     #[test]
     fn periods_parse_and_line_up_with_quarters() {
