@@ -729,9 +729,9 @@ fn write_manager(
     )?;
     // Metrics by id, like every object of the document.
     key(out, 4, "metrics", false);
-    let mut order: Vec<usize> = (0..m.metric_ids.len().min(k.metrics.len())).collect();
-    order.sort_by(|&a, &b| m.metric_ids[a].cmp(&m.metric_ids[b]));
-    order.dedup_by(|a, b| m.metric_ids[*a] == m.metric_ids[*b]);
+    let mut order = Vec::new();
+    let n = m.metric_ids.len().min(k.metrics.len());
+    key_order(n, |i| &m.metric_ids[i], &mut order);
     if order.is_empty() {
         out.extend_from_slice(b"{}");
     } else {
