@@ -131,11 +131,8 @@ impl<'a> AccountJson<'a> {
         let actions = &self.actions[r.index];
         if !actions.is_empty() {
             out.extend_from_slice(b",\"actions\":[");
-            for (n, &i) in actions.iter().enumerate() {
+            separated(out, actions, |out, &i| {
                 let p = &ds.plans[i as usize];
-                if n > 0 {
-                    out.push(b',');
-                }
                 out.extend_from_slice(b"{\"cell\":");
                 cell(out, &p.origin.sheet, p.origin.row);
                 out.extend_from_slice(b",\"status\":");
@@ -143,31 +140,25 @@ impl<'a> AccountJson<'a> {
                 out.extend_from_slice(b",\"text\":");
                 string(out, &p.text);
                 out.push(b'}');
-            }
+            });
             out.push(b']');
         }
         out.extend_from_slice(b",\"band\":");
         string(out, &r.band);
         out.extend_from_slice(b",\"contributions\":[");
-        for (n, c) in r.contributions.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            contribution_json(out, c, &mut order);
-        }
+        separated(out, &r.contributions, |out, c| {
+            contribution_json(out, c, &mut order)
+        });
         out.extend_from_slice(b"],\"dependency\":");
         text_or_null(out, r.output(self.output_names, "dependency"));
         out.extend_from_slice(b",\"errors\":[");
-        for (n, e) in r.errors.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
+        separated(out, &r.errors, |out, e| {
             out.extend_from_slice(b"{\"message\":");
             string(out, &e.message);
             out.extend_from_slice(b",\"rule\":");
             string(out, &e.rule);
             out.push(b'}');
-        }
+        });
         out.extend_from_slice(b"],\"figures\":{\"gross_profit\":");
         number(out, a.gross_profit);
         out.extend_from_slice(b",\"revenue\":");
@@ -181,41 +172,29 @@ impl<'a> AccountJson<'a> {
         out.extend_from_slice(b",\"kam_id\":");
         text_or_null(out, a.kam_id.as_deref());
         out.extend_from_slice(b",\"key\":");
-        out.extend_from_slice(if r.key { b"true" } else { b"false" });
+        boolean(out, r.key);
         out.extend_from_slice(b",\"labels\":[");
-        for (n, l) in r.labels.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            string(out, l);
-        }
+        separated(out, &r.labels, |out, l| string(out, l));
         out.extend_from_slice(b"],\"level\":");
         string(out, a.level);
         out.extend_from_slice(b",\"measures\":{");
-        for (n, &i) in self.measure_order.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
+        separated(out, &self.measure_order, |out, &i| {
             string(out, &self.measure_names[i]);
             out.push(b':');
             number(out, r.measures.get(i).copied().flatten());
-        }
+        });
         out.extend_from_slice(b"},\"name\":");
         string(out, &a.name);
         out.extend_from_slice(b",\"outputs\":{");
-        for (n, &i) in self.output_order.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
+        separated(out, &self.output_order, |out, &i| {
             string(out, &self.output_names[i]);
             out.push(b':');
             text_or_null(out, r.outputs.get(i).and_then(|x| x.as_deref()));
-        }
+        });
         out.extend_from_slice(b"},\"pareto\":");
-        let pareto = f.abc == "A" && f.share.is_some();
-        out.extend_from_slice(if pareto { b"true" } else { b"false" });
+        boolean(out, f.abc == "A" && f.share.is_some());
         out.extend_from_slice(b",\"plan\":");
-        out.extend_from_slice(if r.plan { b"true" } else { b"false" });
+        boolean(out, r.plan);
         out.extend_from_slice(b",\"score\":");
         number(out, Some(r.score));
         out.extend_from_slice(b",\"shares\":{\"cum_share\":");
@@ -241,31 +220,18 @@ fn contribution_json(out: &mut Vec<u8>, c: &Contribution, order: &mut Vec<usize>
     out.push(b'{');
     if !c.actions.is_empty() {
         out.extend_from_slice(b"\"actions\":[");
-        for (n, x) in c.actions.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            string(out, x);
-        }
+        separated(out, c.actions.iter(), |out, x| string(out, x));
         out.extend_from_slice(b"],");
     }
     out.extend_from_slice(b"\"cells\":[");
-    for (n, x) in c.cells.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        string(out, x);
-    }
+    separated(out, &c.cells, |out, x| string(out, x));
     out.extend_from_slice(b"],\"inputs\":{");
     key_order(c.inputs.len(), |i| &c.inputs[i].0, order);
-    for (n, &i) in order.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
+    separated(out, order.iter(), |out, &i| {
         string(out, &c.inputs[i].0);
         out.push(b':');
         string(out, &c.inputs[i].1);
-    }
+    });
     out.extend_from_slice(b"},\"kind\":");
     string(out, c.kind);
     if let Some(l) = &c.label {
@@ -880,6 +846,25 @@ fn lines<T>(out: &mut Vec<u8>, level: usize, items: &[T], mut item: impl FnMut(&
         item(out, x);
     }
     close(out, level, b']');
+}
+
+/// Items separated by commas (the brackets are the caller's).
+fn separated<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut Vec<u8>, T),
+) {
+    for (n, x) in items.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        item(out, x);
+    }
+}
+
+/// `true` or `false`.
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
 /// A JSON string, escaped as serde_json escapes it.
