@@ -119,10 +119,6 @@ impl<'a> AccountJson<'a> {
         let ds = self.ds;
         let a = &ds.accounts[r.index];
         let f = &r.facts;
-        let text_or_null = |out: &mut Vec<u8>, x: Option<&str>| match x {
-            Some(t) => string(out, t),
-            None => out.extend_from_slice(b"null"),
-        };
         let mut order = Vec::new();
         out.extend_from_slice(b"{\"abc\":");
         string(out, f.abc);
@@ -785,10 +781,7 @@ fn write_manager(
         let (sheet, line) = m.sheet_name(ds, &l.row);
         cell(out, sheet, line);
         out.extend_from_slice(b", \"date\": ");
-        match l.date {
-            Some(d) => string(out, &format_date(d)),
-            None => out.extend_from_slice(b"null"),
-        }
+        text_or_null(out, l.date.map(format_date).as_deref());
         out.extend_from_slice(b", \"pay\": ");
         number(out, l.amount);
         out.extend_from_slice(b", \"rate\": ");
@@ -796,10 +789,7 @@ fn write_manager(
         out.extend_from_slice(b", \"reason\": ");
         string(out, &l.reason);
         out.extend_from_slice(b", \"rule\": ");
-        match &l.rule {
-            Some(r) => string(out, r),
-            None => out.extend_from_slice(b"null"),
-        }
+        text_or_null(out, l.rule.as_deref());
         out.push(b'}');
     });
     key(out, 5, "not_known_deals", false);
@@ -859,6 +849,14 @@ fn separated<T>(
             out.push(b',');
         }
         item(out, x);
+    }
+}
+
+/// A JSON string, or `null` when there is no text.
+fn text_or_null(out: &mut Vec<u8>, x: Option<&str>) {
+    match x {
+        Some(t) => string(out, t),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
