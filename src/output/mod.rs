@@ -4,6 +4,7 @@
 pub mod exports;
 pub mod files;
 pub mod scores;
+pub mod xlsx;
 
 use std::fs;
 use std::path::{Path, PathBuf};
