@@ -24,6 +24,7 @@ use crate::model::{
 pub use book::{Book, Format};
 pub use mapping::Mapping;
 use pending::{Ids, Pending};
+use rayon::prelude::*;
 use sheet::{Outcome, Row, read_sheet};
 
 /// Collects rejects; with `fail_fast` the first one stops the run.
@@ -391,99 +392,68 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         fail_fast: opts.fail_fast,
     };
 
-    // Transactions: totals per account.
+    // Each sheet read beside Accounts has its ids resolved and its records placed on their
+    // accounts, the sheets in parallel; the results are merged in sheet order, so the rejects
+    // keep their order.
+    let n_accounts = ds.accounts.len();
+    let (tx_done, kids_done) = rayon::join(
+        || tx_part.map(|t| resolve_transactions(t, &index, file, n_accounts)),
+        || {
+            kid_parts
+                .into_par_iter()
+                .map(|c| resolve_child(c, &index, file, &ds.accounts))
+                .collect::<Vec<_>>()
+        },
+    );
     let mut totals: Vec<TxTotals> = Vec::new();
-    if let Some(mut t) = tx_part {
-        let (report, list, pending) = t.out.resolve(&index, file);
-        match pending {
-            Some((p, by_number)) => {
-                totals = vec![TxTotals::default(); ds.accounts.len()];
-                for (n, a) in by_number.iter().enumerate() {
-                    if let (Some(a), Some(tot)) = (a, t.totals.get_mut(n)) {
-                        totals[*a] = std::mem::take(tot);
-                    }
-                }
-                ds.transaction_lines = p
-                    .rows
-                    .iter()
-                    .filter(|[n, ..]| by_number[*n as usize].is_some())
-                    .count() as u64;
-            }
-            None => {
-                totals = t.totals;
-                ds.transaction_lines = t.lines;
-            }
-        }
+    if let Some((report, list, t, lines)) = tx_done {
+        totals = t;
+        ds.transaction_lines = lines;
         rejects.list.extend(list);
         ds.sheets.push(report);
     }
     totals.resize_with(ds.accounts.len(), TxTotals::default);
-
-    // The child sheets: records placed on their accounts.
-    for mut c in kid_parts {
-        let (report, list, pending) = c.out.resolve(&index, file);
-        if let Some((p, by_number)) = pending {
-            c.records = match c.records {
-                Records::Contacts(v) => {
-                    Records::Contacts(p.place(v, &by_number, |r| &mut r.account))
-                }
-                Records::Activities(v) => {
-                    Records::Activities(p.place(v, &by_number, |r| &mut r.account))
-                }
-                Records::Tenders(v) => Records::Tenders(p.place(v, &by_number, |r| &mut r.account)),
-                Records::Plans(v) => Records::Plans(p.place(v, &by_number, |r| &mut r.account)),
-            };
-        }
-        let accounts = &ds.accounts;
-        match c.records {
-            Records::Contacts(v) => (ds.contacts, ds.contact_extras) = (v, c.extras),
-            Records::Activities(mut v) => {
-                for a in &mut v {
-                    if a.kam_id.is_none() {
-                        a.kam_id = accounts[a.account].kam_id.clone();
-                    }
-                }
-                (ds.activities, ds.activity_extras) = (v, c.extras);
-            }
-            Records::Tenders(mut v) => {
-                for t in &mut v {
-                    if t.kam_id.is_none() {
-                        t.kam_id = accounts[t.account].kam_id.clone();
-                    }
-                }
-                (ds.tenders, ds.tender_extras) = (v, c.extras);
-            }
-            Records::Plans(v) => (ds.plans, ds.plan_extras) = (v, c.extras),
+    for (report, list, records, extras) in kids_done {
+        match records {
+            Records::Contacts(v) => (ds.contacts, ds.contact_extras) = (v, extras),
+            Records::Activities(v) => (ds.activities, ds.activity_extras) = (v, extras),
+            Records::Tenders(v) => (ds.tenders, ds.tender_extras) = (v, extras),
+            Records::Plans(v) => (ds.plans, ds.plan_extras) = (v, extras),
         }
         rejects.list.extend(list);
         ds.sheets.push(report);
     }
 
-    for (acc, t) in ds.accounts.iter_mut().zip(&totals) {
-        if t.lines == 0 {
-            continue;
-        }
-        if acc.revenue.is_none() {
-            acc.revenue = Some(t.revenue);
-            acc.figures_source = "transactions";
-        }
-        if acc.gross_profit.is_none() && t.gp_lines > 0 {
-            acc.gross_profit = Some(t.gross_profit);
-            acc.figures_source = "transactions";
-        }
-        acc.quarters = t
-            .quarters
-            .iter()
-            .map(|(q, f)| {
-                let key = if *q == UNDATED {
-                    "undated".to_string()
-                } else {
-                    quarter_label(*q)
-                };
-                (key, *f)
-            })
-            .collect();
-    }
+    // Figures from the transactions, per account (in parallel: a million accounts each get
+    // their quarters).
+    ds.accounts
+        .par_iter_mut()
+        .zip(&totals)
+        .for_each(|(acc, t)| {
+            if t.lines == 0 {
+                return;
+            }
+            if acc.revenue.is_none() {
+                acc.revenue = Some(t.revenue);
+                acc.figures_source = "transactions";
+            }
+            if acc.gross_profit.is_none() && t.gp_lines > 0 {
+                acc.gross_profit = Some(t.gross_profit);
+                acc.figures_source = "transactions";
+            }
+            acc.quarters = t
+                .quarters
+                .iter()
+                .map(|(q, f)| {
+                    let key = if *q == UNDATED {
+                        "undated".to_string()
+                    } else {
+                        quarter_label(*q)
+                    };
+                    (key, *f)
+                })
+                .collect();
+        });
 
     // Accounts whose KAM is not in Managers.
     if !ds.managers.is_empty() {
@@ -843,6 +813,79 @@ impl SheetOut {
         });
         (self.report, list, pending)
     }
+}
+
+/// A resolved Transactions sheet: its report, rejects, totals per account and lines used.
+type TxDone = (crate::model::SheetReport, Vec<Reject>, Vec<TxTotals>, u64);
+
+/// Resolves the account ids of a Transactions sheet read beside Accounts.
+fn resolve_transactions(
+    mut t: TxPart,
+    index: &HashMap<String, usize>,
+    file: &str,
+    accounts: usize,
+) -> TxDone {
+    let (report, list, pending) = t.out.resolve(index, file);
+    match pending {
+        Some((p, by_number)) => {
+            let mut totals = vec![TxTotals::default(); accounts];
+            for (n, a) in by_number.iter().enumerate() {
+                if let (Some(a), Some(tot)) = (a, t.totals.get_mut(n)) {
+                    totals[*a] = std::mem::take(tot);
+                }
+            }
+            let lines = p
+                .rows
+                .iter()
+                .filter(|[n, ..]| by_number[*n as usize].is_some())
+                .count() as u64;
+            (report, list, totals, lines)
+        }
+        None => (report, list, t.totals, t.lines),
+    }
+}
+
+/// A resolved child sheet: its report, rejects, records and extra columns.
+type ChildDone = (
+    crate::model::SheetReport,
+    Vec<Reject>,
+    Records,
+    ExtraColumns,
+);
+
+/// Resolves the account ids of a child sheet and places its records on their accounts;
+/// activities and tenders without a KAM take their account's.
+fn resolve_child(
+    mut c: ChildPart,
+    index: &HashMap<String, usize>,
+    file: &str,
+    accounts: &[Account],
+) -> ChildDone {
+    let (report, list, pending) = c.out.resolve(index, file);
+    if let Some((p, by_number)) = pending {
+        c.records = match c.records {
+            Records::Contacts(v) => Records::Contacts(p.place(v, &by_number, |r| &mut r.account)),
+            Records::Activities(v) => {
+                Records::Activities(p.place(v, &by_number, |r| &mut r.account))
+            }
+            Records::Tenders(v) => Records::Tenders(p.place(v, &by_number, |r| &mut r.account)),
+            Records::Plans(v) => Records::Plans(p.place(v, &by_number, |r| &mut r.account)),
+        };
+    }
+    match &mut c.records {
+        Records::Activities(v) => {
+            for a in v.iter_mut().filter(|a| a.kam_id.is_none()) {
+                a.kam_id = accounts[a.account].kam_id.clone();
+            }
+        }
+        Records::Tenders(v) => {
+            for t in v.iter_mut().filter(|t| t.kam_id.is_none()) {
+                t.kam_id = accounts[t.account].kam_id.clone();
+            }
+        }
+        _ => {}
+    }
+    (report, list, c.records, c.extras)
 }
 
 fn read_transactions(
