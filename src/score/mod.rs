@@ -205,7 +205,8 @@ pub enum Keep {
 }
 
 /// Receives each account's result in order during [`Engine::score_streaming`], with what the
-/// [`AccountRender`] made of it.
+/// [`AccountRender`] made of it (the result's contributions are already dropped unless its
+/// [`Keep`] keeps them).
 pub type AccountSink<'a> = dyn FnMut(&AccountResult, Vec<u8>) -> crate::Result<()> + 'a;
 
 /// Turns an account's result into bytes (its JSON) on the worker thread that scored it, so the
@@ -511,43 +512,62 @@ impl Engine {
             .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
         let pv = self.portfolio_values(&portfolio);
         let mut accounts: Vec<AccountResult> = Vec::with_capacity(ds.accounts.len());
-        let mut start = 0;
-        while start < ds.accounts.len() {
-            let end = (start + CHUNK).min(ds.accounts.len());
-            let render = sink.as_ref().map(|(render, _, _)| *render);
-            let chunk: Vec<(AccountResult, std::io::Result<Vec<u8>>)> = pool.install(|| {
+        let render = sink.as_ref().map(|(render, _, _)| *render);
+        let keep = sink.as_ref().map(|(_, _, keep)| *keep);
+        // One chunk of accounts, scored and rendered on the workers; contributions not kept
+        // are dropped there too.
+        let compute =
+            |start: usize, end: usize| -> Vec<(AccountResult, std::io::Result<Vec<u8>>)> {
                 (start..end)
                     .into_par_iter()
                     .with_min_len(256)
                     .map(|i| {
-                        let r = self.with_vm(&pv, |vm| {
+                        let mut r = self.with_vm(&pv, |vm| {
                             self.evaluate(ds, i, &facts[i], &pv, &aggregates, trace, vm)
                         });
                         let bytes = render.map_or(Ok(Vec::new()), |f| f(&r));
-                        (r, bytes)
-                    })
-                    .collect()
-            });
-            match sink.as_mut() {
-                None => accounts.extend(chunk.into_iter().map(|(r, _)| r)),
-                Some((_, sink, keep)) => {
-                    for (mut r, bytes) in chunk {
-                        let bytes = bytes.map_err(|e| {
-                            crate::Error::io("cannot serialise an account's results", e)
-                        })?;
-                        sink(&r, bytes)?;
                         let kept = match keep {
-                            Keep::None => false,
-                            Keep::Plans => r.plan,
-                            Keep::All => true,
+                            None | Some(Keep::All) => true,
+                            Some(Keep::None) => false,
+                            Some(Keep::Plans) => r.plan,
                         };
                         if !kept {
                             r.contributions = Vec::new();
                         }
+                        (r, bytes)
+                    })
+                    .collect()
+            };
+        // Chunk i+1 is scored on the workers while this thread hands chunk i to the sink.
+        let n = ds.accounts.len();
+        let mut start = 0;
+        let mut pending: Vec<(AccountResult, std::io::Result<Vec<u8>>)> = Vec::new();
+        loop {
+            let end = (start + CHUNK).min(n);
+            let mut next = Vec::new();
+            let mut sunk: crate::Result<()> = Ok(());
+            pool.in_place_scope(|s| {
+                if start < end {
+                    s.spawn(|_| next = compute(start, end));
+                }
+                sunk = (|| {
+                    for (r, bytes) in pending.drain(..) {
+                        if let Some((_, sink, _)) = sink.as_mut() {
+                            let bytes = bytes.map_err(|e| {
+                                crate::Error::io("cannot serialise an account's results", e)
+                            })?;
+                            sink(&r, bytes)?;
+                        }
                         accounts.push(r);
                     }
-                }
+                    Ok(())
+                })();
+            });
+            sunk?;
+            if start >= n {
+                break;
             }
+            pending = next;
             start = end;
         }
         let kams = self.kam_results(ds, &accounts);
