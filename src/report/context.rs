@@ -1085,8 +1085,14 @@ impl Inputs<'_> {
     pub fn review(&self, all: &KamScored, m: &ManagerResult) -> ReviewContext {
         let ds = self.ds;
         let renderer = all.renderer(ds, &self.scored.accounts, m);
+        // The cell from the sheet and line noted in the metric pass: the row itself is read
+        // only for its finding.
+        let cell_of = |e: &crate::score::kams::Evidence| {
+            let (sheet, line) = all.sheet_name(ds, e);
+            crate::model::cell_ref(sheet, line, 0)
+        };
         let ev = |i: usize, e: &crate::score::kams::Evidence| EvidenceView {
-            cell: e.cell(ds),
+            cell: cell_of(e),
             account: e.account(ds).to_string(),
             reason: renderer.reason(i, e),
         };
@@ -1208,7 +1214,7 @@ impl Inputs<'_> {
                 .pay
                 .iter()
                 .map(|p| PayView {
-                    cell: p.row.cell(ds),
+                    cell: cell_of(&p.row),
                     account: p.row.account(ds).to_string(),
                     date: p.date,
                     rule: p.rule.as_deref().map(str::to_string),
