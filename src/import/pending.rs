@@ -14,7 +14,7 @@ use crate::model::{Reject, RejectScope, SheetReport, cell_ref};
 /// How a child sheet turns a row's account id into an account number.
 pub(super) enum Ids<'a> {
     /// Looked up in the Accounts index as each row is read; unknown ids are rejected at once.
-    Now(&'a HashMap<String, usize>),
+    Now(&'a super::IdIndex),
     /// Numbered now, looked up when Accounts has been read ([`Pending::resolve`]).
     Later(Pending),
 }
@@ -23,7 +23,7 @@ pub(super) enum Ids<'a> {
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     /// Id → provisional number, in order of first use.
-    numbers: HashMap<Box<str>, u32>,
+    numbers: HashMap<Box<str>, u32, ahash::RandomState>,
     /// Each row used so far: provisional number, row, and how many rejects the sheet had
     /// recorded when the row's own checks began (where its reject goes if its id is unknown).
     pub rows: Vec<[u32; 3]>,
@@ -62,8 +62,16 @@ impl Ids<'_> {
                 }
             },
             Ids::Later(p) => {
-                let next = p.numbers.len() as u32;
-                let n = *p.numbers.entry(Box::from(id)).or_insert(next);
+                // Looked up before inserting: most rows repeat an id already numbered, and
+                // the entry API would copy the id for each of them.
+                let n = match p.numbers.get(id) {
+                    Some(&n) => n,
+                    None => {
+                        let n = p.numbers.len() as u32;
+                        p.numbers.insert(Box::from(id), n);
+                        n
+                    }
+                };
                 Ok(Some(n as usize))
             }
         }
@@ -89,7 +97,7 @@ impl Pending {
     /// its reject is inserted where it would have been recorded, and `report` counts it.
     pub fn resolve(
         &self,
-        index: &HashMap<String, usize>,
+        index: &super::IdIndex,
         account_col: u32,
         rejects: &mut Vec<Reject>,
         file: &str,
@@ -195,7 +203,7 @@ pub(super) fn account_id<'r>(
 }
 
 /// The value and reason of the reject for an id that is not in Accounts.
-pub(super) fn unknown_account(id: &str, index: &HashMap<String, usize>) -> (String, String) {
+pub(super) fn unknown_account(id: &str, index: &super::IdIndex) -> (String, String) {
     // A "did you mean" costs a comparison with every id: only for portfolios of human size.
     let hint = if index.len() <= 20_000 {
         did_you_mean(id, index.keys().map(String::as_str))
