@@ -8,6 +8,7 @@
 //! share. When the total is zero or negative, shares are not known and a warning says why.
 
 use crate::model::Dataset;
+use rayon::prelude::*;
 
 /// Which figure the portfolio is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +105,12 @@ pub fn compute(
         Basis::GrossProfit => total_gp,
         Basis::Revenue => total_rev,
     };
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| {
-        let (vx, vy) = (value(x), value(y));
+    // Largest first, accounts without a value last, then by id (then by row, so the order is
+    // total). Sorted on compact keys in parallel: a million accounts sorted through their
+    // records took a cache miss per comparison.
+    let mut keys: Vec<(Option<f64>, usize)> =
+        (0..n).into_par_iter().map(|i| (value(i), i)).collect();
+    keys.par_sort_unstable_by(|&(vx, x), &(vy, y)| {
         match (vx, vy) {
             (Some(a), Some(b)) => b.total_cmp(&a),
             (Some(_), None) => std::cmp::Ordering::Less,
@@ -114,7 +118,9 @@ pub fn compute(
             (None, None) => std::cmp::Ordering::Equal,
         }
         .then_with(|| ds.accounts[x].id.cmp(&ds.accounts[y].id))
+        .then(x.cmp(&y))
     });
+    let order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
     let mut facts = vec![AccountFacts::default(); n];
     let mut cum = 0.0;
     let mut hhi = 0.0;
