@@ -807,6 +807,41 @@ mod tests {
     }
 
     #[test]
+    fn text_past_excels_limit_is_cut_and_user_text_neutralised() {
+        use calamine::Reader;
+        let cols = [Column {
+            name: "name".into(),
+            kind: Kind::Text,
+            width: 30.0,
+        }];
+        let long = "é".repeat(MAX_CELL_CHARS + 10);
+        let texts = [long.as_str(), "=1+1", " padded ", "a_x0041_b"];
+        let row = |i: usize, c: &mut dyn Cells| c.text(texts[i]);
+        let bytes = write(
+            std::io::Cursor::new(Vec::new()),
+            &[Sheet {
+                name: "Names",
+                columns: &cols,
+                rows: texts.len(),
+                row: &row,
+            }],
+            2,
+        )
+        .unwrap()
+        .into_inner();
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let range = book.worksheet_range("Names").unwrap();
+        let cells: Vec<String> = range.rows().skip(1).map(|r| r[0].to_string()).collect();
+        assert_eq!(cells[0].chars().count(), MAX_CELL_CHARS);
+        assert_eq!(cells[1], "'=1+1");
+        assert_eq!(cells[2], " padded ");
+        assert_eq!(
+            cells[3], "a_x0041_b",
+            "a literal escape reads back as written"
+        );
+    }
+
+    #[test]
     fn long_sheets_continue_on_numbered_sheets() {
         use calamine::Reader;
         // The limit is lowered for the test; the same code splits at Excel's 1 048 575 rows.
