@@ -2,8 +2,6 @@
 //! managers and rejects sheets with frozen headers, filters, number formats and widths).
 //! Text that came from the workbook is neutralised against formula injection in both.
 
-use rayon::prelude::*;
-
 use super::neutralise;
 use super::xlsx::{self, Cells, Column, Kind};
 use crate::error::{Error, Result};
@@ -254,23 +252,9 @@ pub fn scores_csv(mut out: impl std::io::Write + Send, ds: &Dataset, s: &Scored)
         w.into_inner().map_err(|e| err(e.into_error().into()))
     };
     let window = rayon::current_num_threads().max(1) * 2;
-    let mut pending: Vec<Result<Vec<u8>>> = Vec::new();
-    for w in chunks.chunks(window) {
-        let (done, wrote) = rayon::join(
-            || w.par_iter().map(render).collect::<Vec<_>>(),
-            || -> Result<()> {
-                for p in pending.drain(..) {
-                    out.write_all(&p?).map_err(io)?;
-                }
-                Ok(())
-            },
-        );
-        wrote?;
-        pending = done;
-    }
-    for p in pending {
-        out.write_all(&p?).map_err(io)?;
-    }
+    super::pipelined(&chunks, window, &render, &mut |p| {
+        out.write_all(&p?).map_err(io)
+    })?;
     out.flush().map_err(io)
 }
 

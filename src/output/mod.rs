@@ -203,6 +203,28 @@ impl Drop for Staging {
     }
 }
 
+/// Prepares `items` on the worker threads a window at a time and hands the results to `write`
+/// in order, on the calling thread, while the next window is prepared. The order of the
+/// results never depends on the number of threads.
+pub fn pipelined<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    window: usize,
+    prepare: &(dyn Fn(&T) -> R + Sync),
+    write: &mut (dyn FnMut(R) -> std::result::Result<(), E> + Send),
+) -> std::result::Result<(), E> {
+    use rayon::prelude::*;
+    let mut pending: Vec<R> = Vec::new();
+    for w in items.chunks(window.max(1)) {
+        let (done, wrote) = rayon::join(
+            || w.par_iter().map(prepare).collect::<Vec<R>>(),
+            || pending.drain(..).try_for_each(&mut *write),
+        );
+        wrote?;
+        pending = done;
+    }
+    pending.into_iter().try_for_each(write)
+}
+
 /// Checks that a name stays inside the output folder: no absolute paths, no `..`.
 pub fn safe_relative(name: &str) -> Result<PathBuf> {
     let p = Path::new(name);

@@ -15,7 +15,6 @@
 use std::io::{self, Seek, SeekFrom, Write};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
-use rayon::prelude::*;
 
 use crate::model::column_letters;
 
@@ -259,23 +258,7 @@ fn write_sheet<W: Write + Seek + Send>(
     // Chunks are prepared a window at a time on the workers while this thread writes the
     // window before.
     let window = rayon::current_num_threads().max(1) * 2;
-    let mut pending: Vec<Packed> = Vec::new();
-    for w in chunks.chunks(window) {
-        let (packed, wrote) = rayon::join(
-            || w.par_iter().map(render).collect::<Vec<Packed>>(),
-            || -> io::Result<()> {
-                for p in pending.drain(..) {
-                    zip.stream(&mut state, p)?;
-                }
-                Ok(())
-            },
-        );
-        wrote?;
-        pending = packed;
-    }
-    for p in pending {
-        zip.stream(&mut state, p)?;
-    }
+    super::pipelined(&chunks, window, &render, &mut |p| zip.stream(&mut state, p))?;
     zip.stream(&mut state, pack(tail.as_bytes(), level, true))?;
     zip.end(state)
 }

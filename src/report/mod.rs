@@ -273,15 +273,5 @@ fn pipeline<T: Sync, R: Send>(
     render: &(dyn Fn(&T) -> R + Sync),
     write: &mut (dyn FnMut(R) -> Result<()> + Send),
 ) -> Result<()> {
-    const CHUNK: usize = 64;
-    let mut pending: Vec<R> = Vec::new();
-    for chunk in items.chunks(CHUNK) {
-        let (rendered, wrote) = rayon::join(
-            || chunk.par_iter().map(render).collect::<Vec<R>>(),
-            || pending.drain(..).try_for_each(&mut *write),
-        );
-        wrote?;
-        pending = rendered;
-    }
-    pending.into_iter().try_for_each(write)
+    crate::output::pipelined(items, 64, render, write)
 }
