@@ -24,12 +24,12 @@ use crate::model::{
 pub use book::{Book, Format};
 pub use mapping::Mapping;
 use pending::{Ids, Pending};
+use rayon::prelude::*;
+use sheet::{Outcome, Row, read_sheet};
 
 /// Account id → index in Accounts. ahash with a random seed: several times faster than SipHash
 /// on a million ids, and still keyed per process against crafted collisions.
 pub(crate) type IdIndex = HashMap<String, usize, ahash::RandomState>;
-use rayon::prelude::*;
-use sheet::{Outcome, Row, read_sheet};
 
 /// Collects rejects; with `fail_fast` the first one stops the run.
 #[derive(Debug, Default)]

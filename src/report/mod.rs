@@ -16,12 +16,16 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::Dataset;
-use crate::output::{Staging, slug};
+use crate::output::{Staging, pipelined, slug};
 use crate::rules::RuleSet;
 use crate::score::Scored;
 pub use context::Inputs;
 pub use previous::Previous;
 pub use templates::Templates;
+
+/// Reports rendered at a time on the worker threads while the calling thread writes the ones
+/// before (one writer: no contention on the folder).
+const WINDOW: usize = 64;
 
 /// How to render one workbook's reports.
 pub struct Options<'a> {
@@ -196,7 +200,9 @@ pub fn write_all(
     };
     let reports = || -> Result<(usize, usize)> {
         let mut plans = 0;
-        pipeline(&planned, &render_plan, &mut |pair| record(pair, &mut plans))?;
+        pipelined(&planned, WINDOW, &render_plan, &mut |pair| {
+            record(pair, &mut plans)
+        })?;
         let mut reviews = 0;
         if let Some(all) = &scored.managers {
             let render_review = |m: &&crate::score::kams::ManagerResult| {
@@ -207,7 +213,7 @@ pub fn write_all(
                     &inputs.review(all, m),
                 )
             };
-            pipeline(&managers, &render_review, &mut |pair| {
+            pipelined(&managers, WINDOW, &render_review, &mut |pair| {
                 record(pair, &mut reviews)
             })?;
         }
@@ -264,14 +270,4 @@ fn render_one(
             Err(Error::Template(format!("{base} context: {e}"))),
         )],
     }
-}
-
-/// Items rendered on the worker threads a chunk at a time, while the calling thread hands the
-/// previous chunk's results to `write`, in order.
-fn pipeline<T: Sync, R: Send>(
-    items: &[T],
-    render: &(dyn Fn(&T) -> R + Sync),
-    write: &mut (dyn FnMut(R) -> Result<()> + Send),
-) -> Result<()> {
-    crate::output::pipelined(items, 64, render, write)
 }
