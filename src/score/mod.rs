@@ -213,6 +213,9 @@ pub type AccountSink<'a> = dyn FnMut(&AccountResult, Vec<u8>) -> crate::Result<(
 /// serialisation runs in parallel and the sink only writes.
 pub type AccountRender<'a> = dyn Fn(&AccountResult) -> std::io::Result<Vec<u8>> + Sync + 'a;
 
+/// Accounts scored in parallel before their results are handed on.
+const CHUNK: usize = 16_384;
+
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
 
 /// A rule set bound to one workbook's names.
@@ -475,7 +478,7 @@ impl Engine {
 
     /// Scores a dataset with `jobs` worker threads (0: all cores).
     pub fn score(&self, ds: &Dataset, jobs: usize, trace: bool) -> crate::Result<Scored> {
-        self.score_into(ds, jobs, trace, None)
+        self.score_into(ds, jobs, trace, None, CHUNK)
     }
 
     /// Scores a dataset and hands each account's result to `sink`, in account order, as soon as
@@ -492,7 +495,7 @@ impl Engine {
         render: &AccountRender<'_>,
         sink: &mut AccountSink<'_>,
     ) -> crate::Result<Scored> {
-        self.score_into(ds, jobs, trace, Some((render, sink, keep)))
+        self.score_into(ds, jobs, trace, Some((render, sink, keep)), CHUNK)
     }
 
     fn score_into(
@@ -501,9 +504,9 @@ impl Engine {
         jobs: usize,
         trace: bool,
         mut sink: Option<(&AccountRender<'_>, &mut AccountSink<'_>, Keep)>,
+        chunk: usize,
     ) -> crate::Result<Scored> {
-        /// Accounts scored in parallel before their results are handed on.
-        const CHUNK: usize = 16_384;
+        let chunk = chunk.max(1);
         let (facts, portfolio) = portfolio::compute(ds, self.basis, self.a_cutoff, self.b_cutoff);
         let aggregates = AccountAggregates::of(ds, &self.extras);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -543,7 +546,7 @@ impl Engine {
         let mut start = 0;
         let mut pending: Vec<(AccountResult, std::io::Result<Vec<u8>>)> = Vec::new();
         loop {
-            let end = (start + CHUNK).min(n);
+            let end = (start + chunk).min(n);
             let mut next = Vec::new();
             let mut sunk: crate::Result<()> = Ok(());
             pool.in_place_scope(|s| {
@@ -1119,4 +1122,54 @@ fn cells_of(ds: &Dataset, a: &Account, inputs: &[&str]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every account's result and bytes, in the order the sink received them.
+    fn streamed(engine: &Engine, ds: &Dataset, jobs: usize, chunk: usize) -> Vec<(usize, Vec<u8>)> {
+        let render =
+            |r: &AccountResult| Ok(format!("{} {} {}", r.index, r.band, r.score).into_bytes());
+        let mut seen = Vec::new();
+        let scored = engine
+            .score_into(
+                ds,
+                jobs,
+                false,
+                Some((
+                    &render,
+                    &mut |r, bytes| {
+                        seen.push((r.index, bytes));
+                        Ok(())
+                    },
+                    Keep::Plans,
+                )),
+                chunk,
+            )
+            .unwrap();
+        assert_eq!(
+            scored.accounts.iter().map(|r| r.index).collect::<Vec<_>>(),
+            (0..ds.accounts.len()).collect::<Vec<_>>()
+        );
+        seen
+    }
+
+    #[test]
+    fn streamed_results_come_in_order_for_any_chunk_and_thread_count() {
+        let ds = crate::import::import_bytes(
+            crate::SAMPLE_NAME,
+            crate::SAMPLE_WORKBOOK,
+            &crate::import::ImportOptions::default(),
+        )
+        .unwrap();
+        let rules = crate::rules::load(None, &[]).unwrap();
+        let engine = Engine::new(&rules, &ds.account_extras.names).unwrap();
+        let whole = streamed(&engine, &ds, 1, CHUNK);
+        assert_eq!(whole.len(), ds.accounts.len());
+        // Chunks of 7 accounts: the next chunk is scored while the one before is handed on.
+        assert_eq!(streamed(&engine, &ds, 2, 7), whole);
+        assert_eq!(streamed(&engine, &ds, 3, 1), whole);
+    }
 }
