@@ -600,7 +600,7 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             let t = std::time::Instant::now();
             // Streamed to their files: a million accounts make exports of hundreds of MB.
             let xlsx = || -> Result<()> {
-                let (path, mut file) = staging.create(&format!("{prefix}scores.xlsx"))?;
+                let (path, mut file) = staging.create_seekable(&format!("{prefix}scores.xlsx"))?;
                 exports::scores_xlsx(&mut file, ds, sc)?;
                 std::io::Write::flush(&mut file)
                     .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))

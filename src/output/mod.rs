@@ -1,6 +1,7 @@
 //! Writing results: files go into a temporary folder beside the target, which is renamed into
 //! place only when everything was written, so a failed run leaves the previous output intact.
 
+pub mod direct;
 pub mod exports;
 pub mod files;
 pub mod scores;
@@ -122,13 +123,26 @@ impl Staging {
     /// file than [`Staging::write`], for the thousands of reports of a large run.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.temp.join(safe_relative(name)?);
-        fs::write(&path, bytes)
+        direct::write_file(&path, bytes)
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
     /// Creates one file for writing piece by piece; returns its path (for messages) and a
-    /// buffered writer.
-    pub fn create(&self, name: &str) -> Result<(PathBuf, std::io::BufWriter<fs::File>)> {
+    /// buffered writer that writes around the page cache where it can ([`direct::OutFile`]).
+    pub fn create(&self, name: &str) -> Result<(PathBuf, direct::OutFile)> {
+        let path = self.temp.join(safe_relative(name)?);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p)
+                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
+        }
+        let file = direct::OutFile::create(&path)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        Ok((path, file))
+    }
+
+    /// Creates one file that is written and patched in place (`scores.xlsx` fills in each zip
+    /// entry's header after its data): a buffered writer through the page cache.
+    pub fn create_seekable(&self, name: &str) -> Result<(PathBuf, std::io::BufWriter<fs::File>)> {
         let path = self.temp.join(safe_relative(name)?);
         if let Some(p) = path.parent() {
             fs::create_dir_all(p)

@@ -1128,11 +1128,12 @@ impl Inputs<'_> {
                 },
                 reason: x.reason.clone(),
                 inputs: named_inputs(&x.inputs),
+                // The rows of the mistake's metrics, as the metrics show them (not rendered again).
                 evidence: x
                     .evidence
                     .iter()
-                    .flat_map(|&i| m.metrics[i].evidence.iter().map(move |e| (i, e)))
-                    .map(|(i, e)| ev(i, e))
+                    .filter_map(|&i| metrics.get(i))
+                    .flat_map(|mv| mv.evidence.iter().cloned())
                     .collect(),
             })
             .collect();
