@@ -775,7 +775,7 @@ fn help_reads_well() {
 }
 
 #[test]
-fn output_is_identical_for_any_jobs_value() {
+fn output_is_identical_for_any_jobs_value_and_way_of_writing() {
     let dir = tempfile::tempdir().unwrap();
     let book = dir.path().join("s.xlsx");
     kam()
@@ -792,10 +792,15 @@ fn output_is_identical_for_any_jobs_value() {
         .arg(&book)
         .assert()
         .success();
-    let read = |jobs: &str| {
-        let out = dir.path().join(format!("out-{jobs}"));
-        kam()
-            .args(["run", "-q", "--all-plans", "--jobs", jobs, "--out"])
+    // `direct`: large files written with O_DIRECT where the file system takes it (the
+    // default), or through the page cache only.
+    let read_with = |jobs: &str, direct: bool| {
+        let out = dir.path().join(format!("out-{jobs}-{direct}"));
+        let mut cmd = kam();
+        if !direct {
+            cmd.env("KAM_NO_DIRECT_IO", "1");
+        }
+        cmd.args(["run", "-q", "--all-plans", "--jobs", jobs, "--out"])
             .arg(&out)
             .arg(&book)
             .assert()
@@ -821,8 +826,10 @@ fn output_is_identical_for_any_jobs_value() {
         );
         (files, manifest)
     };
+    let read = |jobs: &str| read_with(jobs, true);
     assert_eq!(read("1"), read("2"));
     assert_eq!(read("2"), read("2"));
+    assert_eq!(read("2"), read_with("2", false));
 }
 
 // ---------------------------------------------------------------------------------------------
