@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Buffer of the files written piece by piece: `scores.json` and the exports run to gigabytes at
-/// a million accounts, and 8 KiB writes made a quarter of a million system calls per file.
+/// Buffer of `scores.xlsx` (the other large files have [`direct::OutFile`]'s): 8 KiB writes made
+/// a quarter of a million system calls per file at a million accounts.
 const WRITE_BUFFER: usize = 1 << 20;
 
 /// The file whose presence marks a folder as kam output (safe to replace).
@@ -101,13 +101,19 @@ impl Staging {
         &self.temp
     }
 
-    /// Writes one file (a plain name, or a relative path inside the output).
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+    /// The path of `name` inside the output, its folder created.
+    fn path_for(&self, name: &str) -> Result<PathBuf> {
         let path = self.temp.join(safe_relative(name)?);
         if let Some(p) = path.parent() {
             fs::create_dir_all(p)
                 .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
         }
+        Ok(path)
+    }
+
+    /// Writes one file (a plain name, or a relative path inside the output).
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path_for(name)?;
         fs::write(&path, bytes)
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
@@ -130,11 +136,7 @@ impl Staging {
     /// Creates one file for writing piece by piece; returns its path (for messages) and a
     /// buffered writer that writes around the page cache where it can ([`direct::OutFile`]).
     pub fn create(&self, name: &str) -> Result<(PathBuf, direct::OutFile)> {
-        let path = self.temp.join(safe_relative(name)?);
-        if let Some(p) = path.parent() {
-            fs::create_dir_all(p)
-                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
-        }
+        let path = self.path_for(name)?;
         let file = direct::OutFile::create(&path)
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
         Ok((path, file))
@@ -143,33 +145,10 @@ impl Staging {
     /// Creates one file that is written and patched in place (`scores.xlsx` fills in each zip
     /// entry's header after its data): a buffered writer through the page cache.
     pub fn create_seekable(&self, name: &str) -> Result<(PathBuf, std::io::BufWriter<fs::File>)> {
-        let path = self.temp.join(safe_relative(name)?);
-        if let Some(p) = path.parent() {
-            fs::create_dir_all(p)
-                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
-        }
+        let path = self.path_for(name)?;
         let file = fs::File::create(&path)
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
         Ok((path, std::io::BufWriter::with_capacity(WRITE_BUFFER, file)))
-    }
-
-    /// Writes one file through a buffered writer (for large files written piece by piece).
-    pub fn write_with(
-        &self,
-        name: &str,
-        f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
-    ) -> Result<()> {
-        let path = self.temp.join(safe_relative(name)?);
-        if let Some(p) = path.parent() {
-            fs::create_dir_all(p)
-                .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
-        }
-        let file = fs::File::create(&path)
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-        let mut w = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        f(&mut w)
-            .and_then(|_| std::io::Write::flush(&mut w))
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
     /// Moves the finished output into place, replacing the previous one.
