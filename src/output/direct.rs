@@ -40,7 +40,11 @@ impl OutFile {
 
     fn open(path: &Path, want_direct: bool) -> io::Result<OutFile> {
         let (file, direct) = open(path, want_direct)?;
-        let buf = vec![0u8; CHUNK + ALIGN];
+        let buf = POOL
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| vec![0u8; CHUNK + ALIGN]);
         let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
         Ok(OutFile {
             file,
@@ -137,8 +141,18 @@ impl Write for OutFile {
 impl Drop for OutFile {
     fn drop(&mut self) {
         let _ = self.drain(true);
+        if let Ok(mut p) = POOL.lock()
+            && p.len() < POOL_SIZE
+        {
+            p.push(std::mem::take(&mut self.buf));
+        }
     }
 }
+
+/// Buffers of closed files, for the next ones: a large run writes thousands of reports.
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+/// Buffers kept at most (one per file written at the same time, on two to four threads).
+const POOL_SIZE: usize = 4;
 
 /// Writes a whole file: directly to the device where the system allows it when the file is
 /// large (a manager review of a big portfolio is hundreds of KB), through the page cache
@@ -151,42 +165,9 @@ fn write_whole(path: &Path, bytes: &[u8], want_direct: bool) -> io::Result<()> {
     if bytes.len() < DIRECT_FROM {
         return std::fs::write(path, bytes);
     }
-    let (mut file, direct) = open(path, want_direct)?;
-    let whole = if direct {
-        bytes.len() / ALIGN * ALIGN
-    } else {
-        0
-    };
-    // The whole blocks go through one aligned buffer per thread, reused from file to file.
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let mut done = 0;
-    BUF.with_borrow_mut(|buf| -> io::Result<()> {
-        if buf.is_empty() {
-            *buf = vec![0u8; CHUNK + ALIGN];
-        }
-        let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
-        while done < whole {
-            let n = (whole - done).min(CHUNK);
-            buf[start..start + n].copy_from_slice(&bytes[done..done + n]);
-            match file.write(&buf[start..start + n]) {
-                Ok(w) if w == n => done += n,
-                // Short or refused: the rest goes through the page cache.
-                Ok(w) => {
-                    done += w;
-                    break;
-                }
-                Err(e) if e.raw_os_error() == Some(EINVAL) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    })?;
-    if direct {
-        clear_direct(&file);
-    }
-    file.write_all(&bytes[done..])
+    let mut f = OutFile::open(path, want_direct)?;
+    f.write_all(bytes)?;
+    f.flush()
 }
 
 /// Files smaller than this are written through the page cache: two system calls more per file
