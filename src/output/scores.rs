@@ -643,12 +643,9 @@ fn write_manager(
         number(out, d.completeness);
         out.extend_from_slice(b", \"gaps\": [");
         for (i, g) in m.dossier_gap_list(ds, d.account).enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b", ");
-            }
-            text.clear();
-            let _ = write!(text, "{g}");
-            string(out, &text);
+            out.extend_from_slice(if i > 0 { b", \"" } else { b"\"" });
+            let _ = g.write_pieces(&mut JsonText(out));
+            out.push(b'"');
         }
         out.extend_from_slice(b"]}");
     });
@@ -867,8 +864,74 @@ fn boolean(out: &mut Vec<u8>, b: bool) {
 
 /// A JSON string, escaped as serde_json escapes it.
 fn string(out: &mut Vec<u8>, s: &str) {
-    // Writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// The inside of a JSON string, escaped byte for byte as serde_json escapes it: `"` and `\`,
+/// the short escapes of backspace, form feed, newline, return and tab, `\u00XX` for the other
+/// control characters, everything else as it is.
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    // Eight bytes at a time while none needs escaping (the usual case): a byte below 0x20,
+    // or equal to `"` or `\\`, shows as a high bit (the bit tricks of "bit twiddling hacks";
+    // they may flag the wrong byte of a word, never miss one, so flagged words go byte by
+    // byte).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
+        let flagged = (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+            | zero_byte(w ^ (ONES * u64::from(b'"')))
+            | zero_byte(w ^ (ONES * u64::from(b'\\')));
+        if flagged != 0 {
+            break;
+        }
+        i += 8;
+    }
+    if i == bytes.len() {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(i) {
+        if !needs(b) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Text written through `std::fmt::Write` lands escaped inside a JSON string.
+struct JsonText<'o>(&'o mut Vec<u8>);
+
+impl std::fmt::Write for JsonText<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
 }
 
 /// A number as `scores.json` writes it: rounded to 9 decimals, `null` when not known.
@@ -967,6 +1030,50 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"cells":["'Sales 2026'!A2"],"inputs":{"gp":"5","share":"0.2"},"kind":"criterion","outcome":"matched","points":1.0,"reason":"why \"quoted\"","rule":"r"}"#
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_byte_for_byte_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = (0u32..0x80)
+            .map(|c| format!("a{}b", char::from_u32(c).unwrap()))
+            .collect();
+        samples.extend(
+            [
+                "",
+                "plain",
+                "\"quoted\" \\ back",
+                "Ünïcödé – 日本 \u{7f}\u{2028}",
+                "\n\n\u{1}",
+            ]
+            .map(String::from),
+        );
+        // Long enough for the eight-bytes-at-a-time scan: each special character at every
+        // position, and bytes just around the ones that need escaping.
+        for c in [
+            '\u{0}', '\u{1f}', ' ', '!', '"', '#', '[', '\\', ']', '\u{7f}', 'é', '\n',
+        ] {
+            for at in 0..20 {
+                let mut text = "x".repeat(19);
+                text.insert(at, c);
+                samples.push(text);
+            }
+        }
+        for text in samples {
+            let mut ours = Vec::new();
+            string(&mut ours, &text);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&text).unwrap(),
+                "{text:?}"
+            );
+            let mut pieces = b"\"".to_vec();
+            let mut w = JsonText(&mut pieces);
+            for part in text.split_inclusive('b') {
+                std::fmt::Write::write_str(&mut w, part).unwrap();
+            }
+            pieces.push(b'"');
+            assert_eq!(pieces, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

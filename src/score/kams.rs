@@ -998,11 +998,19 @@ impl DossierIndex {
             .map(|(name, _)| Gap(GapKind::Item(name)));
         let no_contact =
             (!self.contact.is_empty() && list.is_empty()).then_some(Gap(GapKind::NoContact));
-        let contacts = list
-            .iter()
-            .map(move |&ci| &ds.contacts[ci as usize])
-            .filter(move |c| self.contact.iter().any(|(_, test)| !test(c)))
-            .map(move |c| Gap(GapKind::Contact(self, c)));
+        let contacts = list.iter().filter_map(move |&ci| {
+            let c = &ds.contacts[ci as usize];
+            // Each item is tested once: the first 64 results are kept as bits.
+            let missing = self
+                .contact
+                .iter()
+                .take(64)
+                .enumerate()
+                .filter(|(_, (_, test))| !test(c))
+                .fold(0u64, |m, (k, _)| m | 1 << k);
+            let more = self.contact.iter().skip(64).any(|(_, test)| !test(c));
+            (missing != 0 || more).then_some(Gap(GapKind::Contact(self, c, missing)))
+        });
         fields.chain(no_contact).chain(contacts)
     }
 }
@@ -1014,30 +1022,43 @@ pub struct Gap<'a>(GapKind<'a>);
 enum GapKind<'a> {
     Item(&'a str),
     NoContact,
-    Contact(&'a DossierIndex, &'a crate::model::Contact),
+    /// A contact with some of the standard's contact items missing (bit `k`: item `k`, for
+    /// the first 64).
+    Contact(&'a DossierIndex, &'a crate::model::Contact, u64),
 }
 
-impl std::fmt::Display for Gap<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Gap<'_> {
+    /// Writes the gap's text piece by piece (for writers that escape as they go).
+    pub fn write_pieces<W: std::fmt::Write + ?Sized>(&self, w: &mut W) -> std::fmt::Result {
         match self.0 {
-            GapKind::Item(name) => f.write_str(name),
-            GapKind::NoContact => f.write_str("no DMU contact recorded"),
-            GapKind::Contact(d, c) => {
+            GapKind::Item(name) => w.write_str(name),
+            GapKind::NoContact => w.write_str("no DMU contact recorded"),
+            GapKind::Contact(d, c, missing) => {
                 match &c.name {
-                    Some(n) => f.write_str(n)?,
-                    None => write!(f, "contact at {}", crate::model::RowCell(&c.origin))?,
+                    Some(n) => w.write_str(n)?,
+                    None => write!(w, "contact at {}", crate::model::RowCell(&c.origin))?,
                 }
-                f.write_str(": ")?;
-                let missing = d.contact.iter().filter(|(_, test)| !test(c));
-                for (k, (name, _)) in missing.enumerate() {
-                    if k > 0 {
-                        f.write_str(", ")?;
+                w.write_str(": ")?;
+                let items = d.contact.iter().enumerate();
+                let missing = items.filter(|(k, (_, test))| match 1u64.checked_shl(*k as u32) {
+                    Some(bit) if *k < 64 => missing & bit != 0,
+                    _ => !test(c),
+                });
+                for (n, (_, (name, _))) in missing.enumerate() {
+                    if n > 0 {
+                        w.write_str(", ")?;
                     }
-                    f.write_str(name)?;
+                    w.write_str(name)?;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+impl std::fmt::Display for Gap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_pieces(f)
     }
 }
 
@@ -1703,8 +1724,11 @@ impl KamEngine {
     /// (chunks in parallel, merged in order), so memory is walked sequentially however the
     /// KAMs' rows interleave.
     fn metric_pass(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>]) -> Vec<KamPass> {
-        // Large chunks: each holds a state per metric for every KAM it meets.
-        const CHUNK: usize = 131_072;
+        // Large chunks, as each holds a state per metric for every KAM it meets, but at least
+        // eight of a large sheet so that every worker has some. The size depends on the sheet
+        // only, never on the number of workers: sums are added in the same order for any
+        // `--jobs`.
+        let chunk_of = |rows: usize| rows.div_ceil(8).clamp(16_384, 131_072);
         let n_m = self.rules.metrics.len();
         let fresh = || KamPass {
             metrics: vec![MState::default(); n_m],
@@ -1721,14 +1745,15 @@ impl KamEngine {
                 continue;
             }
             let row_kam = &ctx.row_kam[src_index(s)];
-            let n_chunks = row_kam.len().div_ceil(CHUNK);
+            let chunk = chunk_of(row_kam.len());
+            let n_chunks = row_kam.len().div_ceil(chunk);
             let parts: Vec<Vec<Option<KamPass>>> = (0..n_chunks)
                 .into_par_iter()
                 .map(|c| {
                     let mut part: Vec<Option<KamPass>> = vec![None; kams.len()];
                     let mut scratch = Scratch::default();
-                    let start = c * CHUNK;
-                    let end = (start + CHUNK).min(row_kam.len());
+                    let start = c * chunk;
+                    let end = (start + chunk).min(row_kam.len());
                     for (r, &k) in (start..end).zip(&row_kam[start..end]) {
                         if k == u32::MAX {
                             continue;
@@ -1779,13 +1804,17 @@ impl KamEngine {
                     part
                 })
                 .collect();
+            // Each KAM's states, in chunk (so row) order, merged KAM by KAM on the workers.
+            let mut by_kam: Vec<Vec<KamPass>> = (0..kams.len()).map(|_| Vec::new()).collect();
             for part in parts {
                 for (k, st) in part.into_iter().enumerate() {
-                    if let Some(st) = st {
-                        total[k].merge(st);
-                    }
+                    by_kam[k].extend(st);
                 }
             }
+            total
+                .par_iter_mut()
+                .zip(by_kam)
+                .for_each(|(t, states)| states.into_iter().for_each(|st| t.merge(st)));
         }
         total
     }
@@ -2181,46 +2210,76 @@ impl<'a> Ctx<'a> {
         let mut ids: std::collections::BTreeSet<&str> =
             ds.managers.iter().map(|m| m.id.as_str()).collect();
         ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
-        // Ids only activities or tenders name (rare) join the list.
         // Ids are short: a multiply-rotate hash instead of SipHash (a million lookups).
-        let known: std::collections::HashSet<&str, FastHash> = ids.iter().copied().collect();
-        let extra: std::collections::BTreeSet<&str> = ds
-            .activities
-            .par_iter()
-            .filter_map(|a| a.kam_id.as_deref().filter(|k| !known.contains(k)))
-            .chain(
-                ds.tenders
-                    .par_iter()
-                    .filter_map(|t| t.kam_id.as_deref().filter(|k| !known.contains(k))),
-            )
-            .collect::<std::collections::BTreeSet<&str>>();
-        ids.extend(extra);
-        let index: std::collections::HashMap<&str, u32, FastHash> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (*k, i as u32))
-            .collect();
-        let of = |k: Option<&str>| k.and_then(|k| index.get(k).copied()).unwrap_or(u32::MAX);
-        let acc_kam: Vec<u32> = ds
+        let numbered = |ids: &std::collections::BTreeSet<&'a str>| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, k)| (*k, i as u32))
+                .collect::<std::collections::HashMap<&str, u32, FastHash>>()
+        };
+        let mut index = numbered(&ids);
+        let of = |index: &std::collections::HashMap<&str, u32, FastHash>, k: Option<&str>| {
+            k.and_then(|k| index.get(k).copied())
+        };
+        let mut acc_kam: Vec<u32> = ds
             .accounts
             .iter()
-            .map(|a| of(a.kam_id.as_deref()))
+            .map(|a| of(&index, a.kam_id.as_deref()).unwrap_or(u32::MAX))
             .collect();
-        let by_row = |k: Option<&str>, account: usize| match k {
-            Some(k) => of(Some(k)),
-            None => acc_kam[account],
+        // Most rows name their account's KAM (the import fills it in when the row does not):
+        // those need no lookup. A row naming a KAM nobody else names is marked `NEW`.
+        const NEW: u32 = u32::MAX - 1;
+        let by_row = |index: &std::collections::HashMap<&str, u32, FastHash>,
+                      k: Option<&str>,
+                      account: usize| match k {
+            Some(k) if ds.accounts[account].kam_id.as_deref() != Some(k) => {
+                of(index, Some(k)).unwrap_or(NEW)
+            }
+            _ => acc_kam[account],
         };
+        let mut act_kam: Vec<u32> = ds
+            .activities
+            .par_iter()
+            .map(|a| by_row(&index, a.kam_id.as_deref(), a.account))
+            .collect();
+        let mut ten_kam: Vec<u32> = ds
+            .tenders
+            .iter()
+            .map(|t| by_row(&index, t.kam_id.as_deref(), t.account))
+            .collect();
+        // Ids only activities or tenders name (rare) join the list, and every row is numbered
+        // again in the longer list.
+        if act_kam.contains(&NEW) || ten_kam.contains(&NEW) {
+            let named = |rows: &[u32], kam: &dyn Fn(usize) -> Option<&'a str>| {
+                rows.iter()
+                    .enumerate()
+                    .filter(|(_, k)| **k == NEW)
+                    .filter_map(|(r, _)| kam(r))
+                    .collect::<Vec<&str>>()
+            };
+            let old: Vec<&str> = ids.iter().copied().collect();
+            ids.extend(named(&act_kam, &|r| ds.activities[r].kam_id.as_deref()));
+            ids.extend(named(&ten_kam, &|r| ds.tenders[r].kam_id.as_deref()));
+            index = numbered(&ids);
+            let renumber: Vec<u32> = old.iter().map(|k| index[k]).collect();
+            let again = |rows: &mut [u32], kam: &dyn Fn(usize) -> Option<&'a str>| {
+                for (r, k) in rows.iter_mut().enumerate() {
+                    *k = match *k {
+                        u32::MAX => u32::MAX,
+                        NEW => of(&index, kam(r)).unwrap_or(u32::MAX),
+                        k => renumber[k as usize],
+                    };
+                }
+            };
+            again(&mut acc_kam, &|r| ds.accounts[r].kam_id.as_deref());
+            again(&mut act_kam, &|r| ds.activities[r].kam_id.as_deref());
+            again(&mut ten_kam, &|r| ds.tenders[r].kam_id.as_deref());
+        }
         let row_kam: [Vec<u32>; 4] = [
-            ds.activities
-                .par_iter()
-                .map(|a| by_row(a.kam_id.as_deref(), a.account))
-                .collect(),
+            act_kam,
             ds.contacts.iter().map(|c| acc_kam[c.account]).collect(),
-            ds.tenders
-                .iter()
-                .map(|t| by_row(t.kam_id.as_deref(), t.account))
-                .collect(),
-            acc_kam.clone(),
+            ten_kam,
+            acc_kam,
         ];
         let mut rows: Vec<KamRows> = (0..ids.len()).map(|_| KamRows::default()).collect();
         for (i, m) in ds.managers.iter().enumerate() {
@@ -2634,6 +2693,69 @@ mod tests {
         assert!(p.contains(None));
         let all = resolve_period(&ds, Some("auto")).unwrap();
         assert_eq!(all.label, "all");
+    }
+
+    #[test]
+    fn kams_only_activities_or_tenders_name_are_judged_and_the_others_keep_their_rows() {
+        let mut ds =
+            crate::import::import_bytes("s.xlsx", crate::SAMPLE_WORKBOOK, &Default::default())
+                .unwrap();
+        let rules = crate::rules::load(None, &[]).unwrap();
+        let engine = crate::score::Engine::new(&rules, &ds.account_extras.names).unwrap();
+        let accounts = engine.score(&ds, 1, false).unwrap().accounts;
+        let run = |ds: &Dataset| {
+            let k = KamEngine::new(&rules, ds).unwrap().unwrap();
+            let scored = k.score(ds, &accounts, 2, false, None).unwrap();
+            scored
+                .managers
+                .iter()
+                .map(|m| {
+                    let metric = |id: &str| scored.metric(m, id).map(|x| x.rows + x.unknown);
+                    (
+                        m.kam_id.clone(),
+                        (
+                            m.activities_in_period + m.activities_outside_period,
+                            m.tenders_outside_period,
+                            metric("late_meetings"),
+                            metric("tenders_prepared_late"),
+                        ),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let before = run(&ds);
+        // A meeting and a tender of the period move to ids no Managers row and no account
+        // names, one sorting before every other id and one after.
+        let period = resolve_period(&ds, None).unwrap();
+        let act = ds
+            .activities
+            .iter()
+            .position(|a| a.kind == "meeting" && period.contains(a.date))
+            .unwrap();
+        let ten = ds
+            .tenders
+            .iter()
+            .position(|t| period.contains(t.date))
+            .unwrap();
+        let act_owner = ds.activities[act].kam_id.clone().unwrap();
+        let ten_owner = ds.tenders[ten].kam_id.clone().unwrap();
+        ds.activities[act].kam_id = Some("0 first".into());
+        ds.tenders[ten].kam_id = Some("zz last".into());
+        let after = run(&ds);
+        assert_eq!(after.len(), before.len() + 2, "{after:#?}");
+        assert_eq!(after["0 first"].0, 1);
+        assert_eq!(after["0 first"].2, Some(1));
+        assert_eq!(after["zz last"].0, 0);
+        assert_eq!(after["zz last"].3, Some(1));
+        for (id, was) in &before {
+            let now = &after[id];
+            let lost_activity = u32::from(*id == act_owner);
+            assert_eq!(now.0, was.0 - lost_activity, "{id}");
+            let rows = |x: Option<u32>| x.unwrap_or(0);
+            assert_eq!(rows(now.2), rows(was.2) - lost_activity, "{id}");
+            let lost_tender = u32::from(*id == ten_owner);
+            assert_eq!(rows(now.3), rows(was.3) - lost_tender, "{id}");
+        }
     }
 
     #[test]
