@@ -579,7 +579,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             }
             s.managers = Some(m);
         }
-        out.finish(ds, &s, &packs).map_err(io_error)?;
+        // The KAMs of scores.json are serialised on the run's workers (--jobs).
+        pool.install(|| out.finish(ds, &s, &packs))
+            .map_err(io_error)?;
         std::io::Write::flush(&mut file).map_err(io_error)?;
         scored.push(s);
     }
