@@ -335,18 +335,23 @@ impl<'a> Book<'a> {
     }
 
     /// Calls `f` with each non-empty row of a sheet: the 1-based row number and the cells from
-    /// column A on. Stops early when `f` returns `ControlFlow::Break`.
+    /// column A on. Stops early when `f` returns `ControlFlow::Break`. Before the first row,
+    /// `last_row` hears the last row number the sheet declares (at most Excel's 1 048 576; a
+    /// hint to reserve memory, which a damaged file can get wrong).
     pub fn for_each_row(
         &mut self,
         sheet: &str,
+        last_row: &mut dyn FnMut(u32),
         f: &mut dyn FnMut(u32, &[DataRef<'_>]) -> ControlFlow<()>,
     ) -> Result<()> {
         let file = self.file.clone();
+        let mut declared = |end: u32| last_row(end.saturating_add(1).min(MAX_ROWS));
         match &mut self.inner {
             Inner::Xlsx(x) => {
                 let mut reader = x
                     .worksheet_cells_reader(sheet)
                     .map_err(|e| translate(&file, e))?;
+                declared(reader.dimensions().end.0);
                 stream_rows(&file, sheet, f, || reader.next_cell())
             }
             // .xlsb streams its cells too: a dense range would allocate rows × columns of the
@@ -358,6 +363,7 @@ impl<'a> Book<'a> {
                 let mut reader = x
                     .worksheet_cells_reader(sheet)
                     .map_err(|e| translate(&file, e))?;
+                declared(reader.dimensions().end.0);
                 stream_rows(&file, sheet, f, || reader.next_cell())
             }
             Inner::Other(s) => {
@@ -365,6 +371,9 @@ impl<'a> Book<'a> {
                 let Some((r0, c0)) = range.start() else {
                     return Ok(());
                 };
+                if let Some((r, _)) = range.end() {
+                    declared(r);
+                }
                 if let Some((_, c)) = range.end()
                     && c as usize >= MAX_COLUMNS
                 {
@@ -439,6 +448,9 @@ fn stream_rows<'c, E: std::fmt::Display>(
 /// Excel's column limit.
 pub const MAX_COLUMNS: usize = 16_384;
 
+/// Excel's row limit.
+pub const MAX_ROWS: u32 = 1_048_576;
+
 fn data_ref(d: &Data) -> DataRef<'_> {
     match d {
         Data::Int(i) => DataRef::Int(*i),
@@ -459,6 +471,36 @@ mod tests {
 
     fn message(file: &str, bytes: &[u8]) -> String {
         detect(file, bytes).unwrap_err().to_string()
+    }
+
+    /// The last row a sheet declares, and the last row it has.
+    fn declared_and_last(path: &str, sheet: &str) -> (u32, u32) {
+        let file = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&file).unwrap();
+        let mut book = Book::open(&file, detect(&file, &bytes).unwrap(), &bytes).unwrap();
+        let (mut declared, mut last) = (0, 0);
+        book.for_each_row(sheet, &mut |n| declared = n, &mut |row, _| {
+            last = row;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        (declared, last)
+    }
+
+    #[test]
+    fn sheets_declare_their_last_row_in_every_format_within_excels_limit() {
+        for format in ["xlsx", "xlsb", "xls", "ods"] {
+            let (declared, last) =
+                declared_and_last(&format!("valid/kam-sample.{format}"), "Accounts");
+            assert!(last > 2, "{format}");
+            assert_eq!(declared, last, "{format}");
+        }
+        // A damaged sheet declaring the whole grid (one cell at XFD1048576) is believed only
+        // up to Excel's limit; kam reserves room from it, never touches it.
+        assert_eq!(
+            declared_and_last("invalid/absurd-dimension.xlsx", "Accounts"),
+            (MAX_ROWS, MAX_ROWS)
+        );
     }
 
     #[test]

@@ -652,6 +652,7 @@ fn read_accounts(book: &mut Book<'_>, cx: &Cx<'_>) -> Result<AccountsPart> {
                     return Ok(Outcome::Rejected);
                 }
                 index_ref.insert(id.clone(), accounts.len());
+                reserve_declared(accounts, row);
                 accounts.push(Account {
                     name: row.text(f_name).unwrap_or_else(|| id.clone()),
                     id,
@@ -1268,6 +1269,7 @@ fn read_child_sheet<T>(
         let before = rj.list.len();
         Ok(match build(row, account, rj)? {
             Some(t) => {
+                reserve_declared(&mut out, row);
                 out.push(t);
                 ids.note(account, row, true, before);
                 Outcome::Used
@@ -1283,6 +1285,17 @@ fn read_child_sheet<T>(
     };
     let col = layout.field_cols[f_acc].unwrap_or(0) as u32;
     Ok((out, (report, extras, col)))
+}
+
+/// Before a sheet's first record, room for as many as the sheet declares rows: a million
+/// records then fill one allocation instead of being copied from one doubled vector to the
+/// next (and the old and new vectors never coexist). Only reserved, not touched: a sheet that
+/// declares more rows than it has costs address space, not memory; when even that is refused,
+/// the vector grows as usual.
+fn reserve_declared<T>(out: &mut Vec<T>, row: &Row<'_>) {
+    if out.capacity() == 0 {
+        let _ = out.try_reserve_exact(row.declared_rows.max(1));
+    }
 }
 
 enum AccountRef {

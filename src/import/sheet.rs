@@ -60,6 +60,9 @@ pub struct Row<'a> {
     pub layout: &'a Layout,
     /// Number of canonical fields.
     pub n_fields: usize,
+    /// How many data rows the sheet declares below its header (a hint for reserving memory:
+    /// a damaged file can declare any number up to Excel's row limit).
+    pub declared_rows: usize,
 }
 
 impl Row<'_> {
@@ -150,6 +153,7 @@ pub fn read_sheet(
     let aliases = alias_map(kind);
     let file = rejects.file.clone();
 
+    let last_row = std::cell::Cell::new(0u32);
     let mut on_row = |row: u32, cells: &[DataRef<'_>]| -> ControlFlow<()> {
         let Some(lay) = &layout else {
             if cells.iter().all(is_blank) {
@@ -267,6 +271,7 @@ pub fn read_sheet(
             slots: &slots,
             layout: lay,
             n_fields,
+            declared_rows: last_row.get().saturating_sub(lay.header_row) as usize,
         };
         match handle(&row_view, rejects) {
             Ok(Outcome::Used) => report.rows_used += 1,
@@ -278,7 +283,7 @@ pub fn read_sheet(
         }
         ControlFlow::Continue(())
     };
-    book.for_each_row(sheet, &mut on_row)?;
+    book.for_each_row(sheet, &mut |n| last_row.set(n), &mut on_row)?;
     if let Some(e) = failure {
         return Err(e);
     }
