@@ -1040,8 +1040,8 @@ impl Gap<'_> {
                 }
                 w.write_str(": ")?;
                 let items = d.contact.iter().enumerate();
-                let missing = items.filter(|(k, (_, test))| match 1u64.checked_shl(*k as u32) {
-                    Some(bit) if *k < 64 => missing & bit != 0,
+                let missing = items.filter(|(k, (_, test))| match *k {
+                    k @ 0..64 => missing >> k & 1 == 1,
                     _ => !test(c),
                 });
                 for (n, (_, (name, _))) in missing.enumerate() {
@@ -2756,6 +2756,49 @@ mod tests {
             let lost_tender = u32::from(*id == ten_owner);
             assert_eq!(rows(now.3), rows(was.3) - lost_tender, "{id}");
         }
+    }
+
+    #[test]
+    fn dossier_gaps_name_every_missing_item_however_long_the_standard() {
+        let ds = crate::import::import_bytes("s.xlsx", crate::SAMPLE_WORKBOOK, &Default::default())
+            .unwrap();
+        // The first contact with no birthday but hobbies, and its account.
+        let c = ds
+            .contacts
+            .iter()
+            .find(|c| c.birthday.is_none() && c.hobbies.is_some() && c.name.is_some())
+            .unwrap();
+        let gap_of = |items: Vec<String>| {
+            let spec = crate::rules::kam::Dossier {
+                among: None,
+                account: Vec::new(),
+                contact: items,
+                span: crate::diag::Span {
+                    file: "test.yaml".into(),
+                    line: 1,
+                    col: 1,
+                    len: 1,
+                    source_line: String::new(),
+                },
+            };
+            let d = DossierIndex::new(&spec, &ds);
+            d.gaps(&ds, c.account)
+                .map(|g| g.to_string())
+                .find(|g| g.starts_with(c.name.as_deref().unwrap()))
+        };
+        let name = c.name.clone().unwrap();
+        assert_eq!(
+            gap_of(vec!["hobbies".into(), "birthday".into()]),
+            Some(format!("{name}: birthday"))
+        );
+        // Past the 64 items remembered as bits, items are tested again when printed.
+        let mut items: Vec<String> = vec!["hobbies".into(); 70];
+        items[3] = "birthday".into();
+        items.push("birthday".into());
+        assert_eq!(gap_of(items), Some(format!("{name}: birthday, birthday")));
+        let mut items: Vec<String> = vec!["hobbies".into(); 70];
+        items[66] = "birthday".into();
+        assert_eq!(gap_of(items), Some(format!("{name}: birthday")));
     }
 
     #[test]
