@@ -883,23 +883,24 @@ fn escape_into(out: &mut Vec<u8>, s: &str) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut i = 0;
-    while i + 8 <= bytes.len() {
-        let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
+    let mut clean = 0;
+    while clean + 8 <= bytes.len() {
+        let w = u64::from_le_bytes(bytes[clean..clean + 8].try_into().expect("eight bytes"));
         let flagged = (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
             | zero_byte(w ^ (ONES * u64::from(b'"')))
             | zero_byte(w ^ (ONES * u64::from(b'\\')));
         if flagged != 0 {
             break;
         }
-        i += 8;
+        clean += 8;
     }
-    if i == bytes.len() {
+    if clean == bytes.len() {
         out.extend_from_slice(bytes);
         return;
     }
+    // From the first word that may need it, byte by byte.
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(i) {
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         if !needs(b) {
             continue;
         }
