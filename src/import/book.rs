@@ -371,19 +371,17 @@ impl<'a> Book<'a> {
                 let Some((r0, c0)) = range.start() else {
                     return Ok(());
                 };
-                if let Some((r, _)) = range.end() {
+                if let Some((r, c)) = range.end() {
+                    if c as usize >= MAX_COLUMNS {
+                        return Err(Error::workbook(
+                            &file,
+                            format!(
+                                "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
+                                c + 1
+                            ),
+                        ));
+                    }
                     declared(r);
-                }
-                if let Some((_, c)) = range.end()
-                    && c as usize >= MAX_COLUMNS
-                {
-                    return Err(Error::workbook(
-                        &file,
-                        format!(
-                            "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
-                            c + 1
-                        ),
-                    ));
                 }
                 let mut buf: Vec<DataRef<'_>> = Vec::new();
                 for (i, row) in range.rows().enumerate() {
