@@ -2210,7 +2210,7 @@ impl<'a> Ctx<'a> {
         let mut ids: std::collections::BTreeSet<&str> =
             ds.managers.iter().map(|m| m.id.as_str()).collect();
         ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
-        // Ids are short: a multiply-rotate hash instead of SipHash (a million lookups).
+        // Ids are short: a multiply-rotate hash instead of SipHash.
         let numbered = |ids: &std::collections::BTreeSet<&'a str>| {
             ids.iter()
                 .enumerate()
