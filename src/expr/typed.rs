@@ -293,6 +293,25 @@ fn compare(op: Op, a: f64, b: f64) -> bool {
 
 /// `a in [...]` as the tree walk does it: true at the first item equal to `a`, else not known
 /// when an item is not known, else false.
+/// `a == b` for the short texts rules compare fields with (`kind == 'meeting'`), without a
+/// call to `memcmp`: two overlapping word loads cover 4 to 16 bytes.
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap());
+    match n {
+        0..4 => a == b,
+        4..8 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
+    }
+}
+
 fn is_in<T: PartialEq>(a: T, items: impl Iterator<Item = Option<T>>) -> Option<bool> {
     let mut any_missing = false;
     for item in items {
@@ -349,10 +368,10 @@ impl<K: Copy> B<K> {
                 Some(compare(*op, a, b))
             }
             B::FieldCmp(op, k, b) => Some(compare(*op, row.num(*k)?, *b)),
-            B::FieldIs(eq, k, b) => Some((*row.text(*k)? == **b) == *eq),
+            B::FieldIs(eq, k, b) => Some(same_text(&row.text(*k)?, b) == *eq),
             B::FieldIn(k, items) => {
                 let a = row.text(*k)?;
-                Some(items.iter().any(|b| *a == **b))
+                Some(items.iter().any(|b| same_text(&a, b)))
             }
             B::TextEq(eq, x, y) => {
                 let (a, b) = (x.eval(row)?, y.eval(row)?);
@@ -591,6 +610,25 @@ mod tests {
             "b1 and n1 > 0 or t1",
         ] {
             check(src, false);
+        }
+    }
+
+    #[test]
+    fn short_texts_compare_like_str_at_every_length() {
+        let words: Vec<String> = (0..=20)
+            .map(|n| (0..n).map(|i| (b'a' + (i % 26) as u8) as char).collect())
+            .collect();
+        for a in &words {
+            for b in &words {
+                assert_eq!(super::same_text(a, b), a == b, "{a:?} {b:?}");
+            }
+            // The same length with one byte changed, at every position.
+            for i in 0..a.len() {
+                let mut c = a.clone().into_bytes();
+                c[i] = b'_';
+                let c = String::from_utf8(c).unwrap();
+                assert!(!super::same_text(a, &c), "{a:?} {c:?}");
+            }
         }
     }
 }

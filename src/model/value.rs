@@ -89,20 +89,59 @@ impl fmt::Display for Value {
 
 /// Formats a number without a trailing `.0` and without exponent noise for ordinary figures.
 pub fn format_number(n: f64) -> String {
+    let mut s = String::new();
+    let _ = write_number(&mut s, n);
+    s
+}
+
+/// Writes [`format_number`]'s text to `w` without building a string.
+pub fn write_number<W: fmt::Write + ?Sized>(w: &mut W, n: f64) -> fmt::Result {
     if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
+        w.write_str(itoa::Buffer::new().format(n as i64))
     } else if n.is_finite() && n.abs() < 1e12 {
         // Sums of money carry binary noise (0.1 + 0.2): round to a millionth, then print the
         // shortest representation.
         let r = (n * 1e6).round() / 1e6;
         if r.fract() == 0.0 {
-            format!("{}", r as i64)
+            w.write_str(itoa::Buffer::new().format(r as i64))
         } else {
-            format!("{r}")
+            write!(w, "{r}")
         }
     } else {
-        format!("{n}")
+        write!(w, "{n}")
     }
+}
+
+/// Writes `x` with `decimals` digits after the point, exactly as `format!("{x:.decimals$}")`
+/// does, without its slow exact path for the ordinary case (shares and rates): when `x` scaled
+/// is not within a millionth of a rounding tie, the nearest integer is the right one.
+pub fn write_fixed<W: fmt::Write + ?Sized>(w: &mut W, x: f64, decimals: usize) -> fmt::Result {
+    const SCALE: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+    if decimals < SCALE.len() && x.is_finite() && x.abs() < 1e12 {
+        let scaled = x.abs() * SCALE[decimals];
+        let t = scaled.round();
+        if (scaled - scaled.floor() - 0.5).abs() > 1e-6 {
+            let t = t as u64;
+            let unit = SCALE[decimals] as u64;
+            if x.is_sign_negative() {
+                w.write_str("-")?;
+            }
+            w.write_str(itoa::Buffer::new().format(t / unit))?;
+            if decimals > 0 {
+                let frac = t % unit;
+                let mut digits = [b'0'; 3];
+                let mut f = frac;
+                for d in digits[..decimals].iter_mut().rev() {
+                    *d = b'0' + (f % 10) as u8;
+                    f /= 10;
+                }
+                w.write_str(".")?;
+                w.write_str(std::str::from_utf8(&digits[..decimals]).unwrap_or("0"))?;
+            }
+            return Ok(());
+        }
+    }
+    write!(w, "{x:.decimals$}")
 }
 
 /// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
@@ -179,20 +218,50 @@ pub fn days_to_excel_serial(days: f64) -> f64 {
 
 /// Formats a date as `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM` when it has a time of day.
 pub fn format_date(days: f64) -> String {
+    let mut s = String::with_capacity(16);
+    let _ = write_date(&mut s, days);
+    s
+}
+
+/// Writes [`format_date`]'s text to `w` without building a string.
+pub fn write_date<W: fmt::Write + ?Sized>(w: &mut W, days: f64) -> fmt::Result {
     let whole = days.floor();
-    let (y, m, d) = civil_from_days(whole as i64);
     let minutes = ((days - whole) * 1440.0).round() as i64;
-    if minutes == 0 {
-        format!("{y:04}-{m:02}-{d:02}")
-    } else if minutes >= 1440 {
-        format_date(whole + 1.0)
-    } else {
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-            minutes / 60,
-            minutes % 60
-        )
+    if minutes >= 1440 {
+        return write_date(w, whole + 1.0);
     }
+    let (y, m, d) = civil_from_days(whole as i64);
+    if !(0..=9999).contains(&y) {
+        return if minutes == 0 {
+            write!(w, "{y:04}-{m:02}-{d:02}")
+        } else {
+            write!(
+                w,
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+                minutes / 60,
+                minutes % 60
+            )
+        };
+    }
+    let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+    let y = y as u32;
+    let mut b = [0u8; 16];
+    b[..2].copy_from_slice(&two(y / 100));
+    b[2..4].copy_from_slice(&two(y % 100));
+    b[4] = b'-';
+    b[5..7].copy_from_slice(&two(m));
+    b[7] = b'-';
+    b[8..10].copy_from_slice(&two(d));
+    let mut n = 10;
+    if minutes != 0 {
+        let minutes = minutes as u32;
+        b[10] = b' ';
+        b[11..13].copy_from_slice(&two(minutes / 60));
+        b[13] = b':';
+        b[14..16].copy_from_slice(&two(minutes % 60));
+        n = 16;
+    }
+    w.write_str(std::str::from_utf8(&b[..n]).unwrap_or_default())
 }
 
 /// The calendar quarter of a date as `YYYY-Qn`.
@@ -271,6 +340,115 @@ pub fn months_between(from: f64, to: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_decimals_match_the_standard_formatting_ties_included() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.05,
+            12.25,
+            -12.25,
+            0.125,
+            2.5,
+            3.5,
+            -0.01,
+            1e-9,
+            5.000000000000001,
+            0.1 + 0.2,
+            99.95,
+            999_999_999_999.5,
+            1e12,
+            1e15,
+            f64::NAN,
+            f64::INFINITY,
+            -1e300,
+        ];
+        for _ in 0..20_000 {
+            let r = next();
+            // Plain fractions, exact ties at each precision, and raw bit patterns.
+            values.push((r % 2_000_000) as f64 / 1000.0 - 1000.0);
+            values.push((r % 20_000) as f64 / 8.0 - 1000.0);
+            values.push(f64::from_bits(r));
+        }
+        for x in values {
+            for d in 0..5 {
+                let mut s = String::new();
+                write_fixed(&mut s, x, d).unwrap();
+                assert_eq!(s, format!("{x:.d$}"), "{x:e} to {d} decimals");
+            }
+        }
+    }
+
+    #[test]
+    fn dates_and_numbers_write_as_they_format() {
+        let reference = |days: f64| {
+            let whole = days.floor();
+            let (y, m, d) = civil_from_days(whole as i64);
+            let minutes = ((days - whole) * 1440.0).round() as i64;
+            if minutes == 0 {
+                format!("{y:04}-{m:02}-{d:02}")
+            } else if minutes >= 1440 {
+                let (y, m, d) = civil_from_days(whole as i64 + 1);
+                format!("{y:04}-{m:02}-{d:02}")
+            } else {
+                format!(
+                    "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+                    minutes / 60,
+                    minutes % 60
+                )
+            }
+        };
+        for days in [
+            -800_000.0,
+            -719_468.0,
+            -1.5,
+            0.0,
+            0.25,
+            0.9999,
+            0.99999999,
+            20_784.0,
+            20_784.5,
+            2_932_896.0,
+            2_932_897.0,
+            3_000_000.75,
+        ] {
+            assert_eq!(format_date(days), reference(days), "{days}");
+        }
+        for n in [
+            0.0,
+            -0.0,
+            1.0,
+            -7.0,
+            0.1 + 0.2,
+            1e14,
+            1e15,
+            1e12 + 0.5,
+            1e-7,
+            f64::NAN,
+        ] {
+            let shown = if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+                format!("{}", n as i64)
+            } else if n.is_finite() && n.abs() < 1e12 {
+                let r = (n * 1e6).round() / 1e6;
+                if r.fract() == 0.0 {
+                    format!("{}", r as i64)
+                } else {
+                    format!("{r}")
+                }
+            } else {
+                format!("{n}")
+            };
+            assert_eq!(format_number(n), shown, "{n}");
+        }
+    }
 
     #[test]
     fn civil_round_trip() {

@@ -14,11 +14,13 @@ use rayon::prelude::*;
 
 use super::logic::{Logic, Parts, Verdict};
 use super::names::{ACCOUNT_ROW, ACTIVITY_ROW, CONTACT_ROW, KAM_FIELDS, ROW_COMMON, TENDER_ROW};
-use super::{AccountResult, Outcome, bind, bind_template, param_v, show, value_v};
+use super::{AccountResult, Outcome, bind, bind_template, param_v, value_v};
 use crate::diag::Diagnostic;
 use crate::expr::V;
 use crate::expr::typed::{Compiled, Row, Slot, Ty};
-use crate::model::value::{business_days_between, days_from_civil, format_date, months_between};
+use crate::model::value::{
+    business_days_between, days_from_civil, months_between, write_date, write_number,
+};
 use crate::model::{Dataset, Origin};
 use crate::rules::kam::{Agg, KamRules, Source};
 use crate::rules::lua::LuaVm;
@@ -1085,18 +1087,126 @@ struct KamPass {
     tenders_outside: u32,
 }
 
-impl KamPass {
-    /// Adds what later rows gave.
-    fn merge(&mut self, later: KamPass) {
-        for (t, x) in self.metrics.iter_mut().zip(later.metrics) {
-            t.merge(x);
+/// The numbers of one metric for one KAM that each row updates, kept apart from the evidence
+/// so that a row touches a few cache lines, not one allocation per metric.
+#[derive(Clone, Copy)]
+struct Hot {
+    rows: u32,
+    unknown: u32,
+    count: u32,
+    /// A row failed (the first failure is in [`Part::failures`]): later rows are skipped.
+    failed: bool,
+    sum: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Default for Hot {
+    fn default() -> Self {
+        Hot {
+            rows: 0,
+            unknown: 0,
+            count: 0,
+            failed: false,
+            sum: 0.0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
         }
-        self.pay.extend(later.pay);
-        self.errors.extend(later.errors);
-        self.activities += later.activities;
-        self.tenders += later.tenders;
-        self.activities_outside += later.activities_outside;
-        self.tenders_outside += later.tenders_outside;
+    }
+}
+
+/// What one chunk of a sheet's rows gathers, for every KAM (`k`) and every metric of the
+/// sheet (`j`, its position in [`SourcePlan::metrics`]): flat arrays indexed `k * n + j`.
+struct Part {
+    hot: Vec<Hot>,
+    evidence: Vec<Vec<Evidence>>,
+    /// The first failure of a metric for a KAM: (KAM, metric, row, message).
+    failures: Vec<(u32, u16, u32, String)>,
+    /// Per KAM.
+    pay: Vec<Vec<PayLine>>,
+    errors: Vec<Vec<super::RuleError>>,
+    /// Per KAM: rows in the period and outside it.
+    counts: Vec<[u32; 2]>,
+}
+
+impl Part {
+    fn new(kams: usize, n: usize) -> Part {
+        Part {
+            hot: vec![Hot::default(); kams * n],
+            evidence: (0..kams * n).map(|_| Vec::new()).collect(),
+            failures: Vec::new(),
+            pay: (0..kams).map(|_| Vec::new()).collect(),
+            errors: (0..kams).map(|_| Vec::new()).collect(),
+            counts: vec![[0; 2]; kams],
+        }
+    }
+}
+
+/// One KAM's state in a chunk, as the row being read updates it.
+struct RowState<'p> {
+    hot: &'p mut [Hot],
+    evidence: &'p mut [Vec<Evidence>],
+    failures: &'p mut Vec<(u32, u16, u32, String)>,
+    kam: u32,
+}
+
+/// One KAM's share of a chunk, to add to its total.
+struct KamShare<'p> {
+    hot: &'p [Hot],
+    evidence: &'p mut [Vec<Evidence>],
+    /// (KAM, metric, row, message), sorted by metric.
+    failures: &'p [(u32, u16, u32, String)],
+    pay: &'p mut Vec<PayLine>,
+    errors: &'p mut Vec<super::RuleError>,
+    counts: [u32; 2],
+}
+
+impl KamPass {
+    /// Adds one chunk of sheet `s` (whose metrics `plan` lists).
+    fn add(&mut self, s: Source, plan: &SourcePlan, share: KamShare<'_>) {
+        let mut failures = share.failures.iter().peekable();
+        for (j, (&mi, (h, ev))) in plan
+            .metrics
+            .iter()
+            .zip(share.hot.iter().zip(share.evidence.iter_mut()))
+            .enumerate()
+        {
+            let error = if h.failed {
+                failures
+                    .next_if(|f| f.1 as usize == j)
+                    .map(|f| (f.2, f.3.clone()))
+            } else {
+                None
+            };
+            self.metrics[mi].merge(MState {
+                rows: h.rows,
+                unknown: h.unknown,
+                count: h.count,
+                sum: h.sum,
+                lo: h.lo,
+                hi: h.hi,
+                evidence: std::mem::take(ev),
+                error,
+            });
+        }
+        if self.pay.is_empty() {
+            self.pay = std::mem::take(share.pay);
+        } else {
+            self.pay.append(share.pay);
+        }
+        self.errors.append(share.errors);
+        let [inside, outside] = share.counts;
+        match s {
+            Source::Activities => {
+                self.activities += inside;
+                self.activities_outside += outside;
+            }
+            Source::Tenders => {
+                self.tenders += inside;
+                self.tenders_outside += outside;
+            }
+            _ => {}
+        }
     }
 }
 
@@ -1730,11 +1840,12 @@ impl KamEngine {
         // `--jobs`.
         let chunk_of = |rows: usize| rows.div_ceil(8).clamp(16_384, 131_072);
         let n_m = self.rules.metrics.len();
-        let fresh = || KamPass {
-            metrics: vec![MState::default(); n_m],
-            ..KamPass::default()
-        };
-        let mut total: Vec<KamPass> = (0..kams.len()).map(|_| fresh()).collect();
+        let mut total: Vec<KamPass> = (0..kams.len())
+            .map(|_| KamPass {
+                metrics: vec![MState::default(); n_m],
+                ..KamPass::default()
+            })
+            .collect();
         let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
         let pay = self.rules.pay.as_ref();
         for s in Source::ALL {
@@ -1744,13 +1855,14 @@ impl KamEngine {
             if plan.metrics.is_empty() && pays.is_none() && !counts {
                 continue;
             }
+            let n = plan.metrics.len();
             let row_kam = &ctx.row_kam[src_index(s)];
             let chunk = chunk_of(row_kam.len());
             let n_chunks = row_kam.len().div_ceil(chunk);
-            let parts: Vec<Vec<Option<KamPass>>> = (0..n_chunks)
+            let mut parts: Vec<Part> = (0..n_chunks)
                 .into_par_iter()
                 .map(|c| {
-                    let mut part: Vec<Option<KamPass>> = vec![None; kams.len()];
+                    let mut part = Part::new(kams.len(), n);
                     let mut scratch = Scratch::default();
                     let start = c * chunk;
                     let end = (start + chunk).min(row_kam.len());
@@ -1758,23 +1870,15 @@ impl KamEngine {
                         if k == u32::MAX {
                             continue;
                         }
+                        let k = k as usize;
                         if !ctx.in_period(s, r) {
-                            let state = part[k as usize].get_or_insert_with(fresh);
-                            match s {
-                                Source::Activities => state.activities_outside += 1,
-                                Source::Tenders => state.tenders_outside += 1,
-                                _ => {}
-                            }
+                            part.counts[k][1] += 1;
                             continue;
                         }
-                        let kam = &kams[k as usize];
-                        let state = part[k as usize].get_or_insert_with(fresh);
-                        match s {
-                            Source::Activities => state.activities += 1,
-                            Source::Tenders => state.tenders += 1,
-                            _ => {}
-                        }
-                        if !plan.metrics.is_empty() {
+                        part.counts[k][0] += 1;
+                        let kam = &kams[k];
+                        if n > 0 {
+                            let at = k * n..(k + 1) * n;
                             self.metric_row(
                                 ctx,
                                 s,
@@ -1782,7 +1886,12 @@ impl KamEngine {
                                 kam,
                                 &params,
                                 plan,
-                                &mut state.metrics,
+                                RowState {
+                                    hot: &mut part.hot[at.clone()],
+                                    evidence: &mut part.evidence[at],
+                                    failures: &mut part.failures,
+                                    kam: k as u32,
+                                },
                                 &mut scratch,
                             );
                         }
@@ -1794,27 +1903,55 @@ impl KamEngine {
                                 r,
                                 kam,
                                 &params,
-                                &mut state.errors,
+                                &mut part.errors[k],
                                 &mut scratch.sheets,
                             )
                         {
-                            state.pay.push(line);
+                            part.pay[k].push(line);
                         }
                     }
                     part
                 })
                 .collect();
-            // Each KAM's states, in chunk (so row) order, merged KAM by KAM on the workers.
-            let mut by_kam: Vec<Vec<KamPass>> = (0..kams.len()).map(|_| Vec::new()).collect();
-            for part in parts {
-                for (k, st) in part.into_iter().enumerate() {
-                    by_kam[k].extend(st);
+            // Each KAM's share of every chunk, in chunk (so row) order, merged KAM by KAM on
+            // the workers.
+            let mut by_kam: Vec<Vec<KamShare<'_>>> = (0..kams.len())
+                .map(|_| Vec::with_capacity(parts.len()))
+                .collect();
+            for part in &mut parts {
+                let Part {
+                    hot,
+                    evidence,
+                    failures,
+                    pay,
+                    errors,
+                    counts,
+                } = part;
+                failures.sort_unstable_by_key(|f| (f.0, f.1));
+                let mut failures = failures.as_slice();
+                let mut evidence = evidence.as_mut_slice();
+                let shares = pay.iter_mut().zip(errors.iter_mut()).zip(counts.iter());
+                for (k, ((pay, errors), &counts)) in shares.enumerate() {
+                    let (mine, later) = std::mem::take(&mut evidence).split_at_mut(n);
+                    evidence = later;
+                    let (now, later) =
+                        failures.split_at(failures.partition_point(|f| f.0 as usize == k));
+                    failures = later;
+                    by_kam[k].push(KamShare {
+                        hot: &hot[k * n..(k + 1) * n],
+                        evidence: mine,
+                        failures: now,
+                        pay,
+                        errors,
+                        counts,
+                    });
                 }
             }
-            total
-                .par_iter_mut()
-                .zip(by_kam)
-                .for_each(|(t, states)| states.into_iter().for_each(|st| t.merge(st)));
+            total.par_iter_mut().zip(by_kam).for_each(|(t, shares)| {
+                for sh in shares {
+                    t.add(s, plan, sh);
+                }
+            });
         }
         total
     }
@@ -1938,7 +2075,7 @@ impl KamEngine {
         kam_row: &KamRow<'_>,
         params: &[V<'_>],
         plan: &SourcePlan,
-        states: &mut [MState],
+        state: RowState<'_>,
         scratch: &mut Scratch,
     ) {
         let Scratch {
@@ -1964,14 +2101,26 @@ impl KamEngine {
                 Err(e) => Err(e.to_string()),
             });
         }
-        for (&mi, among) in plan.metrics.iter().zip(&plan.among_of) {
-            let st = &mut states[mi];
-            if st.error.is_some() {
+        let RowState {
+            hot,
+            evidence,
+            failures,
+            kam,
+        } = state;
+        let metrics = plan.metrics.iter().zip(&plan.among_of);
+        for (j, ((&mi, among), st)) in metrics.zip(hot.iter_mut()).enumerate() {
+            if st.failed {
                 continue;
             }
             let m = &self.rules.metrics[mi];
-            let fail = |st: &mut MState, message: String| {
-                st.error = Some((r as u32, format!("at {}: {message}", ctx.cell(s, r))));
+            let mut fail = |st: &mut Hot, message: String| {
+                st.failed = true;
+                failures.push((
+                    kam,
+                    j as u16,
+                    r as u32,
+                    format!("at {}: {message}", ctx.cell(s, r)),
+                ));
             };
             if let Some(ai) = among {
                 match &among_vals[*ai] {
@@ -1995,7 +2144,7 @@ impl KamEngine {
                     if b {
                         st.count += 1;
                         if m.finding.is_some() {
-                            st.evidence.push(ctx.evidence(s, r, seen));
+                            evidence[j].push(ctx.evidence(s, r, seen));
                         }
                     }
                 }
@@ -2109,12 +2258,10 @@ fn render_into<'a, W: std::fmt::Write + ?Sized>(
                         | "period_end"
                 );
                 match (&v, dated) {
-                    (V::Num(d), true) if fmt.is_empty() => out.write_str(&format_date(*d))?,
+                    (V::Num(d), true) if fmt.is_empty() => write_date(out, *d)?,
                     (V::Str(t), _) => out.write_str(t)?,
-                    (V::Num(n), false) if fmt.is_empty() => {
-                        out.write_str(&crate::model::value::format_number(*n))?
-                    }
-                    _ => out.write_str(&show(&v, fmt))?,
+                    (V::Num(n), false) if fmt.is_empty() => write_number(out, *n)?,
+                    _ => super::write_show(out, &v, fmt)?,
                 }
             }
         }
@@ -2652,6 +2799,7 @@ fn quarter_of_label(label: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::value::format_date;
 
     #[test]
     fn sheet_names_are_numbered_once_per_name() {

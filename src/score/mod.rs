@@ -1066,11 +1066,26 @@ fn row_inputs(e: &Expr, names: &[Arc<str>], slots: &[V<'_>]) -> Vec<(Arc<str>, S
 
 /// Formats a value for reasons: `%` as a percentage with one decimal, a digit as decimals.
 pub fn show(v: &V<'_>, fmt: &str) -> String {
+    let mut s = String::new();
+    let _ = write_show(&mut s, v, fmt);
+    s
+}
+
+/// Writes [`show`]'s text to `w` without building a string.
+pub fn write_show<W: std::fmt::Write + ?Sized>(
+    w: &mut W,
+    v: &V<'_>,
+    fmt: &str,
+) -> std::fmt::Result {
+    use crate::model::value::write_fixed;
     match (v, fmt) {
-        (V::Num(n), "%") => format!("{:.1} %", n * 100.0),
-        (V::Num(n), d) if !d.is_empty() => format!("{:.*}", d.parse::<usize>().unwrap_or(0), n),
-        (V::Str(s), _) => s.to_string(),
-        (other, _) => other.to_string(),
+        (V::Num(n), "%") => {
+            write_fixed(w, n * 100.0, 1)?;
+            w.write_str(" %")
+        }
+        (V::Num(n), d) if !d.is_empty() => write_fixed(w, *n, d.parse::<usize>().unwrap_or(0)),
+        (V::Str(s), _) => w.write_str(s),
+        (other, _) => write!(w, "{other}"),
     }
 }
 
