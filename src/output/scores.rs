@@ -636,7 +636,7 @@ fn write_manager(
     lines(out, 4, &k.dossier, |out, d| {
         let a = &ds.accounts[d.account];
         out.extend_from_slice(b"{\"account\": ");
-        string(out, &a.id);
+        string(out, m.account_id(ds, d.account));
         out.extend_from_slice(b", \"cell\": ");
         cell(out, &a.origin.sheet, a.origin.row);
         out.extend_from_slice(b", \"completeness\": ");
@@ -702,7 +702,7 @@ fn write_manager(
             key(out, 6, "evidence", true);
             lines(out, 6, &mv.evidence, |out, e| {
                 out.extend_from_slice(b"{\"account\": ");
-                string(out, e.account(ds));
+                string(out, m.account_id(ds, e.account as usize));
                 out.extend_from_slice(b", \"cell\": ");
                 let (sheet, line) = m.sheet_name(ds, e);
                 cell(out, sheet, line);
@@ -771,7 +771,7 @@ fn write_manager(
     key(out, 5, "deals", true);
     lines(out, 5, &k.pay, |out, l| {
         out.extend_from_slice(b"{\"account\": ");
-        string(out, l.row.account(ds));
+        string(out, m.account_id(ds, l.row.account as usize));
         out.extend_from_slice(b", \"base\": ");
         number(out, l.base);
         out.extend_from_slice(b", \"cell\": ");

@@ -1093,7 +1093,7 @@ impl Inputs<'_> {
         };
         let ev = |i: usize, e: &crate::score::kams::Evidence| EvidenceView {
             cell: cell_of(e),
-            account: e.account(ds).to_string(),
+            account: all.account_id(ds, e.account as usize).to_string(),
             reason: renderer.reason(i, e),
         };
         let metrics: Vec<MetricView> = self
@@ -1216,7 +1216,7 @@ impl Inputs<'_> {
                 .iter()
                 .map(|p| PayView {
                     cell: cell_of(&p.row),
-                    account: p.row.account(ds).to_string(),
+                    account: all.account_id(ds, p.row.account as usize).to_string(),
                     date: p.date,
                     rule: p.rule.as_deref().map(str::to_string),
                     base: p.base,
