@@ -2352,9 +2352,9 @@ struct KamRows {
     key_accounts_all: usize,
 }
 
-/// Per-account facts KAM rules read on account rows.
-#[derive(Default, Clone)]
-struct AccountRowFacts {
+/// An account's contacts and its activities in the period, by kind.
+#[derive(Default, Clone, Copy)]
+struct RowCounts {
     contacts: u32,
     meetings: u32,
     proposals: u32,
@@ -2363,6 +2363,41 @@ struct AccountRowFacts {
     open_complaints: u32,
     reference_letters: u32,
     referrals: u32,
+}
+
+impl RowCounts {
+    /// Counts every account's rows: one sequential pass over the contacts and activities
+    /// (each row adds to its account's counts), run beside the mapping of rows to KAMs.
+    fn of(ds: &Dataset, period: &Period) -> Vec<RowCounts> {
+        let mut counts = vec![RowCounts::default(); ds.accounts.len()];
+        for c in &ds.contacts {
+            counts[c.account].contacts += 1;
+        }
+        for a in ds.activities.iter().filter(|a| period.contains(a.date)) {
+            let n = &mut counts[a.account];
+            match a.kind {
+                "meeting" => n.meetings += 1,
+                "proposal" => n.proposals += 1,
+                "deal" => n.deals += 1,
+                "complaint" => {
+                    n.complaints += 1;
+                    if a.resolved.is_none() {
+                        n.open_complaints += 1;
+                    }
+                }
+                "reference_letter" => n.reference_letters += 1,
+                "referral" => n.referrals += 1,
+                _ => {}
+            }
+        }
+        counts
+    }
+}
+
+/// Per-account facts KAM rules read on account rows.
+#[derive(Default, Clone)]
+struct AccountRowFacts {
+    n: RowCounts,
     revenue_period: Option<f64>,
     revenue_previous: Option<f64>,
     gp_period: Option<f64>,
@@ -2390,130 +2425,125 @@ impl<'a> Ctx<'a> {
         accounts: &'a [AccountResult],
         period: &'a Period,
     ) -> Ctx<'a> {
-        // The KAMs: every id on the Managers sheet, the accounts, activities and tenders, in id
-        // order; rows are then mapped to a KAM's index.
-        let mut ids: std::collections::BTreeSet<&str> =
-            ds.managers.iter().map(|m| m.id.as_str()).collect();
-        ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
-        // Ids are short: a multiply-rotate hash instead of SipHash.
-        let numbered = |ids: &std::collections::BTreeSet<&'a str>| {
-            ids.iter()
-                .enumerate()
-                .map(|(i, k)| (*k, i as u32))
-                .collect::<std::collections::HashMap<&str, u32, FastHash>>()
-        };
-        let mut index = numbered(&ids);
-        let of = |index: &std::collections::HashMap<&str, u32, FastHash>, k: Option<&str>| {
-            k.and_then(|k| index.get(k).copied())
-        };
-        let mut acc_kam: Vec<u32> = ds
-            .accounts
-            .iter()
-            .map(|a| of(&index, a.kam_id.as_deref()).unwrap_or(u32::MAX))
-            .collect();
-        // Most rows name their account's KAM (the import fills it in when the row does not):
-        // those need no lookup. A row naming a KAM nobody else names is marked `NEW`.
-        const NEW: u32 = u32::MAX - 1;
-        let by_row = |index: &std::collections::HashMap<&str, u32, FastHash>,
-                      k: Option<&str>,
-                      account: usize| match k {
-            Some(k) if ds.accounts[account].kam_id.as_deref() != Some(k) => {
-                of(index, Some(k)).unwrap_or(NEW)
-            }
-            _ => acc_kam[account],
-        };
-        let mut act_kam: Vec<u32> = ds
-            .activities
-            .par_iter()
-            .map(|a| by_row(&index, a.kam_id.as_deref(), a.account))
-            .collect();
-        let mut ten_kam: Vec<u32> = ds
-            .tenders
-            .iter()
-            .map(|t| by_row(&index, t.kam_id.as_deref(), t.account))
-            .collect();
-        // Ids only activities or tenders name (rare) join the list, and every row is numbered
-        // again in the longer list.
-        if act_kam.contains(&NEW) || ten_kam.contains(&NEW) {
-            let named = |rows: &[u32], kam: &dyn Fn(usize) -> Option<&'a str>| {
-                rows.iter()
-                    .enumerate()
-                    .filter(|(_, k)| **k == NEW)
-                    .filter_map(|(r, _)| kam(r))
-                    .collect::<Vec<&str>>()
-            };
-            let old: Vec<&str> = ids.iter().copied().collect();
-            ids.extend(named(&act_kam, &|r| ds.activities[r].kam_id.as_deref()));
-            ids.extend(named(&ten_kam, &|r| ds.tenders[r].kam_id.as_deref()));
-            index = numbered(&ids);
-            let renumber: Vec<u32> = old.iter().map(|k| index[k]).collect();
-            let again = |rows: &mut [u32], kam: &dyn Fn(usize) -> Option<&'a str>| {
-                for (r, k) in rows.iter_mut().enumerate() {
-                    *k = match *k {
-                        u32::MAX => u32::MAX,
-                        NEW => of(&index, kam(r)).unwrap_or(u32::MAX),
-                        k => renumber[k as usize],
+        // Counting each account's rows (one sequential pass over the activities) runs beside
+        // the mapping of rows to KAMs.
+        let (counts, (kams, row_kam)) = rayon::join(
+            || RowCounts::of(ds, period),
+            || {
+                // The KAMs: every id on the Managers sheet, the accounts, activities and tenders, in id
+                // order; rows are then mapped to a KAM's index.
+                let mut ids: std::collections::BTreeSet<&str> =
+                    ds.managers.iter().map(|m| m.id.as_str()).collect();
+                ids.extend(ds.accounts.iter().filter_map(|a| a.kam_id.as_deref()));
+                // Ids are short: a multiply-rotate hash instead of SipHash.
+                let numbered = |ids: &std::collections::BTreeSet<&'a str>| {
+                    ids.iter()
+                        .enumerate()
+                        .map(|(i, k)| (*k, i as u32))
+                        .collect::<std::collections::HashMap<&str, u32, FastHash>>()
+                };
+                let mut index = numbered(&ids);
+                let of = |index: &std::collections::HashMap<&str, u32, FastHash>,
+                          k: Option<&str>| {
+                    k.and_then(|k| index.get(k).copied())
+                };
+                let mut acc_kam: Vec<u32> = ds
+                    .accounts
+                    .iter()
+                    .map(|a| of(&index, a.kam_id.as_deref()).unwrap_or(u32::MAX))
+                    .collect();
+                // Most rows name their account's KAM (the import fills it in when the row does not):
+                // those need no lookup. A row naming a KAM nobody else names is marked `NEW`.
+                const NEW: u32 = u32::MAX - 1;
+                let by_row = |index: &std::collections::HashMap<&str, u32, FastHash>,
+                              k: Option<&str>,
+                              account: usize| match k {
+                    Some(k) if ds.accounts[account].kam_id.as_deref() != Some(k) => {
+                        of(index, Some(k)).unwrap_or(NEW)
+                    }
+                    _ => acc_kam[account],
+                };
+                let mut act_kam: Vec<u32> = ds
+                    .activities
+                    .par_iter()
+                    .map(|a| by_row(&index, a.kam_id.as_deref(), a.account))
+                    .collect();
+                let mut ten_kam: Vec<u32> = ds
+                    .tenders
+                    .iter()
+                    .map(|t| by_row(&index, t.kam_id.as_deref(), t.account))
+                    .collect();
+                // Ids only activities or tenders name (rare) join the list, and every row is numbered
+                // again in the longer list.
+                if act_kam.contains(&NEW) || ten_kam.contains(&NEW) {
+                    let named = |rows: &[u32], kam: &dyn Fn(usize) -> Option<&'a str>| {
+                        rows.iter()
+                            .enumerate()
+                            .filter(|(_, k)| **k == NEW)
+                            .filter_map(|(r, _)| kam(r))
+                            .collect::<Vec<&str>>()
                     };
+                    let old: Vec<&str> = ids.iter().copied().collect();
+                    ids.extend(named(&act_kam, &|r| ds.activities[r].kam_id.as_deref()));
+                    ids.extend(named(&ten_kam, &|r| ds.tenders[r].kam_id.as_deref()));
+                    index = numbered(&ids);
+                    let renumber: Vec<u32> = old.iter().map(|k| index[k]).collect();
+                    let again = |rows: &mut [u32], kam: &dyn Fn(usize) -> Option<&'a str>| {
+                        for (r, k) in rows.iter_mut().enumerate() {
+                            *k = match *k {
+                                u32::MAX => u32::MAX,
+                                NEW => of(&index, kam(r)).unwrap_or(u32::MAX),
+                                k => renumber[k as usize],
+                            };
+                        }
+                    };
+                    again(&mut acc_kam, &|r| ds.accounts[r].kam_id.as_deref());
+                    again(&mut act_kam, &|r| ds.activities[r].kam_id.as_deref());
+                    again(&mut ten_kam, &|r| ds.tenders[r].kam_id.as_deref());
                 }
-            };
-            again(&mut acc_kam, &|r| ds.accounts[r].kam_id.as_deref());
-            again(&mut act_kam, &|r| ds.activities[r].kam_id.as_deref());
-            again(&mut ten_kam, &|r| ds.tenders[r].kam_id.as_deref());
-        }
-        let row_kam: [Vec<u32>; 4] = [
-            act_kam,
-            ds.contacts.iter().map(|c| acc_kam[c.account]).collect(),
-            ten_kam,
-            acc_kam,
-        ];
-        let mut rows: Vec<KamRows> = (0..ids.len()).map(|_| KamRows::default()).collect();
-        for (i, m) in ds.managers.iter().enumerate() {
-            rows[index[m.id.as_str()] as usize].manager.get_or_insert(i);
-        }
-        let mut key_of = vec![false; ds.accounts.len()];
-        for r in accounts {
-            if r.index < key_of.len() {
-                key_of[r.index] = r.key;
-            }
-        }
-        let push = |rows: &mut Vec<KamRows>, k: u32, f: &dyn Fn(&mut KamRows)| {
-            if k != u32::MAX {
-                f(&mut rows[k as usize]);
-            }
-        };
-        for (i, &k) in row_kam[3].iter().enumerate() {
-            push(&mut rows, k, &|e: &mut KamRows| e.accounts.push(i));
-            if k != u32::MAX && key_of[i] {
-                let e = &mut rows[k as usize];
-                e.key_accounts_all += 1;
-                if ds.accounts[i].level == "company" {
-                    e.key_accounts += 1;
+                let row_kam: [Vec<u32>; 4] = [
+                    act_kam,
+                    ds.contacts.iter().map(|c| acc_kam[c.account]).collect(),
+                    ten_kam,
+                    acc_kam,
+                ];
+                let mut rows: Vec<KamRows> = (0..ids.len()).map(|_| KamRows::default()).collect();
+                for (i, m) in ds.managers.iter().enumerate() {
+                    rows[index[m.id.as_str()] as usize].manager.get_or_insert(i);
                 }
-            }
-        }
-        let kams: BTreeMap<&str, KamRows> = ids.iter().copied().zip(rows).collect();
-        // Account facts: activity counts in the period, Transactions by period, dossier.
-        let mut facts = vec![AccountRowFacts::default(); ds.accounts.len()];
-        for c in &ds.contacts {
-            facts[c.account].contacts += 1;
-        }
-        for a in ds.activities.iter().filter(|a| period.contains(a.date)) {
-            let f = &mut facts[a.account];
-            match a.kind {
-                "meeting" => f.meetings += 1,
-                "proposal" => f.proposals += 1,
-                "deal" => f.deals += 1,
-                "complaint" => {
-                    f.complaints += 1;
-                    if a.resolved.is_none() {
-                        f.open_complaints += 1;
+                let mut key_of = vec![false; ds.accounts.len()];
+                for r in accounts {
+                    if r.index < key_of.len() {
+                        key_of[r.index] = r.key;
                     }
                 }
-                "reference_letter" => f.reference_letters += 1,
-                "referral" => f.referrals += 1,
-                _ => {}
-            }
-        }
+                let push = |rows: &mut Vec<KamRows>, k: u32, f: &dyn Fn(&mut KamRows)| {
+                    if k != u32::MAX {
+                        f(&mut rows[k as usize]);
+                    }
+                };
+                for (i, &k) in row_kam[3].iter().enumerate() {
+                    push(&mut rows, k, &|e: &mut KamRows| e.accounts.push(i));
+                    if k != u32::MAX && key_of[i] {
+                        let e = &mut rows[k as usize];
+                        e.key_accounts_all += 1;
+                        if ds.accounts[i].level == "company" {
+                            e.key_accounts += 1;
+                        }
+                    }
+                }
+                let kams: BTreeMap<&str, KamRows> = ids.iter().copied().zip(rows).collect();
+                (kams, row_kam)
+            },
+        );
+        // Account facts: row counts, Transactions by period, dossier.
+        let mut facts: Vec<AccountRowFacts> = counts
+            .into_iter()
+            .map(|n| AccountRowFacts {
+                n,
+                ..AccountRowFacts::default()
+            })
+            .collect();
         let q = period.quarters();
         let pq = period.previous_quarters();
         let dossier = engine
@@ -2751,14 +2781,14 @@ impl<'c> Row<'c, F> for At<'c> {
             F::AccRevenuePrevious => ctx.account_facts[r].revenue_previous,
             F::AccGrossProfitPeriod => ctx.account_facts[r].gp_period,
             F::AccGrossProfitPrevious => ctx.account_facts[r].gp_previous,
-            F::AccContacts => Some(ctx.account_facts[r].contacts as f64),
-            F::AccMeetings => Some(ctx.account_facts[r].meetings as f64),
-            F::AccProposals => Some(ctx.account_facts[r].proposals as f64),
-            F::AccDeals => Some(ctx.account_facts[r].deals as f64),
-            F::AccComplaints => Some(ctx.account_facts[r].complaints as f64),
-            F::AccOpenComplaints => Some(ctx.account_facts[r].open_complaints as f64),
-            F::AccReferenceLetters => Some(ctx.account_facts[r].reference_letters as f64),
-            F::AccReferrals => Some(ctx.account_facts[r].referrals as f64),
+            F::AccContacts => Some(ctx.account_facts[r].n.contacts as f64),
+            F::AccMeetings => Some(ctx.account_facts[r].n.meetings as f64),
+            F::AccProposals => Some(ctx.account_facts[r].n.proposals as f64),
+            F::AccDeals => Some(ctx.account_facts[r].n.deals as f64),
+            F::AccComplaints => Some(ctx.account_facts[r].n.complaints as f64),
+            F::AccOpenComplaints => Some(ctx.account_facts[r].n.open_complaints as f64),
+            F::AccReferenceLetters => Some(ctx.account_facts[r].n.reference_letters as f64),
+            F::AccReferrals => Some(ctx.account_facts[r].n.referrals as f64),
             F::AccDossierCompleteness => ctx.account_facts[r].dossier_completeness,
             F::ComAccountGrossProfit => ctx.ds.accounts[self.account()].gross_profit,
             F::ComKamCommissionRate => self.kam.rate,
