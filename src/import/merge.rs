@@ -460,10 +460,7 @@ pub fn merge(parts: Vec<Dataset>) -> (Dataset, MergeReport) {
                     kept.revenue = add(kept.revenue, a.revenue);
                     kept.gross_profit = add(kept.gross_profit, a.gross_profit);
                     for (q, f) in &a.quarters {
-                        let e = kept.quarters.entry(q.clone()).or_default();
-                        e.revenue += f.revenue;
-                        e.gross_profit += f.gross_profit;
-                        e.lines += f.lines;
+                        crate::model::add_quarter(&mut kept.quarters, q, f);
                     }
                 }
                 let d = merge_duplicate(

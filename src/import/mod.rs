@@ -153,7 +153,8 @@ struct TxTotals {
     gross_profit: f64,
     gp_lines: u32,
     lines: u32,
-    quarters: BTreeMap<i64, Figures>,
+    /// Sorted by quarter: a handful per account (a map's first node would be 370 bytes).
+    quarters: Vec<(i64, Figures)>,
 }
 
 const UNDATED: i64 = i64::MIN;
@@ -457,6 +458,8 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
                     (key, *f)
                 })
                 .collect();
+            // In label order ("undated" last), as the list is kept.
+            acc.quarters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         });
 
     // Accounts whose KAM is not in Managers.
@@ -672,7 +675,7 @@ fn read_accounts(book: &mut Book<'_>, cx: &Cx<'_>) -> Result<AccountsPart> {
                     history: row.text(f_hist),
                     needs: row.text(f_needs),
                     development_plans: row.text(f_dev),
-                    quarters: BTreeMap::new(),
+                    quarters: Vec::new(),
                     extra: row.extras(),
                     origin: row.origin.clone(),
                 });
@@ -996,7 +999,13 @@ fn read_transactions(
                 t.gp_lines += 1;
             }
             let q = row.date(f_date).map_or(UNDATED, quarter_index);
-            let fq = t.quarters.entry(q).or_default();
+            let fq = match t.quarters.binary_search_by_key(&q, |(k, _)| *k) {
+                Ok(at) => &mut t.quarters[at].1,
+                Err(at) => {
+                    t.quarters.insert(at, (q, Figures::default()));
+                    &mut t.quarters[at].1
+                }
+            };
             fq.revenue += amount;
             fq.gross_profit += margin.unwrap_or(0.0);
             fq.lines += 1;
