@@ -44,16 +44,36 @@ impl Origin {
 
 /// Formats a cell reference (`Sheet!B7`); quotes sheet names with spaces like Excel does.
 pub fn cell_ref(sheet: &str, row: u32, col: u32) -> String {
+    let mut s = String::new();
+    let _ = write_cell_ref(&mut s, sheet, row, col);
+    s
+}
+
+/// Writes [`cell_ref`]'s text to `w` without building a string.
+pub fn write_cell_ref<W: std::fmt::Write + ?Sized>(
+    w: &mut W,
+    sheet: &str,
+    row: u32,
+    col: u32,
+) -> std::fmt::Result {
     let needs_quotes = sheet.chars().any(|c| !c.is_alphanumeric() && c != '_');
     if needs_quotes {
-        format!(
+        write!(
+            w,
             "'{}'!{}{}",
             sheet.replace('\'', "''"),
             column_letters(col),
             row
         )
     } else {
-        format!("{sheet}!{}{row}", column_letters(col))
+        w.write_str(sheet)?;
+        w.write_str("!")?;
+        if col == 0 {
+            w.write_str("A")?;
+        } else {
+            w.write_str(&column_letters(col))?;
+        }
+        w.write_str(itoa::Buffer::new().format(row))
     }
 }
 

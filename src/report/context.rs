@@ -927,85 +927,91 @@ impl Inputs<'_> {
     }
 }
 
-/// A metric in a review.
+/// A metric in a review, as the template sees it (with `evidence`, its rows).
 #[derive(Debug, Serialize)]
-pub struct MetricView {
+pub struct MetricView<'a> {
     /// Id.
-    pub id: String,
+    pub id: &'a str,
     /// What it means.
-    pub description: String,
+    pub description: &'a str,
     /// Value (none: not known).
     pub value: Option<f64>,
     /// Rows it rests on.
     pub rows: u32,
     /// Rows that could not be judged.
     pub not_known_rows: u32,
-    /// Evidence rows.
-    pub evidence: Vec<EvidenceView>,
 }
 
 /// One evidence row.
-#[derive(Debug, Serialize, Clone)]
-pub struct EvidenceView {
+#[derive(Debug, Serialize)]
+pub struct EvidenceView<'a> {
     /// Cell (`Activities!A17`).
-    pub cell: String,
+    pub cell: &'a str,
     /// Account id.
-    pub account: String,
+    pub account: &'a str,
     /// The finding on that row.
-    pub reason: String,
+    pub reason: &'a str,
 }
 
-/// One of the classic mistakes.
+/// One of the classic mistakes, as the template sees it (with `evidence`, the rows of its
+/// metrics).
 #[derive(Debug, Serialize)]
-pub struct MistakeView {
+pub struct MistakeView<'a> {
     /// Id.
-    pub id: String,
+    pub id: &'a str,
     /// Title.
-    pub title: String,
+    pub title: &'a str,
     /// observed, not_observed, not_known or error.
     pub status: &'static str,
     /// Why.
-    pub reason: String,
+    pub reason: &'a str,
     /// Values seen.
     pub inputs: Vec<Named>,
-    /// Evidence rows.
-    pub evidence: Vec<EvidenceView>,
 }
 
 /// An account's dossier in a review.
 #[derive(Debug, Serialize)]
-pub struct DossierView {
+pub struct DossierView<'a> {
     /// Account id.
-    pub account: String,
+    pub account: &'a str,
     /// Account name.
-    pub name: String,
+    pub name: &'a str,
     /// Completeness (0–1), none when nothing to check.
     pub completeness: Option<f64>,
     /// What is missing.
-    pub gaps: Vec<String>,
+    pub gaps: &'a [String],
     /// Source cell.
-    pub cell: String,
+    pub cell: &'a str,
 }
 
 /// One deal of the pay breakdown.
 #[derive(Debug, Serialize)]
-pub struct PayView {
+pub struct PayView<'a> {
     /// Deal cell.
-    pub cell: String,
+    pub cell: &'a str,
     /// Account id.
-    pub account: String,
+    pub account: &'a str,
     /// Date.
     pub date: Option<f64>,
     /// Rule applied (none: no rule applied).
-    pub rule: Option<String>,
+    pub rule: Option<&'a str>,
     /// Base.
     pub base: Option<f64>,
     /// Rate.
     pub rate: Option<f64>,
     /// Amount.
     pub amount: Option<f64>,
-    /// Reason.
-    pub reason: String,
+    /// Why.
+    pub reason: &'a str,
+}
+
+/// `view` as a template map with `key` added (an array already built, shared, not copied).
+fn with_list(view: &impl Serialize, key: &'static str, list: tera::Value) -> tera::Value {
+    let mut map = tera::Value::from_serializable(view)
+        .into_map()
+        .unwrap_or_default();
+    map.insert(tera::value::Key::Str(key), list);
+    tera::Value::from(map)
 }
 
 /// The KAM as a review shows it.
@@ -1047,7 +1053,9 @@ pub struct KamView {
     pub cell: Option<String>,
 }
 
-/// The manager review of one KAM.
+/// The manager review of one KAM: the small parts serialised, the long lists (every evidence
+/// row, deal and dossier: hundreds of thousands in a large run) built straight as template
+/// values, without an owned copy of each row first.
 #[derive(Debug, Serialize)]
 pub struct ReviewContext {
     /// The KAM.
@@ -1060,81 +1068,149 @@ pub struct ReviewContext {
     pub outcomes: Vec<Named>,
     /// Table outputs (suggested level, style …).
     pub outputs: BTreeMap<String, Option<String>>,
-    /// Every metric, in pack order.
-    pub metrics: Vec<MetricView>,
     /// Metrics by id.
     pub metric: BTreeMap<String, usize>,
-    /// The mistakes.
-    pub mistakes: Vec<MistakeView>,
     /// Load flags from the key-client pack.
     pub flags: Vec<Named>,
-    /// Dossiers of the KAM's accounts.
-    pub dossier: Vec<DossierView>,
-    /// Pay deal by deal.
-    pub pay: Vec<PayView>,
     /// Metrics with no row to judge: stated as not known.
     pub data_gaps: Vec<String>,
     /// The rules that scored the KAM.
     pub why: Vec<Why>,
     /// Rule errors.
     pub errors: Vec<Named>,
+    /// `metrics` (every metric in pack order, [`MetricView`] with its `evidence` rows),
+    /// `mistakes` ([`MistakeView`] with the rows of its metrics), `dossier` ([`DossierView`])
+    /// and `pay` ([`PayView`] deal by deal), as template values.
+    #[serde(skip)]
+    pub lists: Vec<(&'static str, tera::Value)>,
+}
+
+impl ReviewContext {
+    /// The template context of the review.
+    pub fn into_context(self) -> tera::TeraResult<tera::Context> {
+        let mut c = tera::Context::from_serialize(&self)?;
+        for (key, list) in self.lists {
+            c.insert_value(key, list);
+        }
+        Ok(c)
+    }
 }
 
 impl Inputs<'_> {
     /// The review of one KAM.
     pub fn review(&self, all: &KamScored, m: &ManagerResult) -> ReviewContext {
+        use std::fmt::Write as _;
+        use tera::Value;
         let ds = self.ds;
         let renderer = all.renderer(ds, &self.scored.accounts, m);
         // The cell from the sheet and line noted in the metric pass: the row itself is read
-        // only for its finding.
-        let cell_of = |e: &crate::score::kams::Evidence| {
+        // only for its finding. Cells and findings are written into two reused buffers.
+        let (mut cell, mut reason) = (String::new(), String::new());
+        let cell_of = |e: &crate::score::kams::Evidence, out: &mut String| {
+            out.clear();
             let (sheet, line) = all.sheet_name(ds, e);
-            crate::model::cell_ref(sheet, line, 0)
+            let _ = crate::model::write_cell_ref(out, sheet, line, 0);
         };
-        let ev = |i: usize, e: &crate::score::kams::Evidence| EvidenceView {
-            cell: cell_of(e),
-            account: all.account_id(ds, e.account as usize).to_string(),
-            reason: renderer.reason(i, e),
-        };
-        let metrics: Vec<MetricView> = self
-            .rules
-            .kam
-            .metrics
+        let defs = &self.rules.kam.metrics;
+        let evidence: Vec<Value> = defs
             .iter()
             .enumerate()
-            .map(|(i, def)| {
-                let mv = &m.metrics[i];
-                MetricView {
-                    id: def.id.clone(),
-                    description: def.description.clone(),
+            .map(|(i, _)| {
+                let rows: Vec<Value> = m.metrics[i]
+                    .evidence
+                    .iter()
+                    .map(|e| {
+                        cell_of(e, &mut cell);
+                        reason.clear();
+                        let _ = write!(reason, "{}", renderer.display(i, e));
+                        Value::from_serializable(&EvidenceView {
+                            cell: &cell,
+                            account: all.account_id(ds, e.account as usize),
+                            reason: &reason,
+                        })
+                    })
+                    .collect();
+                Value::from(rows)
+            })
+            .collect();
+        let metrics: Vec<Value> = defs
+            .iter()
+            .zip(&m.metrics)
+            .zip(&evidence)
+            .map(|((def, mv), rows)| {
+                let view = MetricView {
+                    id: &def.id,
+                    description: &def.description,
                     value: mv.value,
                     rows: mv.rows,
                     not_known_rows: mv.unknown,
-                    evidence: mv.evidence.iter().map(|e| ev(i, e)).collect(),
-                }
+                };
+                with_list(&view, "evidence", rows.clone())
             })
             .collect();
-        let mistakes = m
+        let mistakes: Vec<Value> = m
             .mistakes
             .iter()
-            .map(|x| MistakeView {
-                id: x.id.clone(),
-                title: x.title.clone(),
-                status: match x.outcome {
-                    Outcome::Matched => "observed",
-                    Outcome::NotMatched => "not_observed",
-                    Outcome::NotKnown => "not_known",
-                    Outcome::Error => "error",
-                },
-                reason: x.reason.clone(),
-                inputs: named_inputs(&x.inputs),
-                // The rows of the mistake's metrics, as the metrics show them (not rendered again).
-                evidence: x
-                    .evidence
-                    .iter()
-                    .filter_map(|&i| metrics.get(i))
-                    .flat_map(|mv| mv.evidence.iter().cloned())
-                    .collect(),
+            .map(|x| {
+                let view = MistakeView {
+                    id: &x.id,
+                    title: &x.title,
+                    status: match x.outcome {
+                        Outcome::Matched => "observed",
+                        Outcome::NotMatched => "not_observed",
+                        Outcome::NotKnown => "not_known",
+                        Outcome::Error => "error",
+                    },
+                    reason: &x.reason,
+                    inputs: named_inputs(&x.inputs),
+                };
+                // The rows of the mistake's metrics, as the metrics show them: one metric's
+                // list is shared, several are joined.
+                let lists: Vec<&Value> =
+                    x.evidence.iter().filter_map(|&i| evidence.get(i)).collect();
+                let rows = match lists.as_slice() {
+                    [one] => (*one).clone(),
+                    _ => Value::from(
+                        lists
+                            .iter()
+                            .flat_map(|l| l.as_array().unwrap_or_default().iter().cloned())
+                            .collect::<Vec<Value>>(),
+                    ),
+                };
+                with_list(&view, "evidence", rows)
+            })
+            .collect();
+        let dossier: Vec<Value> = m
+            .dossier
+            .iter()
+            .map(|d| {
+                let a = &ds.accounts[d.account];
+                cell.clear();
+                let _ = crate::model::write_cell_ref(&mut cell, &a.origin.sheet, a.origin.row, 0);
+                Value::from_serializable(&DossierView {
+                    account: all.account_id(ds, d.account),
+                    name: &a.name,
+                    completeness: d.completeness,
+                    gaps: &all.dossier_gaps(ds, d.account),
+                    cell: &cell,
+                })
+            })
+            .collect();
+        let pay: Vec<Value> = m
+            .pay
+            .iter()
+            .map(|p| {
+                cell_of(&p.row, &mut cell);
+                Value::from_serializable(&PayView {
+                    cell: &cell,
+                    account: all.account_id(ds, p.row.account as usize),
+                    date: p.date,
+                    rule: p.rule.as_deref(),
+                    base: p.base,
+                    rate: p.rate,
+                    amount: p.amount,
+                    reason: &p.reason,
+                })
             })
             .collect();
         let kr = self.scored.kams.iter().find(|k| k.kam_id == m.kam_id);
@@ -1177,18 +1253,17 @@ impl Inputs<'_> {
                 .zip(&v.outputs)
                 .map(|(n, x)| (n.clone(), x.as_deref().map(str::to_string)))
                 .collect(),
-            metric: metrics
+            metric: defs
                 .iter()
                 .enumerate()
                 .map(|(i, x)| (x.id.clone(), i))
                 .collect(),
-            data_gaps: metrics
+            data_gaps: defs
                 .iter()
-                .filter(|x| x.value.is_none())
-                .map(|x| x.id.clone())
+                .zip(&m.metrics)
+                .filter(|(_, x)| x.value.is_none())
+                .map(|(d, _)| d.id.clone())
                 .collect(),
-            metrics,
-            mistakes,
             flags: kr
                 .map(|k| {
                     k.flags
@@ -1200,33 +1275,14 @@ impl Inputs<'_> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            dossier: m
-                .dossier
-                .iter()
-                .map(|d| DossierView {
-                    account: ds.accounts[d.account].id.clone(),
-                    name: ds.accounts[d.account].name.clone(),
-                    completeness: d.completeness,
-                    gaps: all.dossier_gaps(ds, d.account),
-                    cell: d.cell(ds),
-                })
-                .collect(),
-            pay: m
-                .pay
-                .iter()
-                .map(|p| PayView {
-                    cell: cell_of(&p.row),
-                    account: all.account_id(ds, p.row.account as usize).to_string(),
-                    date: p.date,
-                    rule: p.rule.as_deref().map(str::to_string),
-                    base: p.base,
-                    rate: p.rate,
-                    amount: p.amount,
-                    reason: p.reason.clone(),
-                })
-                .collect(),
             why: why_of(&v.contributions),
             errors: errors_of(&v.errors),
+            lists: vec![
+                ("metrics", Value::from(metrics)),
+                ("mistakes", Value::from(mistakes)),
+                ("dossier", Value::from(dossier)),
+                ("pay", Value::from(pay)),
+            ],
         }
     }
 }

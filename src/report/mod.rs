@@ -196,7 +196,12 @@ pub fn write_all(
         Ok(())
     };
     let render_plan = |r: &&crate::score::AccountResult| {
-        render_one(templates, "plan", &plan_links[&r.index], &inputs.plan(r))
+        render_one(
+            templates,
+            "plan",
+            &plan_links[&r.index],
+            tera::Context::from_serialize(&inputs.plan(r)),
+        )
     };
     let reports = || -> Result<(usize, usize)> {
         let mut plans = 0;
@@ -210,7 +215,7 @@ pub fn write_all(
                     templates,
                     "review",
                     &review_links[&m.kam_id],
-                    &inputs.review(all, m),
+                    inputs.review(all, m).into_context(),
                 )
             };
             pipelined(&managers, WINDOW, &render_review, &mut |pair| {
@@ -255,9 +260,9 @@ fn render_one(
     templates: &Templates,
     base: &str,
     link: &str,
-    data: &impl serde::Serialize,
+    context: tera::TeraResult<tera::Context>,
 ) -> Vec<(String, Result<String>)> {
-    match tera::Context::from_serialize(data) {
+    match context {
         Ok(mut c) => {
             c.insert("root", "../");
             render_pair(templates, base, &c)
