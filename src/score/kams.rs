@@ -2867,6 +2867,7 @@ fn quarter_of_label(label: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Value;
     use crate::model::value::format_date;
 
     #[test]
@@ -2972,6 +2973,108 @@ mod tests {
             let lost_tender = u32::from(*id == ten_owner);
             assert_eq!(rows(now.3), rows(was.3) - lost_tender, "{id}");
         }
+    }
+
+    #[test]
+    fn chunks_merge_in_row_order_and_a_failing_row_fails_only_its_kams_metric() {
+        // The sample's activities repeated past three chunks of the pass, with an extra
+        // column read by a metric: yes/no on most rows, text (an error) on a few.
+        let mut ds =
+            crate::import::import_bytes("s.xlsx", crate::SAMPLE_WORKBOOK, &Default::default())
+                .unwrap();
+        let one = ds.activities.clone();
+        while ds.activities.len() < 3 * 16_384 + 100 {
+            ds.activities.extend(one.iter().cloned());
+        }
+        ds.activity_extras.names = vec!["flag".into()];
+        let period = resolve_period(&ds, None).unwrap();
+        let kam_of = |a: &crate::model::Activity| a.kam_id.clone().unwrap_or_default();
+        let in_period: Vec<usize> = (0..ds.activities.len())
+            .filter(|&r| {
+                period.contains(ds.activities[r].date) && ds.activities[r].kam_id.is_some()
+            })
+            .collect();
+        let first_kam = kam_of(&ds.activities[in_period[0]]);
+        let other_kam = in_period
+            .iter()
+            .map(|&r| kam_of(&ds.activities[r]))
+            .find(|k| *k != first_kam)
+            .unwrap();
+        let rows_of = |kam: &str| -> Vec<usize> {
+            in_period
+                .iter()
+                .copied()
+                .filter(|&r| kam_of(&ds.activities[r]) == kam)
+                .collect()
+        };
+        let (a_rows, b_rows) = (rows_of(&first_kam), rows_of(&other_kam));
+        // KAM a fails in the first chunk and again in the third; KAM b never does.
+        let fail_a = [
+            *a_rows.iter().find(|&&r| r >= 100).unwrap(),
+            *a_rows.iter().find(|&&r| r >= 2 * 16_384 + 10).unwrap(),
+        ];
+        for (r, a) in ds.activities.iter_mut().enumerate() {
+            a.extra = vec![if fail_a.contains(&r) {
+                Value::Text("oops".into())
+            } else {
+                Value::Bool(r % 3 == 0)
+            }];
+        }
+        let files: Vec<(std::path::PathBuf, String)> = crate::rules::DEFAULT_FILES
+            .iter()
+            .map(|(n, t)| {
+                let t = t.replacen(
+                    "\nmetrics:\n",
+                    "\nmetrics:\n  - id: flagged\n    over: activities\n    count: flag\n    finding: \"flagged on {date}\"\n",
+                    1,
+                );
+                (std::path::PathBuf::from(*n), t)
+            })
+            .collect();
+        let (rules, problems) = crate::rules::load_files(None, &files, &[]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let engine = crate::score::Engine::new(&rules, &ds.account_extras.names).unwrap();
+        let accounts = engine.score(&ds, 1, false).unwrap().accounts;
+        let k = KamEngine::new(&rules, &ds).unwrap().unwrap();
+        let run = |jobs: usize| {
+            let scored = k.score(&ds, &accounts, jobs, false, None).unwrap();
+            let of = |id: &str| {
+                let m = scored.managers.iter().find(|m| m.kam_id == id).unwrap();
+                let v = scored.metric(m, "flagged").unwrap();
+                let rows: Vec<u32> = v.evidence.iter().map(|e| e.row).collect();
+                let errors: Vec<String> = m
+                    .verdict
+                    .errors
+                    .iter()
+                    .filter(|e| &*e.rule == "flagged")
+                    .map(|e| e.message.clone())
+                    .collect();
+                (v.value, v.rows, rows, errors)
+            };
+            (of(&first_kam), of(&other_kam))
+        };
+        let (a, b) = run(2);
+        // KAM a: no value, and the error cites the first failing row, not the later one.
+        assert_eq!(a.0, None);
+        assert_eq!(a.3.len(), 1, "{:?}", a.3);
+        let cell = ds.activities[fail_a[0]].origin.cell(0);
+        assert!(a.3[0].contains(&format!("at {cell}:")), "{:?}", a.3);
+        assert!(a.3[0].contains("yes/no"), "{:?}", a.3);
+        // KAM b: every row of the period judged, the flagged ones as evidence in row order.
+        let flagged: Vec<u32> = b_rows
+            .iter()
+            .filter(|&&r| r % 3 == 0)
+            .map(|&r| r as u32)
+            .collect();
+        assert!(
+            b_rows.iter().any(|&r| r >= 2 * 16_384),
+            "KAM b has rows in the last chunk"
+        );
+        assert_eq!(b.0, Some(flagged.len() as f64));
+        assert_eq!(b.1 as usize, b_rows.len());
+        assert_eq!(b.2, flagged);
+        assert!(b.3.is_empty(), "{:?}", b.3);
+        assert_eq!(run(1), (a, b), "the same with one worker");
     }
 
     #[test]
