@@ -999,13 +999,7 @@ fn read_transactions(
                 t.gp_lines += 1;
             }
             let q = row.date(f_date).map_or(UNDATED, quarter_index);
-            let fq = match t.quarters.binary_search_by_key(&q, |(k, _)| *k) {
-                Ok(at) => &mut t.quarters[at].1,
-                Err(at) => {
-                    t.quarters.insert(at, (q, Figures::default()));
-                    &mut t.quarters[at].1
-                }
-            };
+            let fq = crate::model::sorted_entry(&mut t.quarters, &q, || q);
             fq.revenue += amount;
             fq.gross_profit += margin.unwrap_or(0.0);
             fq.lines += 1;

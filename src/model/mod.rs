@@ -108,20 +108,37 @@ pub struct Figures {
     pub lines: u32,
 }
 
-/// Adds `f` to quarter `label` of a list sorted by label, inserting it in its place when new.
+/// The value under `key` in a list of pairs kept sorted by key; a new key is inserted in its
+/// place (made by `make`, with a default value).
+pub fn sorted_entry<'v, K, Q, V>(
+    list: &'v mut Vec<(K, V)>,
+    key: &Q,
+    make: impl FnOnce() -> K,
+) -> &'v mut V
+where
+    K: std::borrow::Borrow<Q>,
+    Q: Ord + ?Sized,
+    V: Default,
+{
+    let at = match list.binary_search_by(|(k, _)| k.borrow().cmp(key)) {
+        Ok(at) => at,
+        Err(at) => {
+            list.insert(at, (make(), V::default()));
+            at
+        }
+    };
+    &mut list[at].1
+}
+
+/// Adds `f` to quarter `label` of a list sorted by label.
 ///
 /// A sorted vector and not a map: an account has a handful of quarters, and a tree's first
 /// node alone takes over 500 bytes, half a gigabyte over a million accounts.
 pub fn add_quarter(quarters: &mut Vec<(String, Figures)>, label: &str, f: &Figures) {
-    match quarters.binary_search_by(|(q, _)| q.as_str().cmp(label)) {
-        Ok(i) => {
-            let e = &mut quarters[i].1;
-            e.revenue += f.revenue;
-            e.gross_profit += f.gross_profit;
-            e.lines += f.lines;
-        }
-        Err(i) => quarters.insert(i, (label.to_string(), *f)),
-    }
+    let e = sorted_entry(quarters, label, || label.to_string());
+    e.revenue += f.revenue;
+    e.gross_profit += f.gross_profit;
+    e.lines += f.lines;
 }
 
 /// A client.
