@@ -220,6 +220,16 @@ pub fn did_you_mean<'a>(
     })
 }
 
+/// `n` and a noun in the form `n` takes in English (`1 row`, `0 rows`, `2 rows`), for
+/// messages that count things.
+pub fn count<N>(n: N, one: &str, many: &str) -> String
+where
+    N: TryInto<u64> + std::fmt::Display + Copy,
+{
+    let is_one = n.try_into().ok() == Some(1);
+    format!("{n} {}", if is_one { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -470,7 +470,7 @@ fn unknown_accounts_read_beside_accounts_are_rejected_in_row_order() {
         );
         assert_says(
             &r,
-            "2 accounts, 1 transaction lines, 0 contacts, 2 activities, 0 tenders, 0 managers, 0 plan items; 7 rows rejected, 1 cells doubtful",
+            "2 accounts, 1 transaction line, 0 contacts, 2 activities, 0 tenders, 0 managers, 0 plan items; 7 rows rejected, 1 cell doubtful",
         );
     }
     let r = run_file(rel, &["--fail-fast"]);
@@ -1731,7 +1731,7 @@ fn kam_pack_problems_are_reported_with_their_lines() {
     );
     assert!(
         out.contains(
-            "        late: expected 1, got 0\n        evidence of late: expected 1 rows, got 0 ()\n"
+            "        late: expected 1, got 0\n        evidence of late: expected 1 row, got 0 ()\n"
         ),
         "{out}"
     );

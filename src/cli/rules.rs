@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::diag::count;
 use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
 use crate::model::Dataset;
@@ -180,35 +181,36 @@ pub fn validate(args: &ValidateArgs) -> Result<u8> {
         return Err(Error::Rules(problems));
     }
     println!(
-        "rules OK: {} pack{} ({}), {} params, {} measures, {} tables, {} criteria, {} bands, {} tests",
-        rules.packs.len(),
-        if rules.packs.len() == 1 { "" } else { "s" },
+        "rules OK: {} ({}), {}, {}, {}, {}, {}, {}",
+        count(rules.packs.len(), "pack", "packs"),
         rules
             .packs
             .iter()
             .map(|p| p.path.display().to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        rules.params.len(),
-        rules.measures.len(),
-        rules.tables.len(),
-        rules.criteria.len(),
-        rules.bands.len(),
-        rules.tests.len()
+        count(rules.params.len(), "param", "params"),
+        count(rules.measures.len(), "measure", "measures"),
+        count(rules.tables.len(), "table", "tables"),
+        count(rules.criteria.len(), "criterion", "criteria"),
+        count(rules.bands.len(), "band", "bands"),
+        count(rules.tests.len(), "test", "tests")
     );
     if !rules.kam.is_empty() {
         let k = &rules.kam;
         println!(
-            "KAM rules: {} metrics, {} mistakes, {} measures, {} tables, {} criteria, {} bands, {}pay rules{}",
-            k.metrics.len(),
-            k.mistakes.len(),
-            k.measures.len(),
-            k.tables.len(),
-            k.criteria.len(),
-            k.bands.len(),
-            k.pay
-                .as_ref()
-                .map_or("no ".to_string(), |p| format!("{} ", p.rules.len())),
+            "KAM rules: {}, {}, {}, {}, {}, {}, {}{}",
+            count(k.metrics.len(), "metric", "metrics"),
+            count(k.mistakes.len(), "mistake", "mistakes"),
+            count(k.measures.len(), "measure", "measures"),
+            count(k.tables.len(), "table", "tables"),
+            count(k.criteria.len(), "criterion", "criteria"),
+            count(k.bands.len(), "band", "bands"),
+            k.pay.as_ref().map_or("no pay rules".to_string(), |p| count(
+                p.rules.len(),
+                "pay rule",
+                "pay rules"
+            )),
             if k.dossier.is_some() {
                 ", a dossier standard"
             } else {

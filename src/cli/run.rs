@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::diag::count;
 use crate::error::{Error, Result};
 use crate::import::{self, ImportOptions, Mapping};
 use crate::model::Dataset;
@@ -457,8 +458,12 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             pb.finish_and_clear();
         }
         return Err(Error::Usage(format!(
-            "none of the {} workbooks could be read:\n{}",
-            failed.len(),
+            "{}:\n{}",
+            if failed.len() == 1 {
+                "the workbook could not be read".to_string()
+            } else {
+                format!("none of the {} workbooks could be read", failed.len())
+            },
             failed
                 .iter()
                 .map(|(f, e)| format!("  {f}: {e}"))
@@ -766,24 +771,28 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             let rows = ds.rows_rejected();
             let cells = ds.rejects.len() - rows;
             eprintln!(
-                "kam: {}: {} accounts, {} transaction lines, {} contacts, {} activities, {} tenders, {} managers, {} plan items; {} rows rejected, {} cells doubtful",
+                "kam: {}: {}, {}, {}, {}, {}, {}, {}; {} rejected, {} doubtful",
                 imp.input.display,
-                ds.accounts.len(),
-                ds.transaction_lines,
-                ds.contacts.len(),
-                ds.activities.len(),
-                ds.tenders.len(),
-                ds.managers.len(),
-                ds.plans.len(),
-                rows,
-                cells
+                count(ds.accounts.len(), "account", "accounts"),
+                count(
+                    ds.transaction_lines,
+                    "transaction line",
+                    "transaction lines"
+                ),
+                count(ds.contacts.len(), "contact", "contacts"),
+                count(ds.activities.len(), "activity", "activities"),
+                count(ds.tenders.len(), "tender", "tenders"),
+                count(ds.managers.len(), "manager", "managers"),
+                count(ds.plans.len(), "plan item", "plan items"),
+                count(rows, "row", "rows"),
+                count(cells, "cell", "cells")
             );
             if let Some(m) = &imp.merged {
                 let conflicts = m.report.conflicts();
                 eprintln!(
-                    "kam:   merged {} workbooks: {} ids in more than one ({} with conflicting values{})",
+                    "kam:   merged {} workbooks: {} in more than one ({} with conflicting values{})",
                     m.parts.len(),
-                    m.report.duplicates.len(),
+                    count(m.report.duplicates.len(), "id", "ids"),
                     conflicts,
                     if conflicts > 0 {
                         ", listed in rejects.csv; the first workbook's rows are used"
@@ -798,14 +807,18 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 bands.push((b.name.clone(), n));
             }
             eprintln!(
-                "kam:   {} key accounts ({}); {} rule errors{}",
-                sc.accounts.iter().filter(|a| a.key).count(),
+                "kam:   {} ({}); {}{}",
+                count(
+                    sc.accounts.iter().filter(|a| a.key).count(),
+                    "key account",
+                    "key accounts"
+                ),
                 bands
                     .iter()
                     .map(|(b, n)| format!("{b} {n}"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                sc.error_count(),
+                count(sc.error_count(), "rule error", "rule errors"),
                 sc.portfolio
                     .warnings
                     .iter()
@@ -819,8 +832,8 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 ranked.sort_by_key(|k| k.rank);
                 // The first ten by rank; a large team is read in the reviews, not on stderr.
                 eprintln!(
-                    "kam:   {} KAMs judged for {}: {}{}",
-                    m.managers.len(),
+                    "kam:   {} judged for {}: {}{}",
+                    count(m.managers.len(), "KAM", "KAMs"),
                     m.period.label,
                     ranked
                         .iter()
@@ -885,7 +898,10 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             }
         }
         for (_, n) in shown.iter().filter(|(_, n)| *n > 0) {
-            eprintln!("kam:   … and {n} more reports with the same template error");
+            eprintln!(
+                "kam:   … and {} with the same template error",
+                count(*n, "more report", "more reports")
+            );
         }
         let accounts: usize = imported.iter().map(|i| i.dataset.accounts.len()).sum();
         let key: usize = scored
@@ -900,9 +916,18 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         }
         let index = out.join("index.html").display().to_string();
         eprintln!(
-            "kam: {accounts} accounts, {key} key accounts, {rejects} rejects, {rule_errors} rule errors; {plans} account plans and {reviews} manager reviews{}; open {index}{see}",
+            "kam: {}, {}, {}, {}; {} and {}{}; open {index}{see}",
+            count(accounts, "account", "accounts"),
+            count(key, "key account", "key accounts"),
+            count(rejects, "reject", "rejects"),
+            count(rule_errors, "rule error", "rule errors"),
+            count(plans, "account plan", "account plans"),
+            count(reviews, "manager review", "manager reviews"),
             if problems > 0 {
-                format!(" ({problems} reports could not be written)")
+                format!(
+                    " ({} could not be written)",
+                    count(problems, "report", "reports")
+                )
             } else {
                 String::new()
             }

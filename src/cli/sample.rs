@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::diag::count;
 use clap::Args;
 
 use crate::error::Result;
@@ -45,15 +46,15 @@ pub fn execute(args: &SampleArgs) -> Result<u8> {
     let c = write_sample(&opts, &args.out)?;
     if !args.quiet {
         eprintln!(
-            "kam: wrote {}: {} accounts, {} transaction lines, {} contacts, {} activities, {} tenders, {} managers, {} plan items",
+            "kam: wrote {}: {}, {}, {}, {}, {}, {}, {}",
             args.out.display(),
-            c.accounts,
-            c.transactions,
-            c.contacts,
-            c.activities,
-            c.tenders,
-            c.managers,
-            c.plans
+            count(c.accounts, "account", "accounts"),
+            count(c.transactions, "transaction line", "transaction lines"),
+            count(c.contacts, "contact", "contacts"),
+            count(c.activities, "activity", "activities"),
+            count(c.tenders, "tender", "tenders"),
+            count(c.managers, "manager", "managers"),
+            count(c.plans, "plan item", "plan items")
         );
     }
     Ok(super::EXIT_OK)

@@ -91,6 +91,25 @@ impl Locale {
         }
     }
 
+    /// The plural form a count takes before a noun: `"one"` (en: 1; ru: 1, 21, 101 …), `"few"`
+    /// (ru: 2–4, 22–24 …) or `"many"` (everything else, fractions included). Language files
+    /// hold the forms as `key_one`, `key_few` and `key` (see the `plural` filter).
+    pub fn plural_form(self, n: f64) -> &'static str {
+        if !n.is_finite() || n.fract() != 0.0 {
+            return "many";
+        }
+        let n = n.abs() as u64;
+        match self {
+            Locale::En if n == 1 => "one",
+            Locale::En => "many",
+            Locale::Ru => match (n % 10, n % 100) {
+                (1, r) if r != 11 => "one",
+                (2..=4, r) if !(12..=14).contains(&r) => "few",
+                _ => "many",
+            },
+        }
+    }
+
     /// A date from kam's day number (days since 1970-01-01, as in the model).
     pub fn date(self, days: f64) -> String {
         if !days.is_finite() {
@@ -119,5 +138,27 @@ mod tests {
         assert_eq!(Locale::En.delta(0.015, "pct"), "+1.5\u{a0}pp");
         assert_eq!(Locale::En.delta(-1200.0, "money"), "-1,200");
         assert_eq!(Locale::En.number(f64::NAN, 0), "—");
+    }
+
+    #[test]
+    fn plural_forms_per_locale() {
+        let forms =
+            |l: Locale, ns: &[f64]| ns.iter().map(|&n| l.plural_form(n)).collect::<Vec<_>>();
+        assert_eq!(
+            forms(Locale::En, &[0.0, 1.0, 2.0, 21.0, 1.5]),
+            ["many", "one", "many", "many", "many"]
+        );
+        assert_eq!(
+            forms(
+                Locale::Ru,
+                &[
+                    1.0, 2.0, 4.0, 5.0, 11.0, 12.0, 14.0, 21.0, 22.0, 25.0, 101.0, 111.0, 0.0, 1.5
+                ]
+            ),
+            [
+                "one", "few", "few", "many", "many", "many", "many", "one", "few", "many", "one",
+                "many", "many", "many"
+            ]
+        );
     }
 }

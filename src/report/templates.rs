@@ -249,7 +249,8 @@ impl Templates {
 }
 
 /// Parses a language file: a flat map of key → text. A user file must have every key the
-/// default has (a missing key would print nothing), and no key the default lacks.
+/// default has (a missing key would print nothing), and no key the default lacks, except the
+/// plural forms `key_one` and `key_few` of a key it has, which are optional.
 fn parse_strings(
     origin: &str,
     name: &str,
@@ -270,12 +271,27 @@ fn parse_strings(
     let at = if origin == "embedded" { name } else { origin };
     let strings = parse(text, at)?;
     let reference = parse(default, name)?;
-    if let Some(missing) = reference.keys().find(|k| !strings.contains_key(*k)) {
+    // `key_one` and `key_few` are a word's other plural forms (the `plural` filter): a file
+    // may add them for any key and need not have those the default has.
+    let plural_of = |k: &str| {
+        ["_one", "_few"]
+            .iter()
+            .find_map(|f| k.strip_suffix(f))
+            .filter(|base| reference.contains_key(*base))
+            .is_some()
+    };
+    if let Some(missing) = reference
+        .keys()
+        .find(|k| !strings.contains_key(*k) && !plural_of(k))
+    {
         return Err(Error::Template(format!(
             "{at}: the key `{missing}` is missing (copy it from the default with `kam init`)"
         )));
     }
-    if let Some(extra) = strings.keys().find(|k| !reference.contains_key(*k)) {
+    if let Some(extra) = strings
+        .keys()
+        .find(|k| !reference.contains_key(*k) && !plural_of(k))
+    {
         let hint = crate::diag::did_you_mean(extra, reference.keys().map(|s| s.as_str()))
             .map(|s| format!(": did you mean `{s}`?"))
             .unwrap_or_default();
@@ -325,6 +341,7 @@ fn register_filters(
     locale: Locale,
     strings: std::sync::Arc<BTreeMap<String, String>>,
 ) {
+    let words = strings.clone();
     // `label(prefix="quadrant_")`: the language's text for a code, else `fallback`, else the
     // code itself; none prints the language's "not known".
     tera.register_filter(
@@ -345,6 +362,22 @@ fn register_filters(
                 .cloned()
                 .or(fallback.filter(|f| !f.is_empty()))
                 .unwrap_or(code))
+        },
+    );
+    // `n | plural(key="review_rows")`: the language's word for `n` of something, by the
+    // language's plural rule: `t[key ~ "_one"]`, `t[key ~ "_few"]` or `t[key]` (a form the
+    // language file lacks falls back to `t[key]`).
+    tera.register_filter(
+        "plural",
+        move |v: &Value, kwargs: Kwargs, _: &State| -> tera::TeraResult<String> {
+            let key: String = kwargs.must_get("key")?;
+            let Some(base) = words.get(&key) else {
+                return Err(tera::Error::message(format!(
+                    "plural: the language file has no key `{key}`"
+                )));
+            };
+            let form = as_number(v).map_or("many", |n| locale.plural_form(n));
+            Ok(words.get(&format!("{key}_{form}")).unwrap_or(base).clone())
         },
     );
     // Each takes a number or none; none prints as an em dash ("not known").
@@ -390,6 +423,24 @@ mod tests {
         }
         let err = Templates::load(None, "fr").err().unwrap().to_string();
         assert!(err.contains("unknown --lang `fr`"), "{err}");
+    }
+
+    #[test]
+    fn plural_forms_are_optional_keys_of_keys_the_language_has() {
+        let default = "review_rows: rows\nreview_rows_one: row\nnot_known: not known\n";
+        // A file without the plural form, and one adding a form the default lacks.
+        let plain = parse_strings("x.yaml", "en", "review_rows: r\nnot_known: nk\n", default);
+        assert_eq!(plain.unwrap().get("review_rows_one"), None);
+        let few = "review_rows: r\nreview_rows_few: rr\nnot_known: nk\nnot_known_one: nk\n";
+        let few = parse_strings("x.yaml", "en", few, default).unwrap();
+        assert_eq!(few["review_rows_few"], "rr");
+        // A form of a key the language does not have is an unknown key.
+        let bad = "review_rows: r\nnot_known: nk\nreview_row_one: x\n";
+        let err = parse_strings("x.yaml", "en", bad, default).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown key `review_row_one`"),
+            "{err}"
+        );
     }
 
     #[test]

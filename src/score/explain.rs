@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::kams::{KamEngine, KamScored, ManagerResult};
 use super::{AccountResult, Engine, Outcome, Scored};
+use crate::diag::count;
 use crate::model::Dataset;
 use crate::model::value::format_number;
 use crate::rules::Compute;
@@ -185,9 +186,9 @@ pub fn render_kam(
     );
     let _ = writeln!(
         o,
-        "  level recorded {}, {} accounts, source {}",
+        "  level recorded {}, {}, source {}",
         m.level.unwrap_or("not known"),
-        m.accounts,
+        count(m.accounts, "account", "accounts"),
         m.origin.as_ref().map_or("none".to_string(), |o| o.cell(0))
     );
     let span = match (p.start, p.end) {
@@ -203,8 +204,10 @@ pub fn render_kam(
     );
     let _ = writeln!(
         o,
-        "  {} activities in the period, {} outside it and {} tenders outside it (ignored)",
-        m.activities_in_period, m.activities_outside_period, m.tenders_outside_period
+        "  {} in the period, {} outside it and {} outside it (ignored)",
+        count(m.activities_in_period, "activity", "activities"),
+        m.activities_outside_period,
+        count(m.tenders_outside_period, "tender", "tenders")
     );
     let v = &m.verdict;
     let _ = writeln!(
@@ -232,12 +235,12 @@ pub fn render_kam(
         let mv = &m.metrics[i];
         let _ = writeln!(
             o,
-            "  {} = {}    ({} over {}; {} rows{})",
+            "  {} = {}    ({} over {}; {}{})",
             metric.id,
             num(mv.value),
             metric.agg.as_str(),
             metric.over.as_str(),
-            mv.rows,
+            count(mv.rows, "row", "rows"),
             if mv.unknown > 0 {
                 format!(", {} not known", mv.unknown)
             } else {

@@ -761,7 +761,8 @@ fn run_kam_case(rules: &RuleSet, t: &TestFile) -> Vec<String> {
                     let cells: Vec<String> =
                         r.metrics[i].evidence.iter().map(|e| e.cell(&ds)).collect();
                     failures.push(format!(
-                        "evidence of {name}: expected {want} rows, got {got} ({})",
+                        "evidence of {name}: expected {}, got {got} ({})",
+                        crate::diag::count(want, "row", "rows"),
                         cells.join(", ")
                     ));
                 }
