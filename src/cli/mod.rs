@@ -12,9 +12,17 @@ use clap::{Parser, Subcommand};
 
 /// kam — decides which clients are key and why, from your CRM/ERP Excel export.
 ///
-/// Run with no arguments to process the embedded sample workbook into ./kam-out.
+/// Run with no arguments to process the embedded sample workbook into ./kam-out. Without a
+/// command, workbooks and the options of `kam run` run the main job (`kam clients.xlsx`,
+/// `kam --lang ru`).
 #[derive(Debug, Parser)]
-#[command(name = "kam", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "kam",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    override_usage = "kam [COMMAND]\n       kam [WORKBOOK]... [OPTIONS OF kam run]"
+)]
 pub struct Cli {
     /// What to do (default: `run` on the embedded sample).
     #[command(subcommand)]
@@ -87,7 +95,8 @@ pub fn main() -> ExitCode {
     prefer_small_pages();
     keep_freed_memory();
     install_panic_hook();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match parse(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_FAILED } else { EXIT_OK };
@@ -96,6 +105,45 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(run(cli))
+}
+
+/// Parses a command line (program name first). Without a command, the options and workbooks
+/// of `kam run` run the main job: `kam --lang ru` is `kam run --lang ru`, `kam clients.xlsx` is
+/// `kam run clients.xlsx`. A word that is neither a command nor a workbook (`kam rn`) is still
+/// an unknown command, with clap's "did you mean".
+pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::error::ErrorKind;
+    let e = match Cli::try_parse_from(args) {
+        Ok(c) => return Ok(c),
+        Err(e) => e,
+    };
+    let Some(first) = args.get(1).map(|a| a.to_string_lossy()) else {
+        return Err(e);
+    };
+    let is_option = first.starts_with('-');
+    let is_workbook = || {
+        let lower = first.to_ascii_lowercase();
+        run::WORKBOOK_EXTENSIONS
+            .iter()
+            .any(|x| lower.ends_with(&format!(".{x}")))
+            || std::path::Path::new(&*first).is_dir()
+    };
+    let main_job = match e.kind() {
+        ErrorKind::UnknownArgument => is_option,
+        ErrorKind::InvalidSubcommand => !is_option && is_workbook(),
+        _ => false,
+    };
+    if !main_job {
+        return Err(e);
+    }
+    let mut with_run = args.to_vec();
+    with_run.insert(1, "run".into());
+    match Cli::try_parse_from(&with_run) {
+        Ok(c) => Ok(c),
+        // An option `kam run` knows, with a bad value: its own message says what is wrong.
+        Err(run_error) if run_error.kind() != ErrorKind::UnknownArgument => Err(run_error),
+        Err(_) => Err(e),
+    }
 }
 
 /// Runs a parsed command line and returns the exit code.

@@ -282,7 +282,7 @@ fn write_batch(
 }
 
 /// The workbook files kam reads.
-const WORKBOOK_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
+pub(crate) const WORKBOOK_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
 
 /// Workbook arguments with folders expanded to the workbooks they hold (not recursive; sorted by
 /// name; Excel's `~$` lock files and hidden files skipped).
