@@ -124,40 +124,16 @@ fn no_arguments_runs_the_embedded_sample() {
 
 #[test]
 fn without_a_command_workbooks_and_run_options_run_the_main_job() {
-    let dir = tempfile::tempdir().unwrap();
-    // `kam --lang ru --out x` is `kam run --lang ru --out x` on the sample.
-    let o = kam()
-        .current_dir(dir.path())
-        .args(["--lang", "ru", "--out", "ru", "--quiet"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let index = std::fs::read_to_string(dir.path().join("ru/index.html")).unwrap();
-    assert!(index.contains("Сводка по портфелю"), "{index}");
+    // `kam --lang ru` is `kam run --lang ru` on the sample.
+    let r = run(&["--lang", "ru", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.file("index.html").contains("Сводка по портфелю"));
     // `kam BOOK` is `kam run BOOK`: the same scores.
     let book = fixture("valid/kam-sample.xlsx");
-    for (args, out) in [(vec![], "plain"), (vec!["run"], "with-run")] {
-        let o = kam()
-            .current_dir(dir.path())
-            .args(args)
-            .arg(&book)
-            .args(["--out", out, "-q"])
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    let scores = |out: &str| std::fs::read(dir.path().join(out).join("scores.json")).unwrap();
-    assert_eq!(scores("plain"), scores("with-run"));
+    let book = book.to_str().unwrap();
+    let (plain, with_run) = (run(&[book, "-q"]), run(&["run", book, "-q"]));
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert_eq!(plain.file("scores.json"), with_run.file("scores.json"));
     // A misspelt command stays an unknown command, not a workbook to read; an unknown option
     // is clap's error; a bad value of a run option is the run's own message.
     for (args, says) in [
@@ -166,12 +142,11 @@ fn without_a_command_workbooks_and_run_options_run_the_main_job() {
         (vec!["--lang", "fr"], "unknown --lang `fr`"),
         (vec!["missing.xlsx"], "missing.xlsx: no such file"),
     ] {
-        let o = kam().current_dir(dir.path()).args(&args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_says(&r, says);
+        assert!(!r.out.exists(), "{args:?}");
     }
-    assert!(!dir.path().join("kam-out").exists());
 }
 
 #[test]

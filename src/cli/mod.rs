@@ -110,7 +110,7 @@ pub fn main() -> ExitCode {
 /// Parses a command line (program name first). Without a command, the options and workbooks
 /// of `kam run` run the main job: `kam --lang ru` is `kam run --lang ru`, `kam clients.xlsx` is
 /// `kam run clients.xlsx`. A word that is neither a command nor a workbook (`kam rn`) is still
-/// an unknown command, with clap's "did you mean".
+/// an unknown command, and an option no command knows is still clap's error.
 pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     use clap::error::ErrorKind;
     let e = match Cli::try_parse_from(args) {
