@@ -291,8 +291,6 @@ fn compare(op: Op, a: f64, b: f64) -> bool {
     }
 }
 
-/// `a in [...]` as the tree walk does it: true at the first item equal to `a`, else not known
-/// when an item is not known, else false.
 /// `a == b` for the short texts rules compare fields with (`kind == 'meeting'`), without a
 /// call to `memcmp`: two overlapping word loads cover 4 to 16 bytes.
 #[inline]
@@ -312,6 +310,8 @@ fn same_text(a: &str, b: &str) -> bool {
     }
 }
 
+/// `a in [...]` as the tree walk does it: true at the first item equal to `a`, else not known
+/// when an item is not known, else false.
 fn is_in<T: PartialEq>(a: T, items: impl Iterator<Item = Option<T>>) -> Option<bool> {
     let mut any_missing = false;
     for item in items {
