@@ -96,7 +96,7 @@ pub fn main() -> ExitCode {
     keep_freed_memory();
     install_panic_hook();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match parse(&args) {
+    let mut cli = match parse(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_FAILED } else { EXIT_OK };
@@ -104,6 +104,17 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // This process ends when the run returns (see `RunArgs::process_ends`).
+    match &mut cli.command {
+        Some(Command::Run(args)) => args.process_ends = true,
+        None => {
+            cli.command = Some(Command::Run(run::RunArgs {
+                process_ends: true,
+                ..Default::default()
+            }))
+        }
+        _ => {}
+    }
     ExitCode::from(run(cli))
 }
 
