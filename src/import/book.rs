@@ -246,6 +246,80 @@ fn record_types(data: &[u8]) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
+/// The unpacked size in bytes of each worksheet of an .xlsx, by sheet name: what reading the
+/// sheet costs, so that the readers can take the largest sheets first. Empty for the other
+/// formats and for a workbook whose parts cannot be told apart; sizes only order the work, so
+/// nothing else depends on them.
+pub fn sheet_sizes(format: Format, bytes: &[u8]) -> std::collections::HashMap<String, u64> {
+    use std::io::Read;
+    let mut sizes = std::collections::HashMap::new();
+    if format != Format::Xlsx {
+        return sizes;
+    }
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return sizes;
+    };
+    // The two small parts that name the sheets and their files (ECMA-376 Part 1, 18.2.19).
+    let mut text = |name: &str| {
+        let mut t = String::new();
+        let entry = zip.by_name(name).ok()?;
+        // A few KB in real workbooks; a larger part is not worth reading for an estimate.
+        entry.take(1 << 20).read_to_string(&mut t).ok()?;
+        Some(t)
+    };
+    let (Some(workbook), Some(rels)) =
+        (text("xl/workbook.xml"), text("xl/_rels/workbook.xml.rels"))
+    else {
+        return sizes;
+    };
+    let attrs = |xml: &str, element: &str, keys: [&str; 2]| {
+        let mut found = Vec::new();
+        let mut reader = quick_xml::Reader::from_str(xml);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e))
+                    if e.local_name().as_ref() == element =>
+                {
+                    let mut values = [None, None];
+                    for a in e.attributes().flatten() {
+                        for (k, v) in keys.iter().zip(values.iter_mut()) {
+                            if a.key.local_name().as_ref() == *k {
+                                *v = a
+                                    .normalized_value(quick_xml::XmlVersion::default())
+                                    .ok()
+                                    .map(|c| c.into_owned());
+                            }
+                        }
+                    }
+                    if let [Some(a), Some(b)] = values {
+                        found.push((a, b));
+                    }
+                }
+                Ok(quick_xml::events::Event::Eof) | Err(_) => break,
+                _ => {}
+            }
+        }
+        found
+    };
+    let targets: std::collections::HashMap<String, String> =
+        attrs(&rels, "Relationship", ["Id", "Target"])
+            .into_iter()
+            .collect();
+    for (name, id) in attrs(&workbook, "sheet", ["name", "id"]) {
+        let Some(target) = targets.get(&id) else {
+            continue;
+        };
+        let path = match target.strip_prefix('/') {
+            Some(absolute) => absolute.to_string(),
+            None => format!("xl/{target}"),
+        };
+        if let Ok(entry) = zip.by_name(&path) {
+            sizes.insert(name, entry.size());
+        }
+    }
+    sizes
+}
+
 /// A sheet of a workbook as listed in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SheetInfo {
@@ -483,6 +557,41 @@ mod tests {
         })
         .unwrap();
         (declared, last)
+    }
+
+    #[test]
+    fn xlsx_sheet_sizes_are_their_unpacked_parts() {
+        let bytes = crate::SAMPLE_WORKBOOK;
+        let sizes = sheet_sizes(Format::Xlsx, bytes);
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("zip");
+        let mut names: Vec<&String> = sizes.keys().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "Accounts",
+                "Activities",
+                "Contacts",
+                "Managers",
+                "Plans",
+                "Tenders",
+                "Transactions"
+            ]
+        );
+        // The sample's sheets are its parts in workbook order (sheet1.xml is Accounts).
+        for (i, name) in ["Accounts", "Transactions", "Contacts", "Activities"]
+            .iter()
+            .enumerate()
+        {
+            let part = format!("xl/worksheets/sheet{}.xml", i + 1);
+            assert_eq!(
+                sizes[*name],
+                zip.by_name(&part).expect("part").size(),
+                "{name}"
+            );
+        }
+        assert!(sheet_sizes(Format::Ods, &[]).is_empty());
+        assert!(sheet_sizes(Format::Xlsx, b"PK not a zip").is_empty());
     }
 
     #[test]

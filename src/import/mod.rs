@@ -296,8 +296,8 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         first = Some(part);
     }
 
-    // The sheets left, largest first as exports usually go, shared among the readers (each with
-    // its own reader of the workbook); results are put back in sheet order.
+    // The sheets left, shared among the readers (each with its own reader of the workbook);
+    // results are put back in sheet order.
     let mut tasks = Vec::new();
     if later {
         tasks.push(Task::Accounts);
@@ -315,27 +315,95 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
             tasks.push(Task::Child(k));
         }
     }
+    // The readers take the largest sheets first, so that no reader is left with a large sheet
+    // after the others are done (with --fail-fast, in sheet order, so that the first reject
+    // stops the run where a reader going down the sheets would). Sheets of unknown size keep
+    // their order, after the others.
+    let mut schedule: Vec<usize> = (0..tasks.len()).collect();
+    if !opts.fail_fast {
+        let sizes = book::sheet_sizes(format, bytes);
+        let size = |t: &Task| {
+            let kind = match t {
+                Task::Accounts => SheetKind::Accounts,
+                Task::Transactions => SheetKind::Transactions,
+                Task::Child(k) => *k,
+            };
+            cx.sheet(kind)
+                .and_then(|n| sizes.get(n))
+                .copied()
+                .unwrap_or(0)
+        };
+        schedule.sort_by_key(|&i| std::cmp::Reverse(size(&tasks[i])));
+    }
     let index_now = first.as_ref().map(|p| &p.index);
     let slots: Vec<std::sync::Mutex<Option<Result<Part>>>> =
         tasks.iter().map(|_| Default::default()).collect();
+    // Accounts, when a reader reads it here; then the sheets read beside it can be resolved.
+    let accounts_read: std::sync::OnceLock<AccountsPart> = std::sync::OnceLock::new();
+    // Sheets whose ids a reader resolved between two sheets.
+    let resolved: Vec<std::sync::Mutex<Option<Done>>> =
+        tasks.iter().map(|_| Default::default()).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
+    // Resolves the sheets read so far, once Accounts is read: by each reader between two
+    // sheets, so that the resolving is shared like the reading instead of waiting for the last
+    // sheet (about half a second at a million accounts).
+    let resolve_read = || {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(acc) = first.as_ref().or_else(|| accounts_read.get()) else {
+            return;
+        };
+        for (slot, done) in slots.iter().zip(&resolved) {
+            if failed.load(Relaxed) {
+                return;
+            }
+            let part = match slot.lock().map(|mut s| s.take()) {
+                Ok(Some(Ok(part))) => part,
+                Ok(other) => {
+                    // Not read yet, taken by another reader, or failed: left as it was.
+                    if let (Some(o), Ok(mut s)) = (other, slot.lock()) {
+                        *s = Some(o);
+                    }
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let d = resolve_part(part, acc, file);
+            if let Ok(mut r) = done.lock() {
+                *r = Some(d);
+            }
+        }
+    };
     let work = |book: &mut Book<'_>| {
         use std::sync::atomic::Ordering::Relaxed;
         while !failed.load(Relaxed) {
-            let i = next.fetch_add(1, Relaxed);
-            let Some(task) = tasks.get(i) else { break };
+            let Some(&i) = schedule.get(next.fetch_add(1, Relaxed)) else {
+                break;
+            };
+            let task = &tasks[i];
             // A reader that panics on a malformed part fails its task with the panic's message
             // (the scope would otherwise report only that a thread panicked).
-            let result = crate::panics::contain(|| run_task(book, &cx, *task, index_now))
-                .unwrap_or_else(|detail| Err(damaged_inside(file, &detail)));
-            if result.is_err() {
-                // Tasks are taken in order: those before this one are done or running.
-                failed.store(true, Relaxed);
+            let result = crate::panics::contain(|| run_task(book, &cx, *task, index_now));
+            let result = result.unwrap_or_else(|detail| Err(damaged_inside(file, &detail)));
+            match result {
+                Ok(Part::Accounts(a)) => {
+                    let _ = accounts_read.set(*a);
+                }
+                Err(e) => {
+                    // Tasks are taken in schedule order: those before this one are done or
+                    // running.
+                    failed.store(true, Relaxed);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(Err(e));
+                    }
+                }
+                Ok(part) => {
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(Ok(part));
+                    }
+                }
             }
-            if let Ok(mut slot) = slots[i].lock() {
-                *slot = Some(result);
-            }
+            resolve_read();
         }
     };
     std::thread::scope(|scope| {
@@ -349,33 +417,61 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         }
         work(&mut book);
     });
-    let mut parts = Vec::new();
-    for slot in slots {
+    // The first failure in schedule order: the tasks before it all ran, so it is the same
+    // failure on every run.
+    for &i in &schedule {
+        if let Ok(mut slot) = slots[i].lock()
+            && let Some(Err(_)) = slot.as_ref()
+            && let Some(Err(e)) = slot.take()
+        {
+            return Err(e);
+        }
+    }
+    // In sheet order: Transactions when read before the others, then each task's sheet,
+    // resolved or still to resolve.
+    let mut parts: Vec<std::result::Result<Done, Part>> = Vec::new();
+    if let Some(t) = tx_first {
+        parts.push(Err(Part::Tx(Some(Box::new(t)))));
+    }
+    for (slot, done) in slots.into_iter().zip(resolved) {
+        if let Some(d) = done.into_inner().ok().flatten() {
+            parts.push(Ok(d));
+            continue;
+        }
         match slot.into_inner().ok().flatten() {
-            Some(Ok(p)) => parts.push(p),
+            Some(Ok(p)) => parts.push(Err(p)),
             Some(Err(e)) => return Err(e),
-            // Not taken: only after a task before it failed, which returned above.
+            // Accounts, or not taken: only after a task before it failed, which returned above.
             None => {}
         }
     }
-    let mut tx_part = tx_first;
-    let mut kid_parts = Vec::new();
-    for p in parts {
-        match p {
-            Part::Accounts(a) => first = Some(*a),
-            Part::Tx(t) => tx_part = t.map(|t| *t),
-            Part::Child(c) => kid_parts.push(*c),
-        }
+    if first.is_none() {
+        first = accounts_read.into_inner();
     }
     let Some(acc) = first else {
         return Err(Error::Usage(
             "internal error: the import left no Accounts result".into(),
         ));
     };
+    // The sheets left to resolve, in parallel; the results stay in sheet order, so the
+    // rejects keep their order.
+    let done: Vec<Done> = parts
+        .into_par_iter()
+        .map(|p| p.unwrap_or_else(|part| resolve_part(part, &acc, file)))
+        .collect();
+    let mut tx_done = None;
+    let mut kids_done = Vec::new();
+    for d in done {
+        match d {
+            Done::Tx(t) => tx_done = Some(t),
+            Done::Child(c) => kids_done.push(c),
+            Done::Nothing => {}
+        }
+    }
 
     let AccountsPart {
         accounts,
-        index,
+        index: _,
         account_kam_col,
         account_columns,
         account_extras,
@@ -396,20 +492,6 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         list: first_rejects,
         fail_fast: opts.fail_fast,
     };
-
-    // Each sheet read beside Accounts has its ids resolved and its records placed on their
-    // accounts, the sheets in parallel; the results are merged in sheet order, so the rejects
-    // keep their order.
-    let n_accounts = ds.accounts.len();
-    let (tx_done, kids_done) = rayon::join(
-        || tx_part.map(|t| resolve_transactions(t, &index, file, n_accounts)),
-        || {
-            kid_parts
-                .into_par_iter()
-                .map(|c| resolve_child(c, &index, file, &ds.accounts))
-                .collect::<Vec<_>>()
-        },
-    );
     let mut totals: Vec<TxTotals> = Vec::new();
     if let Some((report, list, t, lines)) = tx_done {
         totals = t;
@@ -879,6 +961,32 @@ fn resolve_child(mut c: ChildPart, index: &IdIndex, file: &str, accounts: &[Acco
         _ => {}
     }
     (report, list, c.records, c.extras)
+}
+
+/// A sheet with its account ids resolved.
+enum Done {
+    /// Transactions.
+    Tx(TxDone),
+    /// Contacts, Activities, Tenders or Plans.
+    Child(ChildDone),
+    /// No sheet (a Transactions task that found none).
+    Nothing,
+}
+
+/// Resolves the account ids of a sheet read beside Accounts (see [`resolve_transactions`] and
+/// [`resolve_child`]).
+fn resolve_part(part: Part, acc: &AccountsPart, file: &str) -> Done {
+    match part {
+        Part::Tx(Some(t)) => Done::Tx(resolve_transactions(
+            *t,
+            &acc.index,
+            file,
+            acc.accounts.len(),
+        )),
+        Part::Child(c) => Done::Child(resolve_child(*c, &acc.index, file, &acc.accounts)),
+        // Accounts itself is never among the sheets to resolve.
+        Part::Tx(None) | Part::Accounts(_) => Done::Nothing,
+    }
 }
 
 fn read_transactions(
