@@ -456,10 +456,17 @@ fn child_rows_for_unknown_accounts_are_rejected_with_a_suggestion() {
 /// Child sheets are read at the same time as Accounts and their account ids looked up
 /// afterwards: the rejects must be the same, in the same order, as reading them after Accounts
 /// (`--fail-fast` does), whatever else is wrong with the row and on any number of threads.
+/// The readers take the largest sheets first, which here is the sheet order reversed.
 #[test]
 fn unknown_accounts_read_beside_accounts_are_rejected_in_row_order() {
     let rel = "invalid/unknown-account-mixed.xlsx";
     let f = fixture(rel).display().to_string();
+    let bytes = std::fs::read(fixture(rel)).expect("fixture");
+    let sizes = kam::import::book::sheet_sizes(kam::import::book::Format::Xlsx, &bytes);
+    assert!(
+        sizes["Activities"] > sizes["Transactions"] && sizes["Transactions"] > sizes["Accounts"],
+        "the fixture no longer has its sheets in the opposite order of their sizes: {sizes:?}"
+    );
     let expected = [
         format!(
             "{f},Transactions,Transactions!B3,account_id,X9,row,account `X9` is not in Accounts; this row is not used"
