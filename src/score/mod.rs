@@ -770,14 +770,17 @@ impl Engine {
     }
 
     fn kam_results(&self, ds: &Dataset, accounts: &[AccountResult]) -> Vec<KamResult> {
-        let mut by_kam: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+        // Hashed by the ids the dataset holds (a million accounts, no copy of an id), then in
+        // id order.
+        let mut by_kam: HashMap<&str, (usize, usize, usize), ahash::RandomState> =
+            HashMap::default();
         for m in &ds.managers {
-            by_kam.entry(m.id.clone()).or_default();
+            by_kam.entry(m.id.as_str()).or_default();
         }
         for r in accounts {
             let a = &ds.accounts[r.index];
             let Some(k) = &a.kam_id else { continue };
-            let e = by_kam.entry(k.clone()).or_default();
+            let e = by_kam.entry(k.as_str()).or_default();
             e.0 += 1;
             if r.key {
                 e.2 += 1;
@@ -786,6 +789,8 @@ impl Engine {
                 }
             }
         }
+        let mut by_kam: Vec<(&str, (usize, usize, usize))> = by_kam.into_iter().collect();
+        by_kam.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let params: Vec<V<'_>> = self
             .rules
             .params
@@ -795,6 +800,7 @@ impl Engine {
         by_kam
             .into_iter()
             .map(|(kam_id, (n, key, key_all))| {
+                let kam_id = kam_id.to_string();
                 let mut slots: Vec<V<'_>> = vec![
                     V::Str(Cow::Owned(kam_id.clone())),
                     V::Num(n as f64),
