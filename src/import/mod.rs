@@ -451,21 +451,24 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         }
     }
     // In sheet order: Transactions when read before the others, then each task's sheet,
-    // resolved or still to resolve.
-    let mut parts: Vec<std::result::Result<Done, Part>> = Vec::new();
+    // resolved by a reader or still to resolve.
+    enum Sheet {
+        Resolved(Done),
+        Read(Part),
+    }
+    let mut parts: Vec<Sheet> = Vec::new();
     if let Some(t) = tx_first {
-        parts.push(Err(Part::Tx(Some(Box::new(t)))));
+        parts.push(Sheet::Read(Part::Tx(Some(Box::new(t)))));
     }
     for (slot, done) in slots.into_iter().zip(resolved) {
         if let Some(d) = done.into_inner().ok().flatten() {
-            parts.push(Ok(d));
+            parts.push(Sheet::Resolved(d));
             continue;
         }
-        match slot.into_inner().ok().flatten() {
-            Some(Ok(p)) => parts.push(Err(p)),
-            Some(Err(e)) => return Err(e),
-            // Accounts, or not taken: only after a task before it failed, which returned above.
-            None => {}
+        // Failures were returned above; Accounts is not in a slot; a task after a failure was
+        // never taken.
+        if let Some(Ok(p)) = slot.into_inner().ok().flatten() {
+            parts.push(Sheet::Read(p));
         }
     }
     if first.is_none() {
@@ -480,7 +483,10 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
     // rejects keep their order.
     let done: Vec<Done> = parts
         .into_par_iter()
-        .map(|p| p.unwrap_or_else(|part| resolve_part(part, &acc, file)))
+        .map(|p| match p {
+            Sheet::Resolved(d) => d,
+            Sheet::Read(part) => resolve_part(part, &acc, file),
+        })
         .collect();
     let mut tx_done = None;
     let mut kids_done = Vec::new();
