@@ -373,17 +373,13 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
             if failed.load(Relaxed) {
                 return;
             }
-            let part = match slot.lock().map(|mut s| s.take()) {
-                Ok(Some(Ok(part))) => part,
-                Ok(other) => {
-                    // Not read yet, taken by another reader, or failed: left as it was.
-                    if let (Some(o), Ok(mut s)) = (other, slot.lock()) {
-                        *s = Some(o);
-                    }
-                    continue;
-                }
-                Err(_) => continue,
+            // Only a sheet read without failure is taken; one not read yet, taken by another
+            // reader, or failed is left as it is.
+            let Ok(mut s) = slot.lock() else { continue };
+            let Some(Ok(part)) = s.take_if(|r| r.is_ok()) else {
+                continue;
             };
+            drop(s);
             let d = resolve_part(part, acc, file);
             if let Ok(mut r) = done.lock() {
                 *r = Some(d);
