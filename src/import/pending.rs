@@ -3,8 +3,6 @@
 //! Accounts has been read. The rows whose id is not in Accounts are then rejected, with the same
 //! reject, in the same place of the rejects list, as when the sheet is read after Accounts.
 
-use std::collections::HashMap;
-
 use super::Rejects;
 use super::sheet::Row;
 use crate::diag::did_you_mean;
@@ -23,7 +21,7 @@ pub(super) enum Ids<'a> {
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     /// Id → provisional number, in order of first use.
-    numbers: HashMap<Box<str>, u32, ahash::RandomState>,
+    numbers: Numbers,
     /// Each row used so far: provisional number, row, and how many rejects the sheet had
     /// recorded when the row's own checks began (where its reject goes if its id is unknown).
     pub rows: Vec<[u32; 3]>,
@@ -61,19 +59,7 @@ impl Ids<'_> {
                     Ok(None)
                 }
             },
-            Ids::Later(p) => {
-                // Looked up before inserting: most rows repeat an id already numbered, and
-                // the entry API would copy the id for each of them.
-                let n = match p.numbers.get(id) {
-                    Some(&n) => n,
-                    None => {
-                        let n = p.numbers.len() as u32;
-                        p.numbers.insert(Box::from(id), n);
-                        n
-                    }
-                };
-                Ok(Some(n as usize))
-            }
+            Ids::Later(p) => Ok(Some(p.numbers.number(id) as usize)),
         }
     }
 
@@ -105,14 +91,13 @@ impl Pending {
     ) -> Vec<Option<usize>> {
         let sheet = report.sheet.clone();
         let sheet = sheet.as_str();
-        let mut ids: Vec<&str> = vec![""; self.numbers.len()];
-        let mut by_number: Vec<Option<usize>> = vec![None; self.numbers.len()];
-        for (id, &n) in &self.numbers {
-            ids[n as usize] = id;
-            by_number[n as usize] = index.get(&**id).copied();
-        }
+        let by_number: Vec<Option<usize>> = self
+            .numbers
+            .iter()
+            .map(|id| index.get(id).copied())
+            .collect();
         let reject = |n: u32, row: u32| {
-            let (value, reason) = unknown_account(ids[n as usize], index);
+            let (value, reason) = unknown_account(self.numbers.id(n), index);
             Reject {
                 file: file.to_string(),
                 sheet: sheet.to_string(),
@@ -181,6 +166,67 @@ impl Pending {
     }
 }
 
+/// Distinct ids numbered in order of first use: the ids laid end to end in one text, and a
+/// table of numbers keyed by the ids' hashes. A million ids make three allocations instead of
+/// a million boxed strings in a table of 24-byte entries, which kept the import's readers
+/// busy zeroing fresh pages and rehashing (see docs/performance.md).
+#[derive(Default)]
+struct Numbers {
+    /// The ids, end to end.
+    text: String,
+    /// Where each id ends in `text` (id `n` starts where id `n - 1` ends).
+    ends: Vec<usize>,
+    /// Each id's number and the low half of its hash (compared before the text).
+    table: hashbrown::HashTable<(u32, u32)>,
+    hasher: ahash::RandomState,
+}
+
+impl std::fmt::Debug for Numbers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The table's hash of an entry from the half kept in it: spread over all 64 bits, as the
+/// table takes its buckets from the low bits and its tags from the top seven.
+fn spread(low: u32) -> u64 {
+    u64::from(low).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Numbers {
+    /// The number of `id`, given the next free one if it is new.
+    fn number(&mut self, id: &str) -> u32 {
+        let low = self.hasher.hash_one(id.as_bytes()) as u32;
+        let (text, ends) = (&self.text, &self.ends);
+        let same = |&(n, h): &(u32, u32)| h == low && id_at(text, ends, n) == id;
+        if let Some(&(n, _)) = self.table.find(spread(low), same) {
+            return n;
+        }
+        let n = self.ends.len() as u32;
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+        self.table
+            .insert_unique(spread(low), (n, low), |&(_, h)| spread(h));
+        n
+    }
+
+    /// The id numbered `n`.
+    fn id(&self, n: u32) -> &str {
+        id_at(&self.text, &self.ends, n)
+    }
+
+    /// The ids in order of their numbers.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len() as u32).map(|n| self.id(n))
+    }
+}
+
+fn id_at<'t>(text: &'t str, ends: &[usize], n: u32) -> &'t str {
+    let n = n as usize;
+    let start = if n == 0 { 0 } else { ends[n - 1] };
+    &text[start..ends[n]]
+}
+
 /// A child row's account id; `None` when it is empty (a row reject is recorded).
 pub(super) fn account_id<'r>(
     row: &'r Row<'_>,
@@ -216,4 +262,28 @@ pub(super) fn unknown_account(id: &str, index: &super::IdIndex) -> (String, Stri
         id.to_string(),
         format!("account `{id}` is not in Accounts{hint}; this row is not used"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Numbers;
+
+    #[test]
+    fn ids_are_numbered_in_order_of_first_use_and_read_back() {
+        let mut n = Numbers::default();
+        // Ids that are prefixes of each other, repeated, and enough of them to make the table
+        // grow several times (its entries are then placed by their kept hash halves).
+        let ids: Vec<String> = (0..5_000).map(|i| format!("A{}", i % 1_700)).collect();
+        let got: Vec<u32> = ids.iter().map(|id| n.number(id)).collect();
+        let want: Vec<u32> = (0..5_000).map(|i| (i % 1_700) as u32).collect();
+        assert_eq!(got, want);
+        assert_eq!(n.iter().count(), 1_700);
+        assert_eq!(n.id(0), "A0");
+        assert_eq!(n.id(10), "A10");
+        assert_eq!(n.id(1_699), "A1699");
+        assert_eq!(n.number("A1"), 1);
+        assert_eq!(n.number("A"), 1_700);
+        assert_eq!(n.number("é ü"), 1_701);
+        assert_eq!(n.iter().last(), Some("é ü"));
+    }
 }
