@@ -4,6 +4,7 @@
 //! records (contacts, activities, tenders, plans) that point at them by index. Every record
 //! remembers the row it came from, so findings can cite `Activities!A17`.
 
+pub mod prefetch;
 pub mod schema;
 pub mod value;
 
@@ -526,6 +527,18 @@ impl RowsByAccount {
         RowsByAccount { start, rows }
     }
 
+    /// Starts loading where the rows of account `a` are listed (`list`: the list itself,
+    /// once that is loaded). Only a hint (see the [`prefetch`](self::prefetch) module).
+    pub fn prefetch(&self, a: usize, list: bool) {
+        match (list, self.start.get(a)) {
+            (false, Some(s)) => prefetch::prefetch_line(s),
+            (true, Some(&s)) => {
+                prefetch::prefetch_line(self.rows.as_ptr().wrapping_add(s as usize))
+            }
+            _ => {}
+        }
+    }
+
     /// The rows of account `a`, in row order.
     pub fn of(&self, a: usize) -> &[u32] {
         &self.rows[self.start[a] as usize..self.start[a + 1] as usize]
@@ -539,6 +552,11 @@ mod tests {
     #[test]
     fn rows_by_account_keep_row_order_and_empty_accounts() {
         let g = RowsByAccount::new(4, [2usize, 0, 2, 3, 2].into_iter());
+        // Hints for any account, listed or not, past the end or not, change nothing.
+        for a in 0..8 {
+            g.prefetch(a, false);
+            g.prefetch(a, true);
+        }
         assert_eq!(g.of(0), [1]);
         assert!(g.of(1).is_empty());
         assert_eq!(g.of(2), [0, 2, 4]);

@@ -633,7 +633,10 @@ fn write_manager(
         &Json::Array(v.contributions.iter().map(contribution).collect()),
     )?;
     key(out, 4, "dossier", false);
+    // The entries' accounts and contacts are scattered over the dataset: asked for ahead.
+    let mut prefetch = m.dossier_prefetcher(ds, k.dossier.iter().map(|d| d.account));
     lines(out, 4, &k.dossier, |out, d| {
+        prefetch();
         let a = &ds.accounts[d.account];
         out.extend_from_slice(b"{\"account\": ");
         string(out, m.account_id(ds, d.account));

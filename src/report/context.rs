@@ -1116,10 +1116,19 @@ impl Inputs<'_> {
             .iter()
             .enumerate()
             .map(|(i, _)| {
-                let rows: Vec<Value> = m.metrics[i]
-                    .evidence
+                let evidence = &m.metrics[i].evidence;
+                let rows: Vec<Value> = evidence
                     .iter()
-                    .map(|e| {
+                    .enumerate()
+                    .map(|(j, e)| {
+                        // The rows are scattered over the dataset: their records are asked
+                        // for 16 rows ahead, the texts they point to 8 rows ahead.
+                        if let Some(ahead) = evidence.get(j + 16) {
+                            renderer.prefetch(ahead);
+                        }
+                        if let Some(ahead) = evidence.get(j + 8) {
+                            renderer.prefetch_text(ahead);
+                        }
                         cell_of(e, &mut cell);
                         reason.clear();
                         let _ = write!(reason, "{}", renderer.display(i, e));
@@ -1180,10 +1189,12 @@ impl Inputs<'_> {
                 with_list(&view, "evidence", rows)
             })
             .collect();
+        let mut prefetch = all.dossier_prefetcher(ds, m.dossier.iter().map(|d| d.account));
         let dossier: Vec<Value> = m
             .dossier
             .iter()
             .map(|d| {
+                prefetch();
                 let a = &ds.accounts[d.account];
                 cell.clear();
                 let _ = crate::model::write_cell_ref(&mut cell, &a.origin.sheet, a.origin.row, 0);

@@ -477,6 +477,46 @@ impl std::fmt::Display for ReasonDisplay<'_, '_> {
 }
 
 impl<'a> Renderer<'a> {
+    /// Starts loading what the finding of evidence row `e` reads first: its row's record and
+    /// its account's. A loop over many evidence rows calls this some rows ahead (and
+    /// [`Renderer::prefetch_text`] fewer rows ahead), so that the processor waits for several
+    /// scattered records at once instead of for one after another. Only a hint: it reads
+    /// nothing and changes nothing.
+    pub fn prefetch(&self, e: &Evidence) {
+        use crate::model::prefetch::{prefetch_line, prefetch_record};
+        let ds = self.ctx.ds;
+        let (row, account) = (e.row as usize, e.account as usize);
+        match e.source {
+            Source::Activities => prefetch_record(ds.activities.get(row)),
+            Source::Contacts => prefetch_record(ds.contacts.get(row)),
+            Source::Tenders => prefetch_record(ds.tenders.get(row)),
+            Source::Accounts => {}
+        }
+        if let Some(a) = ds.accounts.get(account) {
+            prefetch_line(&a.name);
+        }
+    }
+
+    /// The second step of [`Renderer::prefetch`], once the records are loaded: starts
+    /// loading the texts a finding prints most (the account's name, and the row's own name
+    /// on Contacts and Tenders).
+    pub fn prefetch_text(&self, e: &Evidence) {
+        use crate::model::prefetch::prefetch_line;
+        let ds = self.ctx.ds;
+        let (row, account) = (e.row as usize, e.account as usize);
+        if let Some(a) = ds.accounts.get(account) {
+            prefetch_line(a.name.as_ptr());
+        }
+        let name = match e.source {
+            Source::Contacts => ds.contacts.get(row).and_then(|c| c.name.as_deref()),
+            Source::Tenders => ds.tenders.get(row).and_then(|t| t.name.as_deref()),
+            _ => None,
+        };
+        if let Some(n) = name {
+            prefetch_line(n.as_ptr());
+        }
+    }
+
     /// The finding of metric `metric` on an evidence row, to print.
     pub fn display<'r>(&'r self, metric: usize, e: &Evidence) -> ReasonDisplay<'r, 'a> {
         ReasonDisplay {
@@ -531,6 +571,49 @@ impl KamScored {
             .dossier
             .iter()
             .flat_map(move |d| d.gaps(ds, account))
+    }
+
+    /// Starts loading what the dossier entry of `account` reads, in three steps like
+    /// [`Renderer::prefetch`]'s two: step 0 the account's record and where its contacts are
+    /// listed, step 1 (some entries later, once that is loaded) the list, step 2 the contacts'
+    /// records. Only a hint.
+    pub fn prefetch_dossier(&self, ds: &Dataset, account: usize, step: u8) {
+        use crate::model::prefetch::prefetch_record;
+        for d in self.lazy.dossier.iter().filter(|d| !d.contact.is_empty()) {
+            match step {
+                0 => {
+                    prefetch_record(ds.accounts.get(account));
+                    d.contacts.prefetch(account, false);
+                }
+                1 => d.contacts.prefetch(account, true),
+                _ => {
+                    for &ci in d.contacts.of(account) {
+                        prefetch_record(ds.contacts.get(ci as usize));
+                    }
+                }
+            }
+        }
+    }
+
+    /// For a loop over dossier entries (the accounts `accounts`, in order): a function to call
+    /// before each entry, which starts loading the entries 12, 8 and 4 places ahead in the
+    /// three steps of [`KamScored::prefetch_dossier`].
+    pub fn dossier_prefetcher<'s, I>(&'s self, ds: &'s Dataset, accounts: I) -> impl FnMut() + 's
+    where
+        I: Iterator<Item = usize> + Clone + 's,
+    {
+        let mut steps = [
+            accounts.clone().skip(12),
+            accounts.clone().skip(8),
+            accounts.skip(4),
+        ];
+        move || {
+            for (step, next) in steps.iter_mut().enumerate() {
+                if let Some(a) = next.next() {
+                    self.prefetch_dossier(ds, a, step as u8);
+                }
+            }
+        }
     }
 
     /// An evidence row's sheet name and row number (`("Activities", 17)`), from what was
