@@ -186,6 +186,8 @@ struct CsvRow<'a> {
     cols: &'a [Column],
     col: usize,
     failed: Option<csv::Error>,
+    /// Where a number is written before it becomes a field (reused from row to row).
+    number: &'a mut String,
 }
 
 impl CsvRow<'_> {
@@ -208,7 +210,13 @@ impl Cells for CsvRow<'_> {
     fn num(&mut self, value: Option<f64>) {
         match value {
             None => self.field(b""),
-            Some(x) => self.field(crate::model::value::format_number(x).as_bytes()),
+            Some(x) => {
+                let mut n = std::mem::take(self.number);
+                n.clear();
+                let _ = crate::model::value::write_number(&mut n, x);
+                self.field(n.as_bytes());
+                *self.number = n;
+            }
         }
     }
 }
@@ -236,12 +244,14 @@ pub fn scores_csv(mut out: impl std::io::Write + Send, ds: &Dataset, s: &Scored)
     let chunks: Vec<&[AccountResult]> = s.accounts.chunks(CSV_CHUNK).collect();
     let render = |rows: &&[AccountResult]| -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 200));
+        let mut number = String::new();
         for r in rows.iter() {
             let mut row = CsvRow {
                 w: &mut w,
                 cols: &cols,
                 col: 0,
                 failed: None,
+                number: &mut number,
             };
             account_row(ds, r, &mut row);
             if let Some(e) = row.failed {

@@ -41,7 +41,9 @@ impl Locale {
         if !x.is_finite() {
             return "—".to_string();
         }
-        let text = format!("{:.*}", decimals, x.abs());
+        // As `format!("{:.*}", decimals, x.abs())`, without its slow exact path.
+        let mut text = String::with_capacity(24);
+        let _ = crate::model::value::write_fixed(&mut text, x.abs(), decimals);
         let (int, frac) = match text.split_once('.') {
             Some((i, f)) => (i, Some(f)),
             None => (text.as_str(), None),
