@@ -1929,7 +1929,7 @@ impl KamEngine {
         let vm = self.vm(&params);
         let mut verdict = self
             .logic
-            .run(&mut slots, &params, vm.as_ref(), trace, &cite);
+            .run(&mut slots, &params, vm.as_ref(), trace, &cite, None);
         errors.append(&mut verdict.errors);
         verdict.errors = errors;
         ManagerResult {

@@ -9,7 +9,8 @@ use super::{
     Contribution, Outcome, RuleError, bind, bind_template, num_param, param_v, render, row_inputs,
 };
 use crate::diag::Diagnostic;
-use crate::expr::V;
+use crate::expr::typed::{Compiled, Row, Slot, Ty};
+use crate::expr::{EvalError, Expr, V};
 use crate::rules::lua::LuaVm;
 use crate::rules::{Aggregate, Band, Compute, Criterion, Decide, Hit, Measure, ParamValue, Table};
 
@@ -110,7 +111,144 @@ pub struct Parts<'a> {
     pub bands: &'a [Band],
 }
 
+/// A [`Logic`]'s expressions compiled to typed nodes ([`crate::expr::typed`]) for a scope
+/// whose slots have fixed types: the account rules, evaluated a million times in a large run.
+/// An expression with a part of no fixed type (an extra column, a table output whose rows give
+/// values of several types) keeps the tree walk; both give the same values.
+#[derive(Debug, Clone)]
+pub struct Typed {
+    measures: Vec<Option<Compiled<usize>>>,
+    /// Per table, per row.
+    rows: Vec<Vec<Compiled<usize>>>,
+    decide: Vec<Option<Compiled<usize>>>,
+    points: Vec<Option<Compiled<usize>>>,
+}
+
+impl Typed {
+    /// How many expressions run on typed nodes, and how many there are.
+    pub fn count(&self) -> (usize, usize) {
+        let all = self
+            .measures
+            .iter()
+            .chain(&self.decide)
+            .chain(&self.points)
+            .flatten()
+            .chain(self.rows.iter().flatten());
+        all.fold((0, 0), |(t, n), c| (t + usize::from(c.is_typed()), n + 1))
+    }
+}
+
+/// A record's slots as typed nodes read them: a slot declared of a type holds a value of that
+/// type or `Missing` ([`Logic::compile`]).
+struct SlotRow<'s, 'a>(&'s [V<'a>]);
+
+impl<'s> Row<'s, usize> for SlotRow<'s, '_> {
+    fn num(&self, slot: usize) -> Option<f64> {
+        match self.0.get(slot) {
+            Some(V::Num(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    fn flag(&self, slot: usize) -> Option<bool> {
+        match self.0.get(slot) {
+            Some(V::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn text(&self, slot: usize) -> Option<std::borrow::Cow<'s, str>> {
+        match self.0.get(slot) {
+            Some(V::Str(t)) => Some(std::borrow::Cow::Borrowed(t.as_ref())),
+            _ => None,
+        }
+    }
+}
+
+/// Evaluates `e` on `slots`: through its compiled form when it has typed nodes.
+fn eval<'s>(
+    compiled: Option<&'s Compiled<usize>>,
+    e: &'s Expr,
+    slots: &'s [V<'_>],
+) -> Result<V<'s>, EvalError> {
+    match compiled {
+        Some(c) if c.is_typed() => c.eval(&SlotRow(slots), &|s| slots[s].clone()),
+        _ => e.eval(&|s| slots[s].clone()),
+    }
+}
+
+fn param_ty(v: &ParamValue) -> Ty {
+    match v {
+        ParamValue::Num(_) => Ty::Num,
+        ParamValue::Text(_) => Ty::Text,
+        ParamValue::Bool(_) => Ty::Bool,
+    }
+}
+
 impl Logic {
+    /// Compiles the expressions for a scope whose slots before the measures are described by
+    /// `base` (a field of a fixed type, a param's value, or [`Slot::Dynamic`]). Measures are
+    /// numbers; a table output has the type its rows and default all give, else no fixed type.
+    /// Only for records filled as `base` says: [`Logic::run`] with values of other types (a
+    /// test's forced inputs) must not be given the result.
+    pub fn compile(&self, base: &impl Fn(usize) -> Slot<usize>) -> Typed {
+        let output_ty = |name: &str| -> Option<Ty> {
+            let mut types = self
+                .tables
+                .iter()
+                .filter(|t| t.output == name)
+                .flat_map(|t| t.rows.iter().map(|r| &r.value).chain(&t.default))
+                .map(param_ty);
+            let first = types.next()?;
+            types.all(|t| t == first).then_some(first)
+        };
+        let slot = |s: usize| -> Slot<usize> {
+            if s < self.measure_slots.start {
+                base(s)
+            } else if self.measure_slots.contains(&s) {
+                Slot::Field(Ty::Num, s)
+            } else {
+                match self
+                    .names
+                    .get(s)
+                    .and_then(|n| self.output_slot(n).filter(|o| *o == s).and(output_ty(n)))
+                {
+                    Some(ty) => Slot::Field(ty, s),
+                    None => Slot::Dynamic,
+                }
+            }
+        };
+        let compile = |e: &Expr| Compiled::new(e, &slot);
+        Typed {
+            measures: self
+                .measures
+                .iter()
+                .map(|m| match &m.compute {
+                    Compute::Expr(e) => Some(compile(&e.expr)),
+                    Compute::Lua(..) => None,
+                })
+                .collect(),
+            rows: self
+                .tables
+                .iter()
+                .map(|t| t.rows.iter().map(|r| compile(&r.when.expr)).collect())
+                .collect(),
+            decide: self
+                .criteria
+                .iter()
+                .map(|c| match &c.decide {
+                    Decide::Expr(e) => Some(compile(&e.expr)),
+                    Decide::Lua(..) => None,
+                })
+                .collect(),
+            points: self
+                .criteria
+                .iter()
+                .map(|c| c.points.as_ref().map(|p| compile(&p.expr)))
+                .collect(),
+        }
+    }
+
     /// Binds a scope's rules. `names` are the scope's base names followed by the params
     /// (`params` of them, the last ones); measures and table outputs are added after them.
     pub fn bind(
@@ -274,6 +412,9 @@ impl Logic {
     /// Runs measures, tables, criteria and bands over one record's `slots` (base names and
     /// params filled; measure and output slots are filled here). `params` are the param values
     /// (for band thresholds); `cite` turns input names into source cells.
+    /// `typed`: the expressions compiled by [`Logic::compile`] for slots filled as it was told
+    /// (`None`: every expression by tree walk).
+    #[allow(clippy::too_many_arguments)]
     pub fn run<'s>(
         &'s self,
         slots: &mut Vec<V<'s>>,
@@ -281,6 +422,7 @@ impl Logic {
         vm: Option<&LuaVm>,
         trace: bool,
         cite: &dyn Fn(&[&str]) -> Vec<String>,
+        typed: Option<&'s Typed>,
     ) -> Verdict {
         let mut result = Verdict {
             outputs: vec![None; self.output_names.len()],
@@ -291,16 +433,18 @@ impl Logic {
         for (m_i, m) in self.measures.iter().enumerate() {
             let slot = self.measure_slots.start + m_i;
             let value = match &m.compute {
-                Compute::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
-                    Ok(V::Num(n)) => Ok(Some(n)),
-                    Ok(V::Missing) => Ok(None),
-                    Ok(other) => Err(format!(
-                        "measure `{}` must be a number, got {} {other}",
-                        m.name,
-                        other.type_name()
-                    )),
-                    Err(e) => Err(format!("measure `{}`: {e}", m.name)),
-                },
+                Compute::Expr(e) => {
+                    match eval(typed.and_then(|t| t.measures[m_i].as_ref()), &e.expr, slots) {
+                        Ok(V::Num(n)) => Ok(Some(n)),
+                        Ok(V::Missing) => Ok(None),
+                        Ok(other) => Err(format!(
+                            "measure `{}` must be a number, got {} {other}",
+                            m.name,
+                            other.type_name()
+                        )),
+                        Err(e) => Err(format!("measure `{}`: {e}", m.name)),
+                    }
+                }
                 Compute::Lua(func, _) => match vm {
                     Some(vm) => vm
                         .measure(func, slots)
@@ -329,7 +473,7 @@ impl Logic {
             let mut blocked: Option<usize> = None;
             let mut failed = None;
             for (r_i, row) in t.rows.iter().enumerate() {
-                match row.when.expr.eval(&|s| slots[s].clone()) {
+                match eval(typed.map(|t| &t.rows[t_i][r_i]), &row.when.expr, slots) {
                     Ok(V::Bool(true)) => {
                         matched.push(r_i);
                         if t.hit == Hit::First {
@@ -484,23 +628,27 @@ impl Logic {
         for (c_i, c) in self.criteria.iter().enumerate() {
             let (outcome, verdict_points, label, reason_override, actions_override, error) =
                 match &c.decide {
-                    Decide::Expr(e) => match e.expr.eval(&|s| slots[s].clone()) {
-                        Ok(V::Bool(true)) => (Outcome::Matched, None, None, None, None, None),
-                        Ok(V::Bool(false)) => (Outcome::NotMatched, None, None, None, None, None),
-                        Ok(V::Missing) => (Outcome::NotKnown, None, None, None, None, None),
-                        Ok(other) => (
-                            Outcome::Error,
-                            None,
-                            None,
-                            None,
-                            None,
-                            Some(format!(
-                                "the condition must be yes/no, got {} {other}",
-                                other.type_name()
-                            )),
-                        ),
-                        Err(e) => (Outcome::Error, None, None, None, None, Some(e.to_string())),
-                    },
+                    Decide::Expr(e) => {
+                        match eval(typed.and_then(|t| t.decide[c_i].as_ref()), &e.expr, slots) {
+                            Ok(V::Bool(true)) => (Outcome::Matched, None, None, None, None, None),
+                            Ok(V::Bool(false)) => {
+                                (Outcome::NotMatched, None, None, None, None, None)
+                            }
+                            Ok(V::Missing) => (Outcome::NotKnown, None, None, None, None, None),
+                            Ok(other) => (
+                                Outcome::Error,
+                                None,
+                                None,
+                                None,
+                                None,
+                                Some(format!(
+                                    "the condition must be yes/no, got {} {other}",
+                                    other.type_name()
+                                )),
+                            ),
+                            Err(e) => (Outcome::Error, None, None, None, None, Some(e.to_string())),
+                        }
+                    }
                     Decide::Lua(func, _) => match vm {
                         None => (
                             Outcome::Error,
@@ -582,15 +730,17 @@ impl Logic {
             }
             let points = match (verdict_points, &c.points) {
                 (Some(p), _) => Ok(p),
-                (None, Some(p)) => match p.expr.eval(&|s| slots[s].clone()) {
-                    Ok(V::Num(n)) => Ok(n),
-                    Ok(V::Missing) => Ok(0.0),
-                    Ok(other) => Err(format!(
-                        "points must be a number, got {} {other}",
-                        other.type_name()
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
+                (None, Some(p)) => {
+                    match eval(typed.and_then(|t| t.points[c_i].as_ref()), &p.expr, slots) {
+                        Ok(V::Num(n)) => Ok(n),
+                        Ok(V::Missing) => Ok(0.0),
+                        Ok(other) => Err(format!(
+                            "points must be a number, got {} {other}",
+                            other.type_name()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
                 (None, None) => Ok(0.0),
             };
             let points = match points {

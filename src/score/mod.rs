@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
-use crate::expr::{Expr, V};
+use crate::expr::{Expr, V, typed};
 use crate::model::{Account, Dataset, Value};
 use crate::rules::lua::LuaVm;
 use crate::rules::{Check, ParamValue, RuleSet, SExpr, Template, TemplatePart};
@@ -230,6 +230,8 @@ pub struct Engine {
     b_cutoff: f64,
     /// The slots a Lua function's account table gets (not params, not `portfolio.*`).
     lua_visible: Vec<usize>,
+    /// The account rules' expressions compiled for the account slots.
+    typed: logic::Typed,
 }
 
 fn num_param(v: &ParamValue) -> Option<f64> {
@@ -448,7 +450,24 @@ impl Engine {
         let lua_visible: Vec<usize> = (0..names.len())
             .filter(|i| !param_slots.contains(i) && !names[*i].starts_with("portfolio."))
             .collect();
+        // Fields, facts and portfolio figures have fixed types, params fixed values; extra
+        // columns are typed per cell.
+        let typed = logic.compile(&|slot| {
+            if param_slots.contains(&slot) {
+                return typed::Slot::Const(
+                    param_v(&rules.params[slot - param_slots.start].value).into_owned_static(),
+                );
+            }
+            match (slot < n_base - extras.len())
+                .then(|| base_ty(&names[slot]))
+                .flatten()
+            {
+                Some(ty) => typed::Slot::Field(ty, slot),
+                None => typed::Slot::Dynamic,
+            }
+        });
         Ok(Engine {
+            typed,
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
             n_base,
             extras,
@@ -748,14 +767,18 @@ impl Engine {
                 slots[s] = v.clone();
             }
         }
-        let cite = |inputs: &[&str]| -> Vec<String> { cells_of(ds, a, &self.logic.expand(inputs)) };
+        let cite = |inputs: &[&str]| -> Vec<String> {
+            cells_of(ds, a, &self.logic.expand(inputs), &agg.transactions_cell)
+        };
         let params: Vec<V<'_>> = self
             .rules
             .params
             .iter()
             .map(|p| param_v(&p.value))
             .collect();
-        let v = self.logic.run(&mut slots, &params, vm, trace, &cite);
+        // Forced inputs (`kam test`) may not have the types the compiled rules expect.
+        let typed = overrides.is_empty().then_some(&self.typed);
+        let v = self.logic.run(&mut slots, &params, vm, trace, &cite, typed);
         AccountResult {
             index: i,
             score: v.score,
@@ -914,6 +937,8 @@ struct AccountAggregates {
     activities: Vec<u32>,
     tenders: Vec<(u32, u32)>,
     plans: Vec<u32>,
+    /// What a figure summed from Transactions cites (`Transactions (sum of lines)`).
+    transactions_cell: String,
 }
 
 impl AccountAggregates {
@@ -972,12 +997,24 @@ impl AccountAggregates {
         };
         let (contacts, (activities, (tenders, plans))) =
             rayon::join(contacts, || rayon::join(activities, tenders_and_plans));
+        let sheets: Vec<&str> = ds
+            .sheets
+            .iter()
+            .filter(|s| s.kind == Some(crate::model::SheetKind::Transactions))
+            .map(|s| s.sheet.as_str())
+            .collect();
+        let sheet = if sheets.is_empty() {
+            "Transactions".to_string()
+        } else {
+            sheets.join(" + ")
+        };
         AccountAggregates {
             extra_index,
             contacts,
             activities,
             tenders,
             plans,
+            transactions_cell: format!("{sheet} (sum of lines)"),
         }
     }
 }
@@ -1046,6 +1083,24 @@ fn account_values<'a>(a: &'a Account, agg: &AccountAggregates, i: usize, out: &m
             _ => V::Missing,
         });
     }
+}
+
+/// The type of an account field, account fact or portfolio figure, as [`account_values`],
+/// [`fact_values`] and [`Engine::portfolio_values`] fill them (or `Missing`); `None` for any
+/// other name.
+fn base_ty(name: &str) -> Option<typed::Ty> {
+    use typed::Ty;
+    let known = ACCOUNT_FIELDS
+        .iter()
+        .chain(ACCOUNT_FACTS)
+        .chain(PORTFOLIO_FACTS)
+        .any(|(n, _)| *n == name);
+    known.then(|| match name {
+        "id" | "name" | "kam_id" | "industry" | "region" | "level" | "history" | "needs"
+        | "development_plans" | "abc" | "portfolio.basis" => Ty::Text,
+        "reference" | "innovator" | "pareto" => Ty::Bool,
+        _ => Ty::Num,
+    })
 }
 
 fn fact_values(f: &AccountFacts, out: &mut Vec<V<'_>>) {
@@ -1120,8 +1175,8 @@ fn render(t: &Template, slots: &[V<'_>]) -> String {
     out
 }
 
-fn cells_of(ds: &Dataset, a: &Account, inputs: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
+fn cells_of(ds: &Dataset, a: &Account, inputs: &[&str], transactions: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     for n in inputs {
         let name = match *n {
             "share" | "profit_share" | "cum_share" | "cum_share_before" | "rank" | "abc"
@@ -1130,20 +1185,8 @@ fn cells_of(ds: &Dataset, a: &Account, inputs: &[&str]) -> Vec<String> {
             other => other,
         };
         if matches!(name, "revenue" | "gross_profit") && a.figures_source == "transactions" {
-            let sheets: Vec<&str> = ds
-                .sheets
-                .iter()
-                .filter(|s| s.kind == Some(crate::model::SheetKind::Transactions))
-                .map(|s| s.sheet.as_str())
-                .collect();
-            let sheet = if sheets.is_empty() {
-                "Transactions".to_string()
-            } else {
-                sheets.join(" + ")
-            };
-            let c = format!("{sheet} (sum of lines)");
-            if !out.contains(&c) {
-                out.push(c);
+            if !out.iter().any(|c| c == transactions) {
+                out.push(transactions.to_string());
             }
             continue;
         }
@@ -1187,6 +1230,103 @@ mod tests {
             (0..ds.accounts.len()).collect::<Vec<_>>()
         );
         seen
+    }
+
+    fn sample() -> (Dataset, Engine) {
+        let ds = crate::import::import_bytes(
+            crate::SAMPLE_NAME,
+            crate::SAMPLE_WORKBOOK,
+            &crate::import::ImportOptions::default(),
+        )
+        .unwrap();
+        let rules = crate::rules::load(None, &[]).unwrap();
+        let engine = Engine::new(&rules, &ds.account_extras.names).unwrap();
+        (ds, engine)
+    }
+
+    #[test]
+    fn account_slots_hold_the_types_the_compiled_rules_read() {
+        let (ds, engine) = sample();
+        let (facts, portfolio) =
+            portfolio::compute(&ds, engine.basis, engine.a_cutoff, engine.b_cutoff);
+        let agg = AccountAggregates::of(&ds, &engine.extras);
+        let pv = engine.portfolio_values(&portfolio);
+        let names: Vec<&str> = ACCOUNT_FIELDS
+            .iter()
+            .chain(ACCOUNT_FACTS)
+            .chain(PORTFOLIO_FACTS)
+            .map(|(n, _)| *n)
+            .collect();
+        let mut seen = vec![false; names.len()];
+        for (i, f) in facts.iter().enumerate() {
+            let mut slots = Vec::new();
+            account_values(&ds.accounts[i], &agg, i, &mut slots);
+            fact_values(f, &mut slots);
+            slots.extend(pv.iter().cloned());
+            assert_eq!(slots.len(), names.len());
+            for (j, v) in slots.iter().enumerate() {
+                let ty = base_ty(names[j]).unwrap_or_else(|| panic!("no type for {}", names[j]));
+                let ok = match v {
+                    V::Missing => continue,
+                    V::Num(_) => ty == typed::Ty::Num,
+                    V::Bool(_) => ty == typed::Ty::Bool,
+                    V::Str(_) => ty == typed::Ty::Text,
+                };
+                assert!(ok, "{} holds {v:?}, declared {ty:?}", names[j]);
+                seen[j] = true;
+            }
+        }
+        // The sample fills every one of them for some account, so each type was checked.
+        let never: Vec<&str> = (0..names.len())
+            .filter(|&j| !seen[j])
+            .map(|j| names[j])
+            .collect();
+        assert!(never.is_empty(), "never filled in the sample: {never:?}");
+        assert_eq!(base_ty("not_a_field"), None);
+    }
+
+    #[test]
+    fn compiled_account_rules_give_the_tree_walks_verdicts() {
+        let (ds, engine) = sample();
+        let (typed, all) = engine.typed.count();
+        // The default pack's conditions and measures over fixed-type fields compile (this
+        // fails if a change to the typing sends them back to the tree walk).
+        assert!(typed * 4 >= all * 3, "{typed} of {all} typed");
+        let (facts, portfolio) =
+            portfolio::compute(&ds, engine.basis, engine.a_cutoff, engine.b_cutoff);
+        let agg = AccountAggregates::of(&ds, &engine.extras);
+        let pv = engine.portfolio_values(&portfolio);
+        let cite = |_: &[&str]| Vec::new();
+        let params: Vec<V<'_>> = engine
+            .rules
+            .params
+            .iter()
+            .map(|p| param_v(&p.value))
+            .collect();
+        for (i, f) in facts.iter().enumerate() {
+            let mut slots = Vec::new();
+            account_values(&ds.accounts[i], &agg, i, &mut slots);
+            fact_values(f, &mut slots);
+            slots.extend(pv.iter().cloned());
+            for j in agg.extra_index.iter() {
+                slots.push(match j.and_then(|j| ds.accounts[i].extra.get(j)) {
+                    Some(v) => value_v(v),
+                    None => V::Missing,
+                });
+            }
+            slots.extend(params.iter().cloned());
+            slots.resize(engine.logic.names.len(), V::Missing);
+            let mut again = slots.clone();
+            let tree = engine
+                .logic
+                .run(&mut slots, &params, None, true, &cite, None);
+            let nodes =
+                engine
+                    .logic
+                    .run(&mut again, &params, None, true, &cite, Some(&engine.typed));
+            assert_eq!(nodes, tree, "account {}", ds.accounts[i].id);
+            assert_eq!(again, slots);
+        }
     }
 
     #[test]
