@@ -81,6 +81,8 @@ impl Row<'_> {
     pub fn text(&self, field: usize) -> Option<String> {
         match &self.slots[field] {
             Value::Empty => None,
+            // Most fields are text: one exact allocation, not the formatting machinery.
+            Value::Text(t) => Some(String::from(&**t)),
             v => Some(v.to_string()),
         }
     }

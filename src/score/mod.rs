@@ -1158,17 +1158,28 @@ pub fn write_show<W: std::fmt::Write + ?Sized>(
         }
         (V::Num(n), d) if !d.is_empty() => write_fixed(w, *n, d.parse::<usize>().unwrap_or(0)),
         (V::Str(s), _) => w.write_str(s),
+        // What `Display` writes for a number, without its intermediate string.
+        (V::Num(n), _) => crate::model::value::write_number(w, *n),
         (other, _) => write!(w, "{other}"),
     }
 }
 
 fn render(t: &Template, slots: &[V<'_>]) -> String {
-    let mut out = String::new();
+    // One allocation for most reasons: the fixed text plus room for a short figure per value.
+    let room: usize = t
+        .parts
+        .iter()
+        .map(|p| match p {
+            TemplatePart::Text(s) => s.len(),
+            TemplatePart::Value(..) => 16,
+        })
+        .sum();
+    let mut out = String::with_capacity(room);
     for p in &t.parts {
         match p {
             TemplatePart::Text(s) => out.push_str(s),
             TemplatePart::Value(_, fmt, slot) => {
-                out.push_str(&show(slots.get(*slot).unwrap_or(&V::Missing), fmt))
+                let _ = write_show(&mut out, slots.get(*slot).unwrap_or(&V::Missing), fmt);
             }
         }
     }
