@@ -1095,7 +1095,7 @@ fn base_ty(name: &str) -> Option<typed::Ty> {
         .chain(ACCOUNT_FACTS)
         .chain(PORTFOLIO_FACTS)
         .any(|(n, _)| *n == name);
-    known.then(|| match name {
+    known.then_some(match name {
         "id" | "name" | "kam_id" | "industry" | "region" | "level" | "history" | "needs"
         | "development_plans" | "abc" | "portfolio.basis" => Ty::Text,
         "reference" | "innovator" | "pareto" => Ty::Bool,
