@@ -12,6 +12,9 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 /// Bytes gathered before a write: 4 MiB, a multiple of every block size in use.
 const CHUNK: usize = 4 << 20;
@@ -20,16 +23,75 @@ const ALIGN: usize = 4096;
 
 /// A file written through a large buffer, directly to the device where the system allows it
 /// (see the module documentation).
+///
+/// A direct write returns only when the device has the data, so a file that fills its buffer
+/// hands the full chunk to a writer thread of its own and goes on filling a second buffer: the
+/// caller waits on the device only when it produces faster than the device takes. At a million
+/// accounts the thread scoring the accounts and writing `scores.json` used to wait on its
+/// direct writes for about a quarter of the scoring stage.
 #[derive(Debug)]
 pub struct OutFile {
-    file: File,
+    /// The file, unless a writer thread holds it.
+    sink: Option<Sink>,
+    /// The writer thread, once a full chunk has gone to it (until the next flush).
+    behind: Option<Behind>,
     /// `CHUNK + ALIGN` bytes, of which `start..start + CHUNK` is aligned to `ALIGN`.
     buf: Vec<u8>,
     start: usize,
     /// Bytes waiting in the buffer.
     len: usize,
+}
+
+/// The open file and how it is written.
+#[derive(Debug)]
+struct Sink {
+    file: File,
     /// Whether the file is still open with `O_DIRECT`.
     direct: bool,
+    /// Writes that succeed before one fails (tests of the error path only; later ones succeed,
+    /// so an error that is dropped goes unnoticed unless reported).
+    #[cfg(test)]
+    writes_left: Option<usize>,
+}
+
+/// A thread writing full chunks in order while the owner fills the next one.
+#[derive(Debug)]
+struct Behind {
+    /// Full buffers to write (closed to stop the thread).
+    jobs: Option<mpsc::SyncSender<Vec<u8>>>,
+    /// Buffers written, for reuse.
+    back: mpsc::Receiver<Vec<u8>>,
+    /// Set when a write failed: the owner stops and reports it.
+    failed: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Returned>>,
+    /// Buffers the thread holds.
+    held: usize,
+}
+
+/// What the writer thread gives back: the file and the first error of its writes (nothing if
+/// it never received the file).
+type Returned = Option<(Sink, io::Result<()>)>;
+
+/// Where the aligned part of a buffer starts.
+fn aligned_start(buf: &[u8]) -> usize {
+    buf.as_ptr().align_offset(ALIGN).min(ALIGN)
+}
+
+/// A buffer from the pool of closed files, or a new one.
+fn new_buffer() -> Vec<u8> {
+    POOL.lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_else(|| vec![0u8; CHUNK + ALIGN])
+}
+
+/// Returns a buffer to the pool.
+fn recycle(buf: Vec<u8>) {
+    if let Ok(mut p) = POOL.lock()
+        && p.len() < POOL_SIZE
+    {
+        p.push(buf);
+    }
 }
 
 impl OutFile {
@@ -40,34 +102,156 @@ impl OutFile {
 
     fn open(path: &Path, want_direct: bool) -> io::Result<OutFile> {
         let (file, direct) = open(path, want_direct)?;
-        let buf = POOL
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_else(|| vec![0u8; CHUNK + ALIGN]);
-        let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+        let buf = new_buffer();
+        let start = aligned_start(&buf);
         Ok(OutFile {
-            file,
+            sink: Some(Sink {
+                file,
+                direct,
+                #[cfg(test)]
+                writes_left: None,
+            }),
+            behind: None,
             buf,
             start,
             len: 0,
-            direct,
         })
+    }
+
+    /// The buffer is full: its chunk goes to the writer thread when the file is written
+    /// directly (started now if need be), is written here otherwise.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.behind.is_none() {
+            let direct = self.sink.as_ref().is_some_and(|s| s.direct);
+            if !direct || !self.start_behind() {
+                return self.drain(false);
+            }
+        }
+        let Some(b) = self.behind.as_mut() else {
+            return self.drain(false);
+        };
+        // Double buffering: wait for the chunk being written before handing over the next.
+        let fresh = if b.held > 0 {
+            match b.back.recv() {
+                Ok(v) => {
+                    b.held -= 1;
+                    v
+                }
+                Err(_) => {
+                    return self
+                        .settle()
+                        .and(Err(io::Error::other("writer thread stopped")));
+                }
+            }
+        } else {
+            new_buffer()
+        };
+        if b.failed.load(Ordering::Acquire) {
+            recycle(fresh);
+            return self.settle();
+        }
+        let full = std::mem::replace(&mut self.buf, fresh);
+        self.start = aligned_start(&self.buf);
+        self.len = 0;
+        match b.jobs.as_ref().map(|j| j.send(full)) {
+            Some(Ok(())) => {
+                b.held += 1;
+                Ok(())
+            }
+            _ => self
+                .settle()
+                .and(Err(io::Error::other("writer thread stopped"))),
+        }
+    }
+
+    /// Starts the writer thread with the file; false when no thread can be started (the file
+    /// is then written here, as before).
+    fn start_behind(&mut self) -> bool {
+        let (jobs, rx) = mpsc::sync_channel::<Vec<u8>>(1);
+        let (tx, back) = mpsc::channel::<Vec<u8>>();
+        // The file goes to the thread once it runs, so a failed start keeps it here.
+        let (hand, take) = mpsc::channel::<Sink>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kam-writer".into())
+            .spawn(move || {
+                let mut sink = take.recv().ok()?;
+                let mut result = Ok(());
+                for buf in rx {
+                    if result.is_ok() {
+                        let s = aligned_start(&buf);
+                        result = sink.write_out(&buf[s..s + CHUNK]);
+                        if result.is_err() {
+                            flag.store(true, Ordering::Release);
+                        }
+                    }
+                    if tx.send(buf).is_err() {
+                        break;
+                    }
+                }
+                Some((sink, result))
+            });
+        let Ok(thread) = spawned else {
+            return false;
+        };
+        let Some(sink) = self.sink.take() else {
+            return false;
+        };
+        if let Err(mpsc::SendError(sink)) = hand.send(sink) {
+            self.sink = Some(sink);
+            return false;
+        }
+        self.behind = Some(Behind {
+            jobs: Some(jobs),
+            back,
+            failed,
+            thread: Some(thread),
+            held: 0,
+        });
+        true
+    }
+
+    /// Waits for the writer thread to write what it holds and takes the file back; the first
+    /// error of its writes, if any.
+    fn settle(&mut self) -> io::Result<()> {
+        let Some(mut b) = self.behind.take() else {
+            return Ok(());
+        };
+        b.jobs = None;
+        let joined = b.thread.take().map(|t| t.join());
+        for buf in b.back.try_iter() {
+            recycle(buf);
+        }
+        match joined {
+            Some(Ok(Some((sink, result)))) => {
+                self.sink = Some(sink);
+                result
+            }
+            _ => Err(io::Error::other(
+                "the writer thread of an output file failed",
+            )),
+        }
     }
 
     /// Writes the whole blocks of the buffer, and the partial block at its end too when `all`
     /// (through the page cache, after which the file stays buffered).
     fn drain(&mut self, all: bool) -> io::Result<()> {
-        let whole = if self.direct {
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(io::Error::other(
+                "the output file was lost by a failed write",
+            ));
+        };
+        let whole = if sink.direct {
             self.len / ALIGN * ALIGN
         } else {
             self.len
         };
-        self.write_out(0, whole)?;
+        sink.write_out(&self.buf[self.start..self.start + whole])?;
         let mut done = whole;
         if all && done < self.len {
-            self.buffered();
-            self.write_out(done, self.len)?;
+            sink.buffered();
+            sink.write_out(&self.buf[self.start + done..self.start + self.len])?;
             done = self.len;
         }
         self.buf
@@ -75,13 +259,22 @@ impl OutFile {
         self.len -= done;
         Ok(())
     }
+}
 
-    /// Writes `from..to` of the buffer.
-    fn write_out(&mut self, from: usize, to: usize) -> io::Result<()> {
-        let mut done = from;
-        while done < to {
-            let piece = &self.buf[self.start + done..self.start + to];
-            match self.file.write(piece) {
+impl Sink {
+    /// Writes `bytes` at the file's offset.
+    fn write_out(&mut self, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.writes_left.as_mut() {
+            if *n == 0 {
+                self.writes_left = None;
+                return Err(io::Error::other("injected write failure"));
+            }
+            *n -= 1;
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.write(&bytes[done..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     done += n;
@@ -119,7 +312,7 @@ impl Write for OutFile {
     fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             if self.len == CHUNK {
-                self.drain(false)?;
+                self.spill()?;
             }
             let n = data.len().min(CHUNK - self.len);
             let at = self.start + self.len;
@@ -130,22 +323,24 @@ impl Write for OutFile {
         Ok(())
     }
 
-    /// Writes everything buffered. A flush before the end leaves a partial block, so the rest of
-    /// the file is written through the page cache.
+    /// Writes everything buffered (after what the writer thread holds). A flush before the end
+    /// leaves a partial block, so the rest of the file is written through the page cache.
     fn flush(&mut self) -> io::Result<()> {
+        self.settle()?;
         self.drain(true)?;
-        self.file.flush()
+        match self.sink.as_mut() {
+            Some(s) => s.file.flush(),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for OutFile {
     fn drop(&mut self) {
-        let _ = self.drain(true);
-        if let Ok(mut p) = POOL.lock()
-            && p.len() < POOL_SIZE
-        {
-            p.push(std::mem::take(&mut self.buf));
+        if self.settle().is_ok() {
+            let _ = self.drain(true);
         }
+        recycle(std::mem::take(&mut self.buf));
     }
 }
 
@@ -296,15 +491,60 @@ mod tests {
             drop(f);
             assert_eq!(std::fs::read(&path).unwrap(), vec![7u8; 3 * ALIGN + 5]);
         }
-        // Whole blocks stay direct until the tail.
+        // Whole blocks stay direct until the tail; full chunks go to the writer thread.
         let mut f = OutFile::open(&dir.join("blocks"), true).unwrap();
-        if f.direct {
-            f.write_all(&vec![1u8; CHUNK + ALIGN + 1]).unwrap();
-            assert!(f.direct, "the first chunk was written directly");
+        if f.sink.as_ref().unwrap().direct {
+            f.write_all(&vec![1u8; 3 * CHUNK + ALIGN + 1]).unwrap();
+            assert!(f.behind.is_some(), "full chunks went to the writer thread");
+            f.settle().unwrap();
+            assert!(f.behind.is_none());
+            assert!(
+                f.sink.as_ref().unwrap().direct,
+                "the chunks were written directly"
+            );
             f.flush().unwrap();
-            assert!(!f.direct, "the tail went through the page cache");
+            assert!(
+                !f.sink.as_ref().unwrap().direct,
+                "the tail went through the page cache"
+            );
+            drop(f);
+            assert_eq!(
+                std::fs::read(dir.join("blocks")).unwrap(),
+                vec![1u8; 3 * CHUNK + ALIGN + 1]
+            );
+        } else {
+            drop(f);
         }
-        drop(f);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write that fails on the writer thread is reported to the owner (by a later write or
+    /// by the flush), never dropped; so is one on the owner's own thread.
+    #[test]
+    fn a_failed_write_is_reported() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("kam-direct-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for want_direct in [true, false] {
+            for ok_writes in [0, 1, 2] {
+                let mut f = OutFile::open(&dir.join("f"), want_direct).unwrap();
+                f.sink.as_mut().unwrap().writes_left = Some(ok_writes);
+                let mut errors = Vec::new();
+                for _ in 0..6 {
+                    if let Err(e) = f.write_all(&vec![3u8; CHUNK / 2 + 7]) {
+                        errors.push(e.to_string());
+                    }
+                }
+                if let Err(e) = f.flush() {
+                    errors.push(e.to_string());
+                }
+                assert!(
+                    errors.iter().any(|e| e == "injected write failure"),
+                    "direct {want_direct}, {ok_writes} good writes: {errors:?}"
+                );
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
