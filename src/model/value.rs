@@ -348,15 +348,19 @@ pub fn months_between(from: f64, to: f64) -> f64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn fixed_decimals_match_the_standard_formatting_ties_included() {
-        let mut seed = 7u64;
-        let mut next = || {
+    /// Pseudo-random bit patterns (xorshift64), the same for every run.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
+        }
+    }
+
+    #[test]
+    fn fixed_decimals_match_the_standard_formatting_ties_included() {
+        let mut next = xorshift(7);
         let mut values = vec![
             0.0,
             -0.0,
@@ -394,30 +398,26 @@ mod tests {
         }
     }
 
+    /// The number rule as first written with `{}` alone, which the fast paths must match.
+    fn reference_number(n: f64) -> String {
+        if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+            format!("{}", n as i64)
+        } else if n.is_finite() && n.abs() < 1e12 {
+            let r = (n * 1e6).round() / 1e6;
+            if r.fract() == 0.0 {
+                format!("{}", r as i64)
+            } else {
+                format!("{r}")
+            }
+        } else {
+            format!("{n}")
+        }
+    }
+
     #[test]
     fn numbers_write_as_the_standard_formatting_of_the_rounded_value() {
-        // The rule as first written with `{}` alone, which the ryu path must match.
-        let reference = |n: f64| -> String {
-            if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
-                format!("{}", n as i64)
-            } else if n.is_finite() && n.abs() < 1e12 {
-                let r = (n * 1e6).round() / 1e6;
-                if r.fract() == 0.0 {
-                    format!("{}", r as i64)
-                } else {
-                    format!("{r}")
-                }
-            } else {
-                format!("{n}")
-            }
-        };
-        let mut seed = 11u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let reference = reference_number;
+        let mut next = xorshift(11);
         let mut values = vec![
             0.1 + 0.2,
             1e-5,
@@ -500,19 +500,7 @@ mod tests {
             1e-7,
             f64::NAN,
         ] {
-            let shown = if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
-                format!("{}", n as i64)
-            } else if n.is_finite() && n.abs() < 1e12 {
-                let r = (n * 1e6).round() / 1e6;
-                if r.fract() == 0.0 {
-                    format!("{}", r as i64)
-                } else {
-                    format!("{r}")
-                }
-            } else {
-                format!("{n}")
-            };
-            assert_eq!(format_number(n), shown, "{n}");
+            assert_eq!(format_number(n), reference_number(n), "{n}");
         }
     }
 

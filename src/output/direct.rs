@@ -429,13 +429,19 @@ mod tests {
     /// Every size around the block and chunk boundaries, written in uneven pieces, with and
     /// without a flush in the middle, directly and through the page cache, reads back byte for
     /// byte; so do whole files, small and large.
-    #[test]
-    fn files_read_back_byte_for_byte() {
-        // Under target/, on the disk, where direct writes are taken (/tmp may be a tmpfs).
+    /// A new folder under target/, on the disk, where direct writes are taken (/tmp may be a
+    /// tmpfs).
+    fn test_dir(name: &str) -> std::path::PathBuf {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target")
-            .join(format!("kam-direct-test-{}", std::process::id()));
+            .join(format!("kam-direct-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn files_read_back_byte_for_byte() {
+        let dir = test_dir("test");
         let sizes = [
             0,
             1,
@@ -522,10 +528,7 @@ mod tests {
     /// by the flush), never dropped; so is one on the owner's own thread.
     #[test]
     fn a_failed_write_is_reported() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join(format!("kam-direct-fail-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = test_dir("fail");
         for want_direct in [true, false] {
             for ok_writes in [0, 1, 2] {
                 let mut f = OutFile::open(&dir.join("f"), want_direct).unwrap();

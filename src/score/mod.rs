@@ -660,6 +660,11 @@ impl Engine {
         })
     }
 
+    /// The pack's params as rule values, in declaration order.
+    fn param_values(&self) -> impl Iterator<Item = V<'_>> {
+        self.rules.params.iter().map(|p| param_v(&p.value))
+    }
+
     fn portfolio_values(&self, p: &PortfolioFacts) -> Vec<V<'static>> {
         let opt = |x: Option<f64>| x.map_or(V::Missing, V::Num);
         PORTFOLIO_FACTS
@@ -760,7 +765,7 @@ impl Engine {
             });
         }
         debug_assert_eq!(slots.len(), self.n_base);
-        slots.extend(self.rules.params.iter().map(|p| param_v(&p.value)));
+        slots.extend(self.param_values());
         slots.resize(self.logic.names.len(), V::Missing);
         for (k, v) in overrides {
             if let Some(s) = self.logic.names.iter().position(|n| n == k) {
@@ -770,12 +775,7 @@ impl Engine {
         let cite = |inputs: &[&str]| -> Vec<String> {
             cells_of(ds, a, &self.logic.expand(inputs), &agg.transactions_cell)
         };
-        let params: Vec<V<'_>> = self
-            .rules
-            .params
-            .iter()
-            .map(|p| param_v(&p.value))
-            .collect();
+        let params: Vec<V<'_>> = self.param_values().collect();
         // Forced inputs (`kam test`) may not have the types the compiled rules expect.
         let typed = overrides.is_empty().then_some(&self.typed);
         let v = self.logic.run(&mut slots, &params, vm, trace, &cite, typed);
@@ -816,12 +816,7 @@ impl Engine {
         }
         let mut by_kam: Vec<(&str, (usize, usize, usize))> = by_kam.into_iter().collect();
         by_kam.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let params: Vec<V<'_>> = self
-            .rules
-            .params
-            .iter()
-            .map(|p| param_v(&p.value))
-            .collect();
+        let params: Vec<V<'_>> = self.param_values().collect();
         by_kam
             .into_iter()
             .map(|(kam_id, (n, key, key_all))| {
@@ -848,7 +843,7 @@ impl Engine {
 
     fn portfolio_flags(&self, pv: &[V<'static>]) -> Vec<Flag> {
         let mut slots: Vec<V<'_>> = pv.to_vec();
-        slots.extend(self.rules.params.iter().map(|p| param_v(&p.value)));
+        slots.extend(self.param_values());
         run_checks(&self.rules.portfolio_checks, &slots).0
     }
 }
@@ -1308,12 +1303,7 @@ mod tests {
         let agg = AccountAggregates::of(&ds, &engine.extras);
         let pv = engine.portfolio_values(&portfolio);
         let cite = |_: &[&str]| Vec::new();
-        let params: Vec<V<'_>> = engine
-            .rules
-            .params
-            .iter()
-            .map(|p| param_v(&p.value))
-            .collect();
+        let params: Vec<V<'_>> = engine.param_values().collect();
         for (i, f) in facts.iter().enumerate() {
             let mut slots = Vec::new();
             account_values(&ds.accounts[i], &agg, i, &mut slots);
@@ -1342,14 +1332,7 @@ mod tests {
 
     #[test]
     fn streamed_results_come_in_order_for_any_chunk_and_thread_count() {
-        let ds = crate::import::import_bytes(
-            crate::SAMPLE_NAME,
-            crate::SAMPLE_WORKBOOK,
-            &crate::import::ImportOptions::default(),
-        )
-        .unwrap();
-        let rules = crate::rules::load(None, &[]).unwrap();
-        let engine = Engine::new(&rules, &ds.account_extras.names).unwrap();
+        let (ds, engine) = sample();
         let whole = streamed(&engine, &ds, 1, CHUNK);
         assert_eq!(whole.len(), ds.accounts.len());
         // Chunks of 7 accounts: the next chunk is scored while the one before is handed on.
