@@ -232,6 +232,8 @@ pub struct Engine {
     lua_visible: Vec<usize>,
     /// The account rules' expressions compiled for the account slots.
     typed: logic::Typed,
+    /// The params as rule values (band thresholds read them), made once for every account.
+    param_consts: Vec<V<'static>>,
 }
 
 fn num_param(v: &ParamValue) -> Option<f64> {
@@ -466,7 +468,17 @@ impl Engine {
                 None => typed::Slot::Dynamic,
             }
         });
+        let param_consts = rules
+            .params
+            .iter()
+            .map(|p| match &p.value {
+                ParamValue::Num(n) => V::Num(*n),
+                ParamValue::Text(t) => V::Str(Cow::Owned(t.clone())),
+                ParamValue::Bool(b) => V::Bool(*b),
+            })
+            .collect();
         Ok(Engine {
+            param_consts,
             typed,
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
             n_base,
@@ -775,10 +787,11 @@ impl Engine {
         let cite = |inputs: &[&str]| -> Vec<String> {
             cells_of(ds, a, &self.logic.expand(inputs), &agg.transactions_cell)
         };
-        let params: Vec<V<'_>> = self.param_values().collect();
         // Forced inputs (`kam test`) may not have the types the compiled rules expect.
         let typed = overrides.is_empty().then_some(&self.typed);
-        let v = self.logic.run(&mut slots, &params, vm, trace, &cite, typed);
+        let v = self
+            .logic
+            .run(&mut slots, &self.param_consts, vm, trace, &cite, typed);
         AccountResult {
             index: i,
             score: v.score,
@@ -816,7 +829,7 @@ impl Engine {
         }
         let mut by_kam: Vec<(&str, (usize, usize, usize))> = by_kam.into_iter().collect();
         by_kam.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let params: Vec<V<'_>> = self.param_values().collect();
+        let params = &self.param_consts;
         by_kam
             .into_iter()
             .map(|(kam_id, (n, key, key_all))| {
@@ -1303,7 +1316,7 @@ mod tests {
         let agg = AccountAggregates::of(&ds, &engine.extras);
         let pv = engine.portfolio_values(&portfolio);
         let cite = |_: &[&str]| Vec::new();
-        let params: Vec<V<'_>> = engine.param_values().collect();
+        let params = &engine.param_consts;
         for (i, f) in facts.iter().enumerate() {
             let mut slots = Vec::new();
             account_values(&ds.accounts[i], &agg, i, &mut slots);
@@ -1320,11 +1333,11 @@ mod tests {
             let mut again = slots.clone();
             let tree = engine
                 .logic
-                .run(&mut slots, &params, None, true, &cite, None);
+                .run(&mut slots, params, None, true, &cite, None);
             let nodes =
                 engine
                     .logic
-                    .run(&mut again, &params, None, true, &cite, Some(&engine.typed));
+                    .run(&mut again, params, None, true, &cite, Some(&engine.typed));
             assert_eq!(nodes, tree, "account {}", ds.accounts[i].id);
             assert_eq!(again, slots);
         }
