@@ -31,6 +31,16 @@ pub enum V<'a> {
 }
 
 impl V<'_> {
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> V<'static> {
+        match self {
+            V::Missing => V::Missing,
+            V::Num(n) => V::Num(n),
+            V::Bool(b) => V::Bool(b),
+            V::Str(s) => V::Str(Cow::Owned(s.into_owned())),
+        }
+    }
+
     /// The type's name, for messages.
     pub fn type_name(&self) -> &'static str {
         match self {

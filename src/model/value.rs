@@ -416,7 +416,6 @@ mod tests {
 
     #[test]
     fn numbers_write_as_the_standard_formatting_of_the_rounded_value() {
-        let reference = reference_number;
         let mut next = xorshift(11);
         let mut values = vec![
             0.1 + 0.2,
@@ -449,7 +448,7 @@ mod tests {
         for n in values {
             let mut s = String::new();
             write_number(&mut s, n).unwrap();
-            assert_eq!(s, reference(n), "{n:e}");
+            assert_eq!(s, reference_number(n), "{n:e}");
         }
     }
 

@@ -1352,7 +1352,7 @@ fn compile_row(e: &crate::expr::Expr, names: &RowNames, params: &[ParamValue]) -
         if slot >= names.params_start() {
             return params
                 .get(slot - names.params_start())
-                .map_or(Slot::Dynamic, |p| Slot::Const(owned(param_v(p))));
+                .map_or(Slot::Dynamic, |p| Slot::Const(param_v(p).into_owned()));
         }
         let f = if slot >= names.common_start() {
             names.codes[names.fields.len() + slot - names.common_start()]
@@ -1363,15 +1363,6 @@ fn compile_row(e: &crate::expr::Expr, names: &RowNames, params: &[ParamValue]) -
         };
         f.ty().map_or(Slot::Dynamic, |t| Slot::Field(t, f))
     })
-}
-
-fn owned(v: V<'_>) -> V<'static> {
-    match v {
-        V::Missing => V::Missing,
-        V::Num(n) => V::Num(n),
-        V::Bool(b) => V::Bool(b),
-        V::Str(s) => V::Str(Cow::Owned(s.into_owned())),
-    }
 }
 
 fn src_index(s: Source) -> usize {

@@ -14,8 +14,6 @@ use crate::expr::{EvalError, Expr, V};
 use crate::rules::lua::LuaVm;
 use crate::rules::{Aggregate, Band, Compute, Criterion, Decide, Hit, Measure, ParamValue, Table};
 
-use super::IntoOwnedStatic;
-
 /// What the rules decided for one record (an account or a KAM).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Verdict {
@@ -550,7 +548,7 @@ impl Logic {
                 if is_points {
                     result.score += num_param(v).unwrap_or(0.0);
                 } else if let Some(s) = self.output_slot(&t.output) {
-                    slots[s] = param_v(v).into_owned_static();
+                    slots[s] = param_v(v).into_owned();
                     if let Some(o) = self.output_names.iter().position(|n| *n == t.output) {
                         result.outputs[o] = Some(Arc::from(v.to_string()));
                     }

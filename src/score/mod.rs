@@ -457,7 +457,7 @@ impl Engine {
         let typed = logic.compile(&|slot| {
             if param_slots.contains(&slot) {
                 return typed::Slot::Const(
-                    param_v(&rules.params[slot - param_slots.start].value).into_owned_static(),
+                    param_v(&rules.params[slot - param_slots.start].value).into_owned(),
                 );
             }
             match (slot < n_base - extras.len())
@@ -471,11 +471,7 @@ impl Engine {
         let param_consts = rules
             .params
             .iter()
-            .map(|p| match &p.value {
-                ParamValue::Num(n) => V::Num(*n),
-                ParamValue::Text(t) => V::Str(Cow::Owned(t.clone())),
-                ParamValue::Bool(b) => V::Bool(*b),
-            })
+            .map(|p| param_v(&p.value).into_owned())
             .collect();
         Ok(Engine {
             param_consts,
@@ -891,7 +887,7 @@ fn eval_params(e: &SExpr, pvals: &[ParamValue]) -> Option<V<'static>> {
     e.expr
         .eval(&|i| pvals.get(i).map_or(V::Missing, param_v))
         .ok()
-        .map(IntoOwnedStatic::into_owned_static)
+        .map(V::into_owned)
 }
 
 fn run_checks(checks: &[Check], slots: &[V<'_>]) -> (Vec<Flag>, Vec<RuleError>) {
@@ -920,21 +916,6 @@ fn run_checks(checks: &[Check], slots: &[V<'_>]) -> (Vec<Flag>, Vec<RuleError>) 
         }
     }
     (flags, errors)
-}
-
-trait IntoOwnedStatic {
-    fn into_owned_static(self) -> V<'static>;
-}
-
-impl IntoOwnedStatic for V<'_> {
-    fn into_owned_static(self) -> V<'static> {
-        match self {
-            V::Missing => V::Missing,
-            V::Num(n) => V::Num(n),
-            V::Bool(b) => V::Bool(b),
-            V::Str(s) => V::Str(Cow::Owned(s.into_owned())),
-        }
-    }
 }
 
 /// Per-account counts from the child sheets.
