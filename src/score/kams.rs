@@ -17,7 +17,7 @@ use super::names::{ACCOUNT_ROW, ACTIVITY_ROW, CONTACT_ROW, KAM_FIELDS, ROW_COMMO
 use super::{AccountResult, Outcome, bind, bind_template, param_v, value_v};
 use crate::diag::Diagnostic;
 use crate::expr::V;
-use crate::expr::typed::{Compiled, Row, Slot, Ty};
+use crate::expr::typed::{Column, Columns, Compiled, Row, Slot, Ty};
 use crate::model::value::{
     business_days_between, days_from_civil, months_between, write_date, write_number,
 };
@@ -1184,13 +1184,119 @@ impl std::fmt::Display for Gap<'_> {
     }
 }
 
-/// One worker's scratch space in the pass over the sheets.
-#[derive(Default)]
-struct Scratch {
-    /// The value of each `among` condition on the current row.
-    among: Vec<Result<Option<bool>, String>>,
-    /// Sheet numbers already asked for ([`SheetNames::number`]).
-    sheets: Vec<(usize, u16)>,
+/// Rows a metric pass reads a column at a time (see [`KamEngine::metric_block`]): a block
+/// of one sheet's rows, each with a KAM and in the period.
+const BLOCK_ROWS: usize = 256;
+
+/// A block of one sheet's rows, read by compiled expressions a column at a time.
+#[derive(Clone, Copy)]
+struct Block<'c> {
+    ctx: &'c Ctx<'c>,
+    s: Source,
+    rows: &'c [u32],
+    kams: &'c [KamRow<'c>],
+}
+
+impl<'c> Columns<'c, F> for Block<'c> {
+    type Row = At<'c>;
+
+    fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn row(&self, i: usize) -> At<'c> {
+        let r = self.rows[i] as usize;
+        At {
+            ctx: self.ctx,
+            s: self.s,
+            r,
+            kam: &self.kams[self.ctx.row_kam[src_index(self.s)][r] as usize],
+        }
+    }
+
+    // The activities (most of the rows) are read one loop per field, the field chosen once
+    // per block; other sheets' fields row by row.
+    fn nums(&self, f: F, out: &mut Vec<Option<f64>>) {
+        let acts = &self.ctx.ds.activities;
+        let as_of = self.ctx.period.as_of;
+        macro_rules! each {
+            ($($v:ident),*) => {
+                match f {
+                    $(F::$v => out.extend(
+                        self.rows.iter().map(|&r| activity_num(&acts[r as usize], as_of, F::$v)),
+                    ),)*
+                    _ => out.extend((0..self.rows.len()).map(|i| self.row(i).num(f))),
+                }
+            };
+        }
+        each!(
+            ActDate,
+            ActPlannedStart,
+            ActActualStart,
+            ActConfirmed,
+            ActFollowedUp,
+            ActExpiry,
+            ActResolved,
+            ActAmount,
+            ActMargin,
+            ActMinutesLate,
+            ActDaysToConfirm,
+            ActDaysToFollowUp,
+            ActDaysOpen,
+            ActDaysToResolve,
+            ActDaysValid
+        )
+    }
+
+    fn flags(&self, f: F, out: &mut Vec<Option<bool>>) {
+        let acts = &self.ctx.ds.activities;
+        macro_rules! each {
+            ($($v:ident),*) => {
+                match f {
+                    $(F::$v => out.extend(
+                        self.rows.iter().map(|&r| activity_flag(&acts[r as usize], F::$v)),
+                    ),)*
+                    _ => out.extend((0..self.rows.len()).map(|i| self.row(i).flag(f))),
+                }
+            };
+        }
+        each!(
+            ActAgenda,
+            ActArgued,
+            ActInterrupted,
+            ActBadManners,
+            ActNextStep
+        )
+    }
+
+    fn texts(&self, f: F, out: &mut Vec<Option<Cow<'c, str>>>) {
+        let acts = &self.ctx.ds.activities;
+        match f {
+            F::ActKind => out.extend(
+                self.rows
+                    .iter()
+                    .map(|&r| Some(Cow::Borrowed(acts[r as usize].kind))),
+            ),
+            _ => out.extend((0..self.rows.len()).map(|i| self.row(i).text(f))),
+        }
+    }
+}
+
+/// The value of an `among` condition on each row of a block.
+enum Among {
+    /// A typed yes/no condition, a column at a time.
+    Column(Vec<Option<bool>>),
+    /// Any other, row by row, with its error message.
+    Rows(Vec<Result<Option<bool>, String>>),
+}
+
+impl Among {
+    fn get(&self, i: usize) -> Result<Option<bool>, &str> {
+        match self {
+            Among::Column(v) => Ok(v[i]),
+            Among::Rows(v) => v[i].as_ref().map(|x| *x).map_err(String::as_str),
+        }
+    }
 }
 
 /// What the pass over the sheets gathers for one KAM.
@@ -1260,14 +1366,6 @@ impl Part {
             counts: vec![[0; 2]; kams],
         }
     }
-}
-
-/// One KAM's state in a chunk, as the row being read updates it.
-struct RowState<'p> {
-    hot: &'p mut [Hot],
-    evidence: &'p mut [Vec<Evidence>],
-    failures: &'p mut Vec<(u32, u16, u32, String)>,
-    kam: u32,
 }
 
 /// One KAM's share of a chunk, to add to its total.
@@ -1975,9 +2073,11 @@ impl KamEngine {
                 .into_par_iter()
                 .map(|c| {
                     let mut part = Part::new(kams.len(), n);
-                    let mut scratch = Scratch::default();
+                    let mut seen = Vec::new();
                     let start = c * chunk;
                     let end = (start + chunk).min(row_kam.len());
+                    // The chunk's rows that count: with a KAM and in the period.
+                    let mut rows = Vec::with_capacity(end - start);
                     for (r, &k) in (start..end).zip(&row_kam[start..end]) {
                         if k == u32::MAX {
                             continue;
@@ -1988,38 +2088,48 @@ impl KamEngine {
                             continue;
                         }
                         part.counts[k][0] += 1;
-                        let kam = &kams[k];
+                        rows.push(r as u32);
+                    }
+                    for block in rows.chunks(BLOCK_ROWS) {
                         if n > 0 {
-                            let at = k * n..(k + 1) * n;
-                            self.metric_row(
+                            let block = Block {
                                 ctx,
                                 s,
-                                r,
-                                kam,
-                                &params,
-                                plan,
-                                RowState {
-                                    hot: &mut part.hot[at.clone()],
-                                    evidence: &mut part.evidence[at],
-                                    failures: &mut part.failures,
-                                    kam: k as u32,
-                                },
-                                &mut scratch,
-                            );
+                                rows: block,
+                                kams,
+                            };
+                            self.metric_block(&block, &params, plan, &mut part, &mut seen);
                         }
-                        if let Some(p) = pays
-                            && let Some(line) = self.pay_line(
+                        let (Some(p), Some(plan)) = (pays, &self.pay_plan) else {
+                            continue;
+                        };
+                        // A typed `among` picks the deals a column at a time.
+                        let deals = match plan.among.eval_block(&Block {
+                            ctx,
+                            s,
+                            rows: block,
+                            kams,
+                        }) {
+                            Some(Column::Flags(v)) => Some(v),
+                            _ => None,
+                        };
+                        for (i, &r) in block.iter().enumerate() {
+                            let (r, k) = (r as usize, row_kam[r as usize] as usize);
+                            if deals.as_ref().is_some_and(|d| d[i] != Some(true)) {
+                                continue;
+                            }
+                            if let Some(line) = self.pay_line(
                                 ctx,
                                 p,
                                 s,
                                 r,
-                                kam,
+                                &kams[k],
                                 &params,
                                 &mut part.errors[k],
-                                &mut scratch.sheets,
-                            )
-                        {
-                            part.pay[k].push(line);
+                                &mut seen,
+                            ) {
+                                part.pay[k].push(line);
+                            }
                         }
                     }
                     part
@@ -2178,109 +2288,205 @@ impl KamEngine {
         Some(line)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn metric_row(
+    /// Adds a block of rows (all with a KAM and in the period) to the metrics of their KAMs.
+    /// Each `among` and each metric's value are evaluated a column at a time over the block
+    /// (typed expressions; the tree walk row by row); then each metric takes its rows in row
+    /// order, so sums add in the same order as row by row would.
+    fn metric_block(
         &self,
-        ctx: &Ctx<'_>,
-        s: Source,
-        r: usize,
-        kam_row: &KamRow<'_>,
+        block: &Block<'_>,
         params: &[V<'_>],
         plan: &SourcePlan,
-        state: RowState<'_>,
-        scratch: &mut Scratch,
+        part: &mut Part,
+        seen: &mut Vec<(usize, u16)>,
     ) {
-        let Scratch {
-            among: among_vals,
-            sheets: seen,
-        } = scratch;
-        let get = |slot: usize| ctx.row_value(&self.tables, s, r, slot, kam_row, params);
-        let at = At {
+        let Block { ctx, s, rows, kams } = *block;
+        let n = plan.metrics.len();
+        let row_kam = &ctx.row_kam[src_index(s)];
+        let at = |r: usize| At {
             ctx,
             s,
             r,
-            kam: kam_row,
+            kam: &kams[row_kam[r] as usize],
         };
-        among_vals.clear();
-        for e in &plan.amongs {
-            among_vals.push(match e.eval(&at, &get) {
-                Ok(V::Bool(b)) => Ok(Some(b)),
-                Ok(V::Missing) => Ok(None),
-                Ok(other) => Err(format!(
-                    "`among` must be yes/no, got {} {other}",
-                    other.type_name()
-                )),
-                Err(e) => Err(e.to_string()),
-            });
-        }
-        let RowState {
-            hot,
-            evidence,
-            failures,
-            kam,
-        } = state;
-        let metrics = plan.metrics.iter().zip(&plan.among_of);
-        for (j, ((&mi, among), st)) in metrics.zip(hot.iter_mut()).enumerate() {
-            if st.failed {
-                continue;
-            }
+        let get = |r: usize, slot: usize| {
+            ctx.row_value(&self.tables, s, r, slot, &kams[row_kam[r] as usize], params)
+        };
+        // Each distinct `among` on every row of the block, and the rows where it holds.
+        let amongs: Vec<Among> = plan
+            .amongs
+            .iter()
+            .map(|e| match e.eval_block(block) {
+                Some(Column::Flags(v)) => Among::Column(v),
+                _ => Among::Rows(
+                    rows.iter()
+                        .map(|&r| {
+                            let r = r as usize;
+                            match e.eval(&at(r), &|slot| get(r, slot)) {
+                                Ok(V::Bool(b)) => Ok(Some(b)),
+                                Ok(V::Missing) => Ok(None),
+                                Ok(other) => Err(format!(
+                                    "`among` must be yes/no, got {} {other}",
+                                    other.type_name()
+                                )),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        })
+                        .collect(),
+                ),
+            })
+            .collect();
+        let selected: Vec<Vec<u32>> = amongs
+            .iter()
+            .map(|a| {
+                rows.iter()
+                    .enumerate()
+                    .filter(|(i, _)| matches!(a.get(*i), Ok(Some(true))))
+                    .map(|(_, &r)| r)
+                    .collect()
+            })
+            .collect();
+        for (j, (&mi, &among)) in plan.metrics.iter().zip(&plan.among_of).enumerate() {
             let m = &self.rules.metrics[mi];
-            let mut fail = |st: &mut Hot, message: String| {
-                st.failed = true;
-                failures.push((
-                    kam,
-                    j as u16,
-                    r as u32,
-                    format!("at {}: {message}", ctx.cell(s, r)),
-                ));
-            };
-            if let Some(ai) = among {
-                match &among_vals[*ai] {
-                    Ok(Some(true)) => {}
-                    Ok(Some(false)) => continue,
-                    Ok(None) => {
-                        st.unknown += 1;
-                        continue;
-                    }
-                    Err(msg) => {
-                        fail(st, msg.clone());
-                        continue;
-                    }
-                }
-            }
-            match (&m.agg, self.aggs[mi].eval(&at, &get)) {
-                (_, Err(e)) => fail(st, e.to_string()),
-                (_, Ok(V::Missing)) => st.unknown += 1,
-                (Agg::Count(_), Ok(V::Bool(b))) => {
-                    st.rows += 1;
-                    if b {
-                        st.count += 1;
-                        if m.finding.is_some() {
-                            evidence[j].push(ctx.evidence(s, r, seen));
+            let agg = &self.aggs[mi];
+            let values = agg.eval_block(&Block {
+                rows: among.map_or(rows, |a| &selected[a]),
+                ..*block
+            });
+            // Typed all through, a metric cannot fail: only the rows it counts are visited.
+            let typed = matches!(
+                (&m.agg, &values),
+                (Agg::Count(_), Some(Column::Flags(_)))
+                    | (
+                        Agg::Sum(_) | Agg::Avg(_) | Agg::Min(_) | Agg::Max(_),
+                        Some(Column::Nums(_))
+                    )
+            );
+            if typed && among.is_none_or(|a| matches!(amongs[a], Among::Column(_))) {
+                if let Some(a) = among
+                    && let Among::Column(holds) = &amongs[a]
+                {
+                    for (&r, h) in rows.iter().zip(holds) {
+                        if h.is_none() {
+                            part.hot[row_kam[r as usize] as usize * n + j].unknown += 1;
                         }
                     }
                 }
-                (Agg::Count(_), Ok(other)) => fail(
-                    st,
-                    format!(
-                        "`count` needs a yes/no condition, got {} {other}",
-                        other.type_name()
-                    ),
-                ),
-                (_, Ok(V::Num(x))) => {
-                    st.rows += 1;
-                    st.sum += x;
-                    st.lo = st.lo.min(x);
-                    st.hi = st.hi.max(x);
+                let counted = among.map_or(rows, |a| &selected[a]);
+                match &values {
+                    Some(Column::Flags(v)) => {
+                        for (&r, x) in counted.iter().zip(v) {
+                            let at = row_kam[r as usize] as usize * n + j;
+                            let st = &mut part.hot[at];
+                            match *x {
+                                None => st.unknown += 1,
+                                Some(b) => {
+                                    st.rows += 1;
+                                    if b {
+                                        st.count += 1;
+                                        if m.finding.is_some() {
+                                            part.evidence[at]
+                                                .push(ctx.evidence(s, r as usize, seen));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Some(Column::Nums(v)) => {
+                        for (&r, x) in counted.iter().zip(v) {
+                            let st = &mut part.hot[row_kam[r as usize] as usize * n + j];
+                            match *x {
+                                None => st.unknown += 1,
+                                Some(x) => {
+                                    st.rows += 1;
+                                    st.sum += x;
+                                    st.lo = st.lo.min(x);
+                                    st.hi = st.hi.max(x);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
                 }
-                (_, Ok(other)) => fail(
-                    st,
-                    format!(
-                        "`{}` needs a number, got {} {other}",
-                        m.agg.as_str(),
-                        other.type_name()
+                continue;
+            }
+            // The position of the row in `values` (the rows of the among).
+            let mut at_value = 0;
+            for (i, &r) in rows.iter().enumerate() {
+                let r = r as usize;
+                let k = row_kam[r] as usize;
+                let st = &mut part.hot[k * n + j];
+                let mut fail = |st: &mut Hot, message: String| {
+                    st.failed = true;
+                    part.failures.push((
+                        k as u32,
+                        j as u16,
+                        r as u32,
+                        format!("at {}: {message}", ctx.cell(s, r)),
+                    ));
+                };
+                if let Some(a) = among {
+                    match amongs[a].get(i) {
+                        Ok(Some(true)) => {}
+                        Ok(Some(false)) => continue,
+                        Ok(None) => {
+                            if !st.failed {
+                                st.unknown += 1;
+                            }
+                            continue;
+                        }
+                        Err(msg) => {
+                            if !st.failed {
+                                fail(st, msg.to_string());
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let v = at_value;
+                at_value += 1;
+                if st.failed {
+                    continue;
+                }
+                let value = match &values {
+                    Some(c) => Ok(c.value(v)),
+                    None => agg.eval(&at(r), &|slot| get(r, slot)),
+                };
+                match (&m.agg, value) {
+                    (_, Err(e)) => fail(st, e.to_string()),
+                    (_, Ok(V::Missing)) => st.unknown += 1,
+                    (Agg::Count(_), Ok(V::Bool(b))) => {
+                        st.rows += 1;
+                        if b {
+                            st.count += 1;
+                            if m.finding.is_some() {
+                                part.evidence[k * n + j].push(ctx.evidence(s, r, seen));
+                            }
+                        }
+                    }
+                    (Agg::Count(_), Ok(other)) => fail(
+                        st,
+                        format!(
+                            "`count` needs a yes/no condition, got {} {other}",
+                            other.type_name()
+                        ),
                     ),
-                ),
+                    (_, Ok(V::Num(x))) => {
+                        st.rows += 1;
+                        st.sum += x;
+                        st.lo = st.lo.min(x);
+                        st.hi = st.hi.max(x);
+                    }
+                    (_, Ok(other)) => fail(
+                        st,
+                        format!(
+                            "`{}` needs a number, got {} {other}",
+                            m.agg.as_str(),
+                            other.type_name()
+                        ),
+                    ),
+                }
             }
         }
     }
@@ -2789,42 +2995,21 @@ impl<'c> Row<'c, F> for At<'c> {
             from.zip(to).map(|(x, y)| f(x, y))
         };
         match f {
-            F::ActDate => ctx.ds.activities[r].date,
-            F::ActPlannedStart => ctx.ds.activities[r].planned_start,
-            F::ActActualStart => ctx.ds.activities[r].actual_start,
-            F::ActConfirmed => ctx.ds.activities[r].confirmed,
-            F::ActFollowedUp => ctx.ds.activities[r].followed_up,
-            F::ActExpiry => ctx.ds.activities[r].expiry,
-            F::ActResolved => ctx.ds.activities[r].resolved,
-            F::ActAmount => ctx.ds.activities[r].amount,
-            F::ActMargin => ctx.ds.activities[r].margin,
-            F::ActMinutesLate => {
-                let a = &ctx.ds.activities[r];
-                between(a.planned_start, a.actual_start, |x, y| {
-                    ((y - x) * 1440.0 * 1e6).round() / 1e6
-                })
-            }
-            F::ActDaysToConfirm => {
-                let a = &ctx.ds.activities[r];
-                between(a.date, a.confirmed, business_days_between)
-            }
-            F::ActDaysToFollowUp => {
-                let a = &ctx.ds.activities[r];
-                between(a.date, a.followed_up, business_days_between)
-            }
-            F::ActDaysOpen => between(
-                ctx.ds.activities[r].date,
-                ctx.period.as_of,
-                business_days_between,
-            ),
-            F::ActDaysToResolve => {
-                let a = &ctx.ds.activities[r];
-                between(a.date, a.resolved, |x, y| y.floor() - x.floor())
-            }
-            F::ActDaysValid => {
-                let a = &ctx.ds.activities[r];
-                between(a.date, a.expiry, |x, y| y.floor() - x.floor())
-            }
+            F::ActDate
+            | F::ActPlannedStart
+            | F::ActActualStart
+            | F::ActConfirmed
+            | F::ActFollowedUp
+            | F::ActExpiry
+            | F::ActResolved
+            | F::ActAmount
+            | F::ActMargin
+            | F::ActMinutesLate
+            | F::ActDaysToConfirm
+            | F::ActDaysToFollowUp
+            | F::ActDaysOpen
+            | F::ActDaysToResolve
+            | F::ActDaysValid => activity_num(&ctx.ds.activities[r], ctx.period.as_of, f),
             F::ConInfluence => ctx.ds.contacts[r].influence,
             F::ConRelationship => ctx.ds.contacts[r].relationship,
             F::ConBirthday => ctx.ds.contacts[r].birthday,
@@ -2880,11 +3065,9 @@ impl<'c> Row<'c, F> for At<'c> {
         let ctx = self.ctx;
         let r = self.r;
         match f {
-            F::ActAgenda => ctx.ds.activities[r].agenda,
-            F::ActArgued => ctx.ds.activities[r].argued,
-            F::ActInterrupted => ctx.ds.activities[r].interrupted,
-            F::ActBadManners => ctx.ds.activities[r].bad_manners,
-            F::ActNextStep => ctx.ds.activities[r].next_step,
+            F::ActAgenda | F::ActArgued | F::ActInterrupted | F::ActBadManners | F::ActNextStep => {
+                activity_flag(&ctx.ds.activities[r], f)
+            }
             F::AccReference => ctx.ds.accounts[r].reference,
             F::AccKey => ctx.account_result(r).map(|x| x.key),
             F::ComAccountKey => ctx.account_result(self.account()).map(|x| x.key),
@@ -2933,6 +3116,48 @@ impl<'c> Row<'c, F> for At<'c> {
             F::ComKamCommissionBasis => self.kam.basis.map(Cow::Borrowed),
             _ => None,
         }
+    }
+}
+
+/// A number field of an activity (`as_of`: the period's reference date, for `days_open`).
+/// Inlined into the column loops of [`Block`], where `f` is a constant.
+#[inline(always)]
+fn activity_num(a: &crate::model::Activity, as_of: Option<f64>, f: F) -> Option<f64> {
+    let between = |from: Option<f64>, to: Option<f64>, f: fn(f64, f64) -> f64| {
+        from.zip(to).map(|(x, y)| f(x, y))
+    };
+    match f {
+        F::ActDate => a.date,
+        F::ActPlannedStart => a.planned_start,
+        F::ActActualStart => a.actual_start,
+        F::ActConfirmed => a.confirmed,
+        F::ActFollowedUp => a.followed_up,
+        F::ActExpiry => a.expiry,
+        F::ActResolved => a.resolved,
+        F::ActAmount => a.amount,
+        F::ActMargin => a.margin,
+        F::ActMinutesLate => between(a.planned_start, a.actual_start, |x, y| {
+            ((y - x) * 1440.0 * 1e6).round() / 1e6
+        }),
+        F::ActDaysToConfirm => between(a.date, a.confirmed, business_days_between),
+        F::ActDaysToFollowUp => between(a.date, a.followed_up, business_days_between),
+        F::ActDaysOpen => between(a.date, as_of, business_days_between),
+        F::ActDaysToResolve => between(a.date, a.resolved, |x, y| y.floor() - x.floor()),
+        F::ActDaysValid => between(a.date, a.expiry, |x, y| y.floor() - x.floor()),
+        _ => None,
+    }
+}
+
+/// A yes/no field of an activity.
+#[inline(always)]
+fn activity_flag(a: &crate::model::Activity, f: F) -> Option<bool> {
+    match f {
+        F::ActAgenda => a.agenda,
+        F::ActArgued => a.argued,
+        F::ActInterrupted => a.interrupted,
+        F::ActBadManners => a.bad_manners,
+        F::ActNextStep => a.next_step,
+        _ => None,
     }
 }
 
@@ -3054,8 +3279,10 @@ mod tests {
 
     #[test]
     fn chunks_merge_in_row_order_and_a_failing_row_fails_only_its_kams_metric() {
-        // The sample's activities repeated past three chunks of the pass, with an extra
-        // column read by a metric: yes/no on most rows, text (an error) on a few.
+        // The sample's activities repeated past three chunks of the pass, with two extra
+        // columns: `flag`, counted by a metric, and `mark`, the `among` of another (both
+        // evaluated row by row, by tree walk): yes/no on most rows, empty on some of `mark`,
+        // text (an error) on a few.
         let mut ds =
             crate::import::import_bytes("s.xlsx", crate::SAMPLE_WORKBOOK, &Default::default())
                 .unwrap();
@@ -3063,7 +3290,7 @@ mod tests {
         while ds.activities.len() < 3 * 16_384 + 100 {
             ds.activities.extend(one.iter().cloned());
         }
-        ds.activity_extras.names = vec!["flag".into()];
+        ds.activity_extras.names = vec!["flag".into(), "mark".into()];
         let period = resolve_period(&ds, None).unwrap();
         let kam_of = |a: &crate::model::Activity| a.kam_id.clone().unwrap_or_default();
         let in_period: Vec<usize> = (0..ds.activities.len())
@@ -3090,19 +3317,23 @@ mod tests {
             *a_rows.iter().find(|&&r| r >= 100).unwrap(),
             *a_rows.iter().find(|&&r| r >= 2 * 16_384 + 10).unwrap(),
         ];
+        let mark = |r: usize| match r % 5 {
+            1 => Value::Empty,
+            _ => Value::Bool(r.is_multiple_of(2)),
+        };
         for (r, a) in ds.activities.iter_mut().enumerate() {
-            a.extra = vec![if fail_a.contains(&r) {
-                Value::Text("oops".into())
+            a.extra = if fail_a.contains(&r) {
+                vec![Value::Text("oops".into()), Value::Text("oops".into())]
             } else {
-                Value::Bool(r % 3 == 0)
-            }];
+                vec![Value::Bool(r % 3 == 0), mark(r)]
+            };
         }
         let files: Vec<(std::path::PathBuf, String)> = crate::rules::DEFAULT_FILES
             .iter()
             .map(|(n, t)| {
                 let t = t.replacen(
                     "\nmetrics:\n",
-                    "\nmetrics:\n  - id: flagged\n    over: activities\n    count: flag\n    finding: \"flagged on {date}\"\n",
+                    "\nmetrics:\n  - id: flagged\n    over: activities\n    count: flag\n    finding: \"flagged on {date}\"\n  - id: marked_meetings\n    over: activities\n    among: mark\n    count: kind == 'meeting'\n    finding: \"marked {date}\"\n",
                     1,
                 );
                 (std::path::PathBuf::from(*n), t)
@@ -3115,28 +3346,42 @@ mod tests {
         let k = KamEngine::new(&rules, &ds).unwrap().unwrap();
         let run = |jobs: usize| {
             let scored = k.score(&ds, &accounts, jobs, false, None).unwrap();
-            let of = |id: &str| {
+            let of = |id: &str, metric: &str| {
                 let m = scored.managers.iter().find(|m| m.kam_id == id).unwrap();
-                let v = scored.metric(m, "flagged").unwrap();
+                let v = scored.metric(m, metric).unwrap();
                 let rows: Vec<u32> = v.evidence.iter().map(|e| e.row).collect();
                 let errors: Vec<String> = m
                     .verdict
                     .errors
                     .iter()
-                    .filter(|e| &*e.rule == "flagged")
+                    .filter(|e| &*e.rule == metric)
                     .map(|e| e.message.clone())
                     .collect();
-                (v.value, v.rows, rows, errors)
+                (v.value, v.rows, v.unknown, rows, errors)
             };
-            (of(&first_kam), of(&other_kam))
+            (
+                of(&first_kam, "flagged"),
+                of(&other_kam, "flagged"),
+                of(&first_kam, "marked_meetings"),
+                of(&other_kam, "marked_meetings"),
+            )
         };
-        let (a, b) = run(2);
+        let all = run(2);
+        let (a, b, ma, mb) = all.clone();
         // KAM a: no value, and the error cites the first failing row, not the later one.
         assert_eq!(a.0, None);
-        assert_eq!(a.3.len(), 1, "{:?}", a.3);
+        assert_eq!(a.4.len(), 1, "{:?}", a.4);
         let cell = ds.activities[fail_a[0]].origin.cell(0);
-        assert!(a.3[0].contains(&format!("at {cell}:")), "{:?}", a.3);
-        assert!(a.3[0].contains("yes/no"), "{:?}", a.3);
+        assert!(a.4[0].contains(&format!("at {cell}:")), "{:?}", a.4);
+        assert!(a.4[0].contains("yes/no"), "{:?}", a.4);
+        // The same for the metric whose `among` fails there.
+        assert_eq!(ma.0, None);
+        assert_eq!(ma.4.len(), 1, "{:?}", ma.4);
+        assert!(
+            ma.4[0].contains(&format!("at {cell}: `among` must be yes/no")),
+            "{:?}",
+            ma.4
+        );
         // KAM b: every row of the period judged, the flagged ones as evidence in row order.
         let flagged: Vec<u32> = b_rows
             .iter()
@@ -3149,9 +3394,30 @@ mod tests {
         );
         assert_eq!(b.0, Some(flagged.len() as f64));
         assert_eq!(b.1 as usize, b_rows.len());
-        assert_eq!(b.2, flagged);
-        assert!(b.3.is_empty(), "{:?}", b.3);
-        assert_eq!(run(1), (a, b), "the same with one worker");
+        assert_eq!(b.2, 0);
+        assert_eq!(b.3, flagged);
+        assert!(b.4.is_empty(), "{:?}", b.4);
+        // Its marked rows: judged where `mark` is yes, not known where it is empty.
+        let marked: Vec<usize> = b_rows
+            .iter()
+            .copied()
+            .filter(|&r| mark(r) == Value::Bool(true))
+            .collect();
+        let meetings: Vec<u32> = marked
+            .iter()
+            .filter(|&&r| ds.activities[r].kind == "meeting")
+            .map(|&r| r as u32)
+            .collect();
+        assert!(!meetings.is_empty() && meetings.len() < marked.len());
+        assert_eq!(mb.0, Some(meetings.len() as f64));
+        assert_eq!(mb.1 as usize, marked.len());
+        assert_eq!(
+            mb.2 as usize,
+            b_rows.iter().filter(|&&r| r % 5 == 1).count()
+        );
+        assert_eq!(mb.3, meetings);
+        assert!(mb.4.is_empty(), "{:?}", mb.4);
+        assert_eq!(run(1), all, "the same with one worker");
     }
 
     #[test]
