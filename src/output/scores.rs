@@ -302,13 +302,23 @@ impl<'w> ScoresWriter<'w> {
                     self.w.write_all(b"[")?;
                     // KAMs are serialised a few at a time in parallel and written in order.
                     use rayon::prelude::*;
-                    // Chunk i+1 is serialised while chunk i is written.
+                    // Chunk i+1 is serialised while chunk i is written. Written buffers are
+                    // kept for the next chunks: a fresh one for each KAM (hundreds of KiB)
+                    // is memory the system must clear first.
+                    let spare: std::sync::Mutex<Vec<Vec<u8>>> = Default::default();
                     let serialise = |chunk: &[ManagerResult]| -> Serialised {
                         chunk
                             .par_iter()
                             .map(|k| {
                                 let rows: usize = k.metrics.iter().map(|x| x.evidence.len()).sum();
-                                let mut out = Vec::with_capacity(16_384 + 64 * rows);
+                                let mut out = spare
+                                    .lock()
+                                    .map(|mut s| s.pop())
+                                    .ok()
+                                    .flatten()
+                                    .unwrap_or_default();
+                                out.clear();
+                                out.reserve(16_384 + 64 * rows);
                                 let renderer = m.renderer(ds, &s.accounts, k);
                                 write_manager(&mut out, ds, m, k, &renderer)?;
                                 Ok(out)
@@ -327,6 +337,9 @@ impl<'w> ScoresWriter<'w> {
                                 b",\n      "
                             })?;
                             w.write_all(&t)?;
+                            if let Ok(mut s) = spare.lock() {
+                                s.push(t);
+                            }
                         }
                         Ok(())
                     };
