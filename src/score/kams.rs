@@ -1341,6 +1341,25 @@ impl Default for Hot {
     }
 }
 
+impl Hot {
+    /// A row of a `count` judged: counted when `b`, which it returns.
+    #[inline]
+    fn judged(&mut self, b: bool) -> bool {
+        self.rows += 1;
+        self.count += u32::from(b);
+        b
+    }
+
+    /// A row's value of a `sum`, `avg`, `min` or `max`.
+    #[inline]
+    fn add(&mut self, x: f64) {
+        self.rows += 1;
+        self.sum += x;
+        self.lo = self.lo.min(x);
+        self.hi = self.hi.max(x);
+    }
+}
+
 /// What one chunk of a sheet's rows gathers, for every KAM (`k`) and every metric of the
 /// sheet (`j`, its position in [`SourcePlan::metrics`]): flat arrays indexed `k * n + j`.
 struct Part {
@@ -2381,13 +2400,8 @@ impl KamEngine {
                             match *x {
                                 None => st.unknown += 1,
                                 Some(b) => {
-                                    st.rows += 1;
-                                    if b {
-                                        st.count += 1;
-                                        if m.finding.is_some() {
-                                            part.evidence[at]
-                                                .push(ctx.evidence(s, r as usize, seen));
-                                        }
+                                    if st.judged(b) && m.finding.is_some() {
+                                        part.evidence[at].push(ctx.evidence(s, r as usize, seen));
                                     }
                                 }
                             }
@@ -2398,12 +2412,7 @@ impl KamEngine {
                             let st = &mut part.hot[row_kam[r as usize] as usize * n + j];
                             match *x {
                                 None => st.unknown += 1,
-                                Some(x) => {
-                                    st.rows += 1;
-                                    st.sum += x;
-                                    st.lo = st.lo.min(x);
-                                    st.hi = st.hi.max(x);
-                                }
+                                Some(x) => st.add(x),
                             }
                         }
                     }
@@ -2457,12 +2466,8 @@ impl KamEngine {
                     (_, Err(e)) => fail(st, e.to_string()),
                     (_, Ok(V::Missing)) => st.unknown += 1,
                     (Agg::Count(_), Ok(V::Bool(b))) => {
-                        st.rows += 1;
-                        if b {
-                            st.count += 1;
-                            if m.finding.is_some() {
-                                part.evidence[k * n + j].push(ctx.evidence(s, r, seen));
-                            }
+                        if st.judged(b) && m.finding.is_some() {
+                            part.evidence[k * n + j].push(ctx.evidence(s, r, seen));
                         }
                     }
                     (Agg::Count(_), Ok(other)) => fail(
@@ -2472,12 +2477,7 @@ impl KamEngine {
                             other.type_name()
                         ),
                     ),
-                    (_, Ok(V::Num(x))) => {
-                        st.rows += 1;
-                        st.sum += x;
-                        st.lo = st.lo.min(x);
-                        st.hi = st.hi.max(x);
-                    }
+                    (_, Ok(V::Num(x))) => st.add(x),
                     (_, Ok(other)) => fail(
                         st,
                         format!(
