@@ -2109,30 +2109,20 @@ impl KamEngine {
                         part.counts[k][0] += 1;
                         rows.push(r as u32);
                     }
-                    for block in rows.chunks(BLOCK_ROWS) {
+                    for rows in rows.chunks(BLOCK_ROWS) {
+                        let block = Block { ctx, s, rows, kams };
                         if n > 0 {
-                            let block = Block {
-                                ctx,
-                                s,
-                                rows: block,
-                                kams,
-                            };
                             self.metric_block(&block, &params, plan, &mut part, &mut seen);
                         }
                         let (Some(p), Some(plan)) = (pays, &self.pay_plan) else {
                             continue;
                         };
                         // A typed `among` picks the deals a column at a time.
-                        let deals = match plan.among.eval_block(&Block {
-                            ctx,
-                            s,
-                            rows: block,
-                            kams,
-                        }) {
+                        let deals = match plan.among.eval_block(&block) {
                             Some(Column::Flags(v)) => Some(v),
                             _ => None,
                         };
-                        for (i, &r) in block.iter().enumerate() {
+                        for (i, &r) in rows.iter().enumerate() {
                             let (r, k) = (r as usize, row_kam[r as usize] as usize);
                             if deals.as_ref().is_some_and(|d| d[i] != Some(true)) {
                                 continue;
