@@ -3151,8 +3151,11 @@ fn activity_flag(a: &crate::model::Activity, f: F) -> Option<bool> {
     }
 }
 
+/// The quarter number of a label `YYYY-Qn` (as [`parse_period`] numbers quarters). Read for
+/// every quarter of every account: the `-Q` is found by a byte scan, not a substring searcher.
 fn quarter_of_label(label: &str) -> Option<i64> {
-    let (y, q) = label.split_once("-Q")?;
+    let at = label.as_bytes().windows(2).position(|w| w == b"-Q")?;
+    let (y, q) = (&label[..at], &label[at + 2..]);
     Some(y.parse::<i64>().ok()? * 4 + q.parse::<i64>().ok()? - 1)
 }
 
@@ -3180,6 +3183,23 @@ mod tests {
             list.iter().map(|x| &**x).collect::<Vec<_>>(),
             ["Activities", "[south.xlsx]Activities"]
         );
+    }
+
+    #[test]
+    fn quarter_labels_number_like_periods() {
+        for (label, want) in [
+            ("2026-Q1", parse_period("2026-Q1").ok().map(|p| p.0)),
+            ("2026-Q4", parse_period("2026-Q4").ok().map(|p| p.0)),
+            ("1999-Q3", parse_period("1999-Q3").ok().map(|p| p.0)),
+            ("2026", None),
+            ("2026-H1", None),
+            ("-Q1", None),
+            ("2026-Q", None),
+            ("2026-1-Q2", None),
+            ("", None),
+        ] {
+            assert_eq!(quarter_of_label(label), want, "{label}");
+        }
     }
 
     #[test]
