@@ -8,6 +8,9 @@
 //! walk of [`Expr::eval`]. Both give the same values: typed nodes cannot meet a type error,
 //! because an expression that could is not compiled.
 //!
+//! Typed nodes also run over a block of rows at a time ([`Compiled::eval_block`] on a
+//! [`Columns`]): one loop per node and field instead of one walk of the nodes per row.
+//!
 //! ```
 //! use kam::expr::Expr;
 //! use kam::expr::typed::{Compiled, Row, Slot, Ty};
