@@ -528,7 +528,7 @@ impl RowsByAccount {
     }
 
     /// Starts loading where the rows of account `a` are listed (`list`: the list itself,
-    /// once that is loaded). Only a hint (see the [`prefetch`](self::prefetch) module).
+    /// once that is loaded). Only a hint (see the [`prefetch`] module).
     pub fn prefetch(&self, a: usize, list: bool) {
         match (list, self.start.get(a)) {
             (false, Some(s)) => prefetch::prefetch_line(s),

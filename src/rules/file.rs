@@ -1,5 +1,5 @@
 //! The rule pack file format as written in YAML. Unknown keys are rejected; meaning is checked
-//! afterwards by [`super::compile`]. The reference is `docs/rules.md`.
+//! afterwards when the packs are loaded ([`super::load_files`]). The reference is `docs/rules.md`.
 
 use serde::Deserialize;
 
