@@ -550,32 +550,47 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let kam_engine = super::rules::kam_engine(&rules, ds)?;
         let json = AccountJson::new(ds, &output_names, &measure_names);
         let render = |r: &crate::score::AccountResult| json.render(r);
-        let mut s = engine.score_streaming(
-            ds,
-            args.jobs.unwrap_or(0),
-            args.trace,
-            match (args.no_plans, args.all_plans) {
-                (true, _) => Keep::None,
-                (false, true) => Keep::All,
-                (false, false) => Keep::Plans,
-            },
-            &render,
-            &mut |r, bytes| {
-                if args.fail_fast
-                    && let Some(e) = r.errors.first()
-                {
-                    return Err(Error::FailFast(format!(
-                        "{}: account {}: rule {}: {}",
-                        imp.input.display, ds.accounts[r.index].id, e.rule, e.message
-                    )));
-                }
-                out.account(&bytes).map_err(io_error)
-            },
-        )?;
-        if let Some(k) = &kam_engine {
+        let jobs = args.jobs.unwrap_or(0);
+        // The KAM pack's work that does not read the account results (most of it) runs beside
+        // the account scoring, whose workers wait on the writing of scores.json at times.
+        let (s, prepared) = std::thread::scope(|sc| {
+            let prepare = kam_engine.as_ref().map(|k| {
+                sc.spawn(move || {
+                    let t = std::time::Instant::now();
+                    (k.prepare(ds, jobs), t.elapsed().as_secs_f64())
+                })
+            });
+            let s = engine.score_streaming(
+                ds,
+                jobs,
+                args.trace,
+                match (args.no_plans, args.all_plans) {
+                    (true, _) => Keep::None,
+                    (false, true) => Keep::All,
+                    (false, false) => Keep::Plans,
+                },
+                &render,
+                &mut |r, bytes| {
+                    if args.fail_fast
+                        && let Some(e) = r.errors.first()
+                    {
+                        return Err(Error::FailFast(format!(
+                            "{}: account {}: rule {}: {}",
+                            imp.input.display, ds.accounts[r.index].id, e.rule, e.message
+                        )));
+                    }
+                    out.account(&bytes).map_err(io_error)
+                },
+            );
+            let prepared =
+                prepare.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (s, prepared)
+        });
+        let mut s = s?;
+        if let (Some(k), Some((prepared, prepare_s))) = (&kam_engine, prepared) {
             let t = std::time::Instant::now();
-            let m = k.score(ds, &s.accounts, args.jobs.unwrap_or(0), args.trace, None)?;
-            kam_s += t.elapsed().as_secs_f64();
+            let m = k.finish(prepared?, &s.accounts, args.trace, None)?;
+            kam_s += prepare_s + t.elapsed().as_secs_f64();
             if args.fail_fast
                 && let Some((kam, e)) = m
                     .managers

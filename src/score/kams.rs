@@ -640,7 +640,7 @@ impl KamScored {
             ctx: Ctx {
                 ds,
                 accounts,
-                period: &self.period,
+                period: self.period.clone(),
                 kams: BTreeMap::new(),
                 row_kam: Default::default(),
                 account_facts: self.lazy.account_facts.clone(),
@@ -712,6 +712,17 @@ impl RowNames {
     }
     fn params_start(&self) -> usize {
         self.common_start() + ROW_COMMON.len()
+    }
+    /// The field a slot reads (none for extra columns, params and names beyond them).
+    fn code(&self, slot: usize) -> Option<F> {
+        if slot >= self.params_start() || (self.extras_start()..self.common_start()).contains(&slot)
+        {
+            None
+        } else if slot >= self.common_start() {
+            Some(self.codes[self.fields.len() + slot - self.common_start()])
+        } else {
+            Some(self.codes[slot])
+        }
     }
 }
 
@@ -806,6 +817,15 @@ enum F {
 }
 
 impl F {
+    /// True for the fields the account scoring of the same run gives (band, key, score).
+    fn is_result(self) -> bool {
+        use F::*;
+        matches!(
+            self,
+            AccKey | AccBand | AccScore | ComAccountKey | ComAccountBand
+        )
+    }
+
     /// The type of the field's values (`None`: a name this sheet does not have).
     fn ty(self) -> Option<Ty> {
         use F::*;
@@ -963,6 +983,19 @@ pub struct KamEngine {
     pay_plan: Option<PayPlan>,
     /// The pay rules' ids, shared by the pay lines.
     pay_ids: Vec<Arc<str>>,
+    /// Per sheet: true when a metric or pay rule over it reads an account's band, key or
+    /// score, so its pass waits for the account results (`KamEngine::finish`).
+    after_scoring: [bool; 4],
+}
+
+/// What `KamEngine::prepare` computed before the account results were known; `finish`
+/// completes it.
+pub struct KamPrepared<'a> {
+    pool: rayon::ThreadPool,
+    ctx: Ctx<'a>,
+    kam_rows: Vec<KamRow<'a>>,
+    /// Per sheet: its metric pass, when it did not need the account results.
+    parts: [Option<Vec<Part>>; 4],
 }
 
 /// The running state of one metric for one KAM.
@@ -1471,15 +1504,18 @@ fn compile_row(e: &crate::expr::Expr, names: &RowNames, params: &[ParamValue]) -
                 .get(slot - names.params_start())
                 .map_or(Slot::Dynamic, |p| Slot::Const(param_v(p).into_owned()));
         }
-        let f = if slot >= names.common_start() {
-            names.codes[names.fields.len() + slot - names.common_start()]
-        } else if slot >= names.extras_start() {
-            return Slot::Dynamic;
-        } else {
-            names.codes[slot]
-        };
-        f.ty().map_or(Slot::Dynamic, |t| Slot::Field(t, f))
+        match names.code(slot) {
+            Some(f) => f.ty().map_or(Slot::Dynamic, |t| Slot::Field(t, f)),
+            None => Slot::Dynamic,
+        }
     })
+}
+
+/// True when a bound row expression or template of a sheet reads an account result.
+fn reads_results<'e>(names: &RowNames, slots: impl IntoIterator<Item = &'e usize>) -> bool {
+    slots
+        .into_iter()
+        .any(|&slot| names.code(slot).is_some_and(F::is_result))
 }
 
 fn src_index(s: Source) -> usize {
@@ -1689,6 +1725,30 @@ impl KamEngine {
             .iter()
             .map(|m| compile_row(&m.agg.expr().expr, &rows[src_index(m.over)], &param_values))
             .collect();
+        // Which sheets' passes read the account results (and so wait for them).
+        let mut after_scoring = [false; 4];
+        for m in &kam.metrics {
+            let si = src_index(m.over);
+            let mut slots = m.agg.expr().expr.slots();
+            if let Some(a) = &m.among {
+                slots.extend(a.expr.slots());
+            }
+            after_scoring[si] |= reads_results(&rows[si], &slots);
+        }
+        if let Some(p) = &kam.pay {
+            let si = src_index(p.over);
+            let mut slots = p.among.expr.slots();
+            for r in &p.rules {
+                for e in [&r.when, &r.base, &r.rate] {
+                    slots.extend(e.expr.slots());
+                }
+                slots.extend(r.reason.parts.iter().filter_map(|part| match part {
+                    TemplatePart::Value(_, _, slot) => Some(*slot),
+                    TemplatePart::Text(_) => None,
+                }));
+            }
+            after_scoring[si] |= reads_results(&rows[si], &slots);
+        }
         let pay_plan = kam.pay.as_ref().map(|p| {
             let names = &rows[src_index(p.over)];
             let c = |e: &SExpr| compile_row(&e.expr, names, &param_values);
@@ -1710,6 +1770,7 @@ impl KamEngine {
             plans,
             aggs,
             pay_plan,
+            after_scoring,
             params: param_values,
             period_text,
             tables: Arc::new(RowTables { rows, extra_index }),
@@ -1748,22 +1809,27 @@ impl KamEngine {
         trace: bool,
         only: Option<&str>,
     ) -> crate::Result<KamScored> {
+        let prepared = self.prepare(ds, jobs)?;
+        self.finish(prepared, accounts, trace, only)
+    }
+
+    /// The part of `score` that does not read the account results, so that it can run while
+    /// the accounts are scored: the period, each KAM's rows, the account facts, and the metric
+    /// pass over every sheet none of whose rules read an account's band, key or score (the
+    /// default pack's activities, contacts and tenders). `jobs` as for `score`.
+    pub fn prepare<'a>(&'a self, ds: &'a Dataset, jobs: usize) -> crate::Result<KamPrepared<'a>> {
         let period =
             resolve_period(ds, self.period_text.as_deref()).map_err(crate::Error::Usage)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
             .build()
             .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
-        let ctx = pool.install(|| Ctx::new(self, ds, accounts, &period));
-        let mut ids: Vec<&str> = ctx.kams.keys().copied().collect();
-        if let Some(o) = only {
-            ids.retain(|k| *k == o);
-        }
-        let all_ids: Vec<&str> = ctx.kams.keys().copied().collect();
-        let kam_rows: Vec<KamRow<'_>> = all_ids
+        let ctx = pool.install(|| Ctx::new(self, ds, period));
+        let kam_rows: Vec<KamRow<'a>> = ctx
+            .kams
             .iter()
-            .map(|id| {
-                let m = ctx.kams[id].manager.map(|i| &ds.managers[i]);
+            .map(|(id, k)| {
+                let m = k.manager.map(|i| &ds.managers[i]);
                 KamRow {
                     id,
                     level: m.and_then(|m| m.level),
@@ -1772,7 +1838,52 @@ impl KamEngine {
                 }
             })
             .collect();
-        let states = pool.install(|| self.metric_pass(&ctx, &kam_rows));
+        let parts = pool.install(|| {
+            Source::ALL.map(|s| {
+                let early = !self.after_scoring[src_index(s)];
+                early.then(|| self.source_parts(&ctx, &kam_rows, s))
+            })
+        });
+        Ok(KamPrepared {
+            pool,
+            ctx,
+            kam_rows,
+            parts,
+        })
+    }
+
+    /// Completes `score` from `prepare`: the sheets whose rules read the account results,
+    /// the key accounts per KAM, and the judging. `accounts` are the account results of the
+    /// same run; `only` limits the result to one KAM id.
+    pub fn finish(
+        &self,
+        prepared: KamPrepared<'_>,
+        accounts: &[AccountResult],
+        trace: bool,
+        only: Option<&str>,
+    ) -> crate::Result<KamScored> {
+        let KamPrepared {
+            pool,
+            ctx,
+            kam_rows,
+            mut parts,
+        } = prepared;
+        let ctx = ctx.with_results(accounts);
+        let ds = ctx.ds;
+        let all_ids: Vec<&str> = kam_rows.iter().map(|k| k.id).collect();
+        let mut ids = all_ids.clone();
+        if let Some(o) = only {
+            ids.retain(|k| *k == o);
+        }
+        let states = pool.install(|| {
+            for s in Source::ALL {
+                let p = &mut parts[src_index(s)];
+                if p.is_none() {
+                    *p = Some(self.source_parts(&ctx, &kam_rows, s));
+                }
+            }
+            self.merge_parts(&kam_rows, parts)
+        });
         let work: Vec<(&str, KamPass)> = all_ids
             .iter()
             .copied()
@@ -1812,7 +1923,7 @@ impl KamEngine {
             lazy,
             ids: IdTable::new(ds),
             sheets,
-            period,
+            period: ctx.period,
             metric_ids: self.rules.metrics.iter().map(|m| m.id.clone()).collect(),
             metric_sources: self.rules.metrics.iter().map(|m| m.over.as_str()).collect(),
             measure_names: self.logic.measures.iter().map(|m| m.name.clone()).collect(),
@@ -2062,12 +2173,86 @@ impl KamEngine {
     /// Every metric of every KAM in one pass over each sheet: rows are read in sheet order
     /// (chunks in parallel, merged in order), so memory is walked sequentially however the
     /// KAMs' rows interleave.
-    fn metric_pass(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>]) -> Vec<KamPass> {
+    /// The metric pass over one sheet, in chunks of rows on the workers: each chunk's share
+    /// of every KAM (none when nothing reads the sheet).
+    fn source_parts(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>], s: Source) -> Vec<Part> {
         // Large chunks, as each holds a state per metric for every KAM it meets, but at least
         // eight of a large sheet so that every worker has some. The size depends on the sheet
         // only, never on the number of workers: sums are added in the same order for any
         // `--jobs`.
         let chunk_of = |rows: usize| rows.div_ceil(8).clamp(16_384, 131_072);
+        let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
+        let pays = self.rules.pay.as_ref().filter(|p| p.over == s);
+        let plan = &self.plans[src_index(s)];
+        let counts = matches!(s, Source::Activities | Source::Tenders);
+        if plan.metrics.is_empty() && pays.is_none() && !counts {
+            return Vec::new();
+        }
+        let n = plan.metrics.len();
+        let row_kam = &ctx.row_kam[src_index(s)];
+        let chunk = chunk_of(row_kam.len());
+        let n_chunks = row_kam.len().div_ceil(chunk);
+        (0..n_chunks)
+            .into_par_iter()
+            .map(|c| {
+                let mut part = Part::new(kams.len(), n);
+                let mut seen = Vec::new();
+                let start = c * chunk;
+                let end = (start + chunk).min(row_kam.len());
+                // The chunk's rows that count: with a KAM and in the period.
+                let mut rows = Vec::with_capacity(end - start);
+                for (r, &k) in (start..end).zip(&row_kam[start..end]) {
+                    if k == u32::MAX {
+                        continue;
+                    }
+                    let k = k as usize;
+                    if !ctx.in_period(s, r) {
+                        part.counts[k][1] += 1;
+                        continue;
+                    }
+                    part.counts[k][0] += 1;
+                    rows.push(r as u32);
+                }
+                for rows in rows.chunks(BLOCK_ROWS) {
+                    let block = Block { ctx, s, rows, kams };
+                    if n > 0 {
+                        self.metric_block(&block, &params, plan, &mut part, &mut seen);
+                    }
+                    let (Some(p), Some(plan)) = (pays, &self.pay_plan) else {
+                        continue;
+                    };
+                    // A typed `among` picks the deals a column at a time.
+                    let deals = match plan.among.eval_block(&block) {
+                        Some(Column::Flags(v)) => Some(v),
+                        _ => None,
+                    };
+                    for (i, &r) in rows.iter().enumerate() {
+                        let (r, k) = (r as usize, row_kam[r as usize] as usize);
+                        if deals.as_ref().is_some_and(|d| d[i] != Some(true)) {
+                            continue;
+                        }
+                        if let Some(line) = self.pay_line(
+                            ctx,
+                            p,
+                            s,
+                            r,
+                            &kams[k],
+                            &params,
+                            &mut part.errors[k],
+                            &mut seen,
+                        ) {
+                            part.pay[k].push(line);
+                        }
+                    }
+                }
+                part
+            })
+            .collect()
+    }
+
+    /// Every sheet's parts added up per KAM, sheet by sheet in a fixed order and each sheet's
+    /// chunks in row order, whichever of them `prepare` computed.
+    fn merge_parts(&self, kams: &[KamRow<'_>], parts: [Option<Vec<Part>>; 4]) -> Vec<KamPass> {
         let n_m = self.rules.metrics.len();
         let mut total: Vec<KamPass> = (0..kams.len())
             .map(|_| KamPass {
@@ -2075,75 +2260,10 @@ impl KamEngine {
                 ..KamPass::default()
             })
             .collect();
-        let params: Vec<V<'_>> = self.params.iter().map(param_v).collect();
-        let pay = self.rules.pay.as_ref();
-        for s in Source::ALL {
+        for (s, parts) in Source::ALL.into_iter().zip(parts) {
+            let mut parts = parts.unwrap_or_default();
             let plan = &self.plans[src_index(s)];
-            let pays = pay.filter(|p| p.over == s);
-            let counts = matches!(s, Source::Activities | Source::Tenders);
-            if plan.metrics.is_empty() && pays.is_none() && !counts {
-                continue;
-            }
             let n = plan.metrics.len();
-            let row_kam = &ctx.row_kam[src_index(s)];
-            let chunk = chunk_of(row_kam.len());
-            let n_chunks = row_kam.len().div_ceil(chunk);
-            let mut parts: Vec<Part> = (0..n_chunks)
-                .into_par_iter()
-                .map(|c| {
-                    let mut part = Part::new(kams.len(), n);
-                    let mut seen = Vec::new();
-                    let start = c * chunk;
-                    let end = (start + chunk).min(row_kam.len());
-                    // The chunk's rows that count: with a KAM and in the period.
-                    let mut rows = Vec::with_capacity(end - start);
-                    for (r, &k) in (start..end).zip(&row_kam[start..end]) {
-                        if k == u32::MAX {
-                            continue;
-                        }
-                        let k = k as usize;
-                        if !ctx.in_period(s, r) {
-                            part.counts[k][1] += 1;
-                            continue;
-                        }
-                        part.counts[k][0] += 1;
-                        rows.push(r as u32);
-                    }
-                    for rows in rows.chunks(BLOCK_ROWS) {
-                        let block = Block { ctx, s, rows, kams };
-                        if n > 0 {
-                            self.metric_block(&block, &params, plan, &mut part, &mut seen);
-                        }
-                        let (Some(p), Some(plan)) = (pays, &self.pay_plan) else {
-                            continue;
-                        };
-                        // A typed `among` picks the deals a column at a time.
-                        let deals = match plan.among.eval_block(&block) {
-                            Some(Column::Flags(v)) => Some(v),
-                            _ => None,
-                        };
-                        for (i, &r) in rows.iter().enumerate() {
-                            let (r, k) = (r as usize, row_kam[r as usize] as usize);
-                            if deals.as_ref().is_some_and(|d| d[i] != Some(true)) {
-                                continue;
-                            }
-                            if let Some(line) = self.pay_line(
-                                ctx,
-                                p,
-                                s,
-                                r,
-                                &kams[k],
-                                &params,
-                                &mut part.errors[k],
-                                &mut seen,
-                            ) {
-                                part.pay[k].push(line);
-                            }
-                        }
-                    }
-                    part
-                })
-                .collect();
             // Each KAM's share of every chunk, in chunk (so row) order, merged KAM by KAM on
             // the workers.
             let mut by_kam: Vec<Vec<KamShare<'_>>> = (0..kams.len())
@@ -2677,8 +2797,9 @@ struct AccountRowFacts {
 
 struct Ctx<'a> {
     ds: &'a Dataset,
+    /// The account results of the run; empty until `with_results` (see `KamEngine::prepare`).
     accounts: &'a [AccountResult],
-    period: &'a Period,
+    period: Period,
     kams: BTreeMap<&'a str, KamRows>,
     /// Per sheet, per row: the index of its KAM in `kams` (`u32::MAX`: none).
     row_kam: [Vec<u32>; 4],
@@ -2689,16 +2810,13 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(
-        engine: &KamEngine,
-        ds: &'a Dataset,
-        accounts: &'a [AccountResult],
-        period: &'a Period,
-    ) -> Ctx<'a> {
+    /// Everything but what the account results give (the key accounts per KAM, which
+    /// `with_results` adds).
+    fn new(engine: &KamEngine, ds: &'a Dataset, period: Period) -> Ctx<'a> {
         // Counting each account's rows (one sequential pass over the activities) runs beside
         // the mapping of rows to KAMs.
         let (counts, (kams, row_kam)) = rayon::join(
-            || RowCounts::of(ds, period),
+            || RowCounts::of(ds, &period),
             || {
                 // The KAMs: every id on the Managers sheet, the accounts, activities and tenders, in id
                 // order; rows are then mapped to a KAM's index.
@@ -2784,25 +2902,9 @@ impl<'a> Ctx<'a> {
                 for (i, m) in ds.managers.iter().enumerate() {
                     rows[index[m.id.as_str()] as usize].manager.get_or_insert(i);
                 }
-                let mut key_of = vec![false; ds.accounts.len()];
-                for r in accounts {
-                    if r.index < key_of.len() {
-                        key_of[r.index] = r.key;
-                    }
-                }
-                let push = |rows: &mut Vec<KamRows>, k: u32, f: &dyn Fn(&mut KamRows)| {
-                    if k != u32::MAX {
-                        f(&mut rows[k as usize]);
-                    }
-                };
                 for (i, &k) in row_kam[3].iter().enumerate() {
-                    push(&mut rows, k, &|e: &mut KamRows| e.accounts.push(i));
-                    if k != u32::MAX && key_of[i] {
-                        let e = &mut rows[k as usize];
-                        e.key_accounts_all += 1;
-                        if ds.accounts[i].level == "company" {
-                            e.key_accounts += 1;
-                        }
+                    if k != u32::MAX {
+                        rows[k as usize].accounts.push(i);
                     }
                 }
                 let kams: BTreeMap<&str, KamRows> = ids.iter().copied().zip(rows).collect();
@@ -2852,7 +2954,7 @@ impl<'a> Ctx<'a> {
         });
         Ctx {
             ds,
-            accounts,
+            accounts: &[],
             period,
             kams,
             row_kam,
@@ -2860,6 +2962,35 @@ impl<'a> Ctx<'a> {
             dossier,
             sheets: SheetNames::default(),
         }
+    }
+
+    /// The same context with the account results of the run, and each KAM's key accounts
+    /// counted from them.
+    fn with_results<'b>(self, accounts: &'b [AccountResult]) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        let mut ctx: Ctx<'b> = self;
+        ctx.accounts = accounts;
+        let mut rows: Vec<&mut KamRows> = ctx.kams.values_mut().collect();
+        for r in rows.iter_mut() {
+            r.key_accounts = 0;
+            r.key_accounts_all = 0;
+        }
+        let acc_kam = &ctx.row_kam[3];
+        for r in accounts.iter().filter(|r| r.key) {
+            let Some(&k) = acc_kam.get(r.index) else {
+                continue;
+            };
+            if k != u32::MAX {
+                let e = &mut rows[k as usize];
+                e.key_accounts_all += 1;
+                if ctx.ds.accounts[r.index].level == "company" {
+                    e.key_accounts += 1;
+                }
+            }
+        }
+        ctx
     }
 
     /// True when the row counts for the period (undated rows, contacts and accounts always do).
@@ -3428,6 +3559,79 @@ mod tests {
         assert_eq!(mb.3, meetings);
         assert!(mb.4.is_empty(), "{:?}", mb.4);
         assert_eq!(run(1), all, "the same with one worker");
+    }
+
+    #[test]
+    fn a_sheet_whose_rules_read_the_account_results_waits_for_them() {
+        let ds = crate::import::import_bytes("s.xlsx", crate::SAMPLE_WORKBOOK, &Default::default())
+            .unwrap();
+        let rules = crate::rules::load(None, &[]).unwrap();
+        // The default pack: only the accounts' rules read a result (`key`).
+        let k = KamEngine::new(&rules, &ds).unwrap().unwrap();
+        assert_eq!(k.after_scoring, [false, false, false, true]);
+        // A metric over activities that reads its account's key; a pay reason its band.
+        let pack = |metric: bool, pay: bool| {
+            let files: Vec<(std::path::PathBuf, String)> = crate::rules::DEFAULT_FILES
+                .iter()
+                .map(|(n, t)| {
+                    let mut t = t.to_string();
+                    if metric {
+                        t = t.replacen(
+                            "\nmetrics:\n",
+                            "\nmetrics:\n  - id: key_meetings\n    over: activities\n    among: account.key\n    count: kind == 'meeting'\n",
+                            1,
+                        );
+                    }
+                    if pay {
+                        t = t.replacen(
+                            "{rate:%} of the margin",
+                            "{rate:%} ({account.band}) of the margin",
+                            1,
+                        );
+                    }
+                    (std::path::PathBuf::from(*n), t)
+                })
+                .collect();
+            let (rules, problems) = crate::rules::load_files(None, &files, &[]);
+            assert!(problems.is_empty(), "{problems:?}");
+            rules
+        };
+        let pay_only = KamEngine::new(&pack(false, true), &ds).unwrap().unwrap();
+        assert_eq!(pay_only.after_scoring, [true, false, false, true]);
+        let rules = pack(true, false);
+        let engine = crate::score::Engine::new(&rules, &ds.account_extras.names).unwrap();
+        let accounts = engine.score(&ds, 1, false).unwrap().accounts;
+        let k = KamEngine::new(&rules, &ds).unwrap().unwrap();
+        assert_eq!(k.after_scoring, [true, false, false, true]);
+        let period = resolve_period(&ds, None).unwrap();
+        let key = |a: usize| accounts.iter().find(|r| r.index == a).unwrap().key;
+        let scored = k.score(&ds, &accounts, 2, false, None).unwrap();
+        let mut checked = 0;
+        for m in &scored.managers {
+            let rows: Vec<&crate::model::Activity> = ds
+                .activities
+                .iter()
+                .filter(|a| a.kam_id.as_deref() == Some(m.kam_id.as_str()))
+                .filter(|a| period.contains(a.date) && key(a.account))
+                .collect();
+            let meetings = rows.iter().filter(|a| a.kind == "meeting").count();
+            let v = scored.metric(m, "key_meetings").unwrap();
+            assert_eq!(v.rows as usize, rows.len(), "{}", m.kam_id);
+            assert_eq!(v.unknown, 0, "{}", m.kam_id);
+            let want = (!rows.is_empty()).then_some(meetings as f64);
+            assert_eq!(v.value, want, "{}", m.kam_id);
+            checked += usize::from(meetings > 0);
+        }
+        assert!(
+            checked >= 2,
+            "the sample has KAMs with meetings at key accounts"
+        );
+        // Without the results, every row's key is not known: the metric depends on them.
+        let blind = k.score(&ds, &[], 2, false, None).unwrap();
+        assert!(blind.managers.iter().all(|m| {
+            let v = blind.metric(m, "key_meetings").unwrap();
+            v.rows == 0 && v.value.is_none()
+        }));
     }
 
     #[test]
