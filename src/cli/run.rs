@@ -552,9 +552,14 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         let render = |r: &crate::score::AccountResult| json.render(r);
         let jobs = args.jobs.unwrap_or(0);
         // The KAM pack's work that does not read the account results (most of it) runs beside
-        // the account scoring, whose workers wait on the writing of scores.json at times.
+        // the account scoring, whose workers wait on the writing of scores.json at times;
+        // after it when the run is to use one worker.
+        let beside = match jobs {
+            0 => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            n => n > 1,
+        };
         let (s, prepared) = std::thread::scope(|sc| {
-            let prepare = kam_engine.as_ref().map(|k| {
+            let prepare = kam_engine.as_ref().filter(|_| beside).map(|k| {
                 sc.spawn(move || {
                     let t = std::time::Instant::now();
                     (k.prepare(ds, jobs), t.elapsed().as_secs_f64())
@@ -587,7 +592,11 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
             (s, prepared)
         });
         let mut s = s?;
-        if let (Some(k), Some((prepared, prepare_s))) = (&kam_engine, prepared) {
+        if let Some(k) = &kam_engine {
+            let (prepared, prepare_s) = prepared.unwrap_or_else(|| {
+                let t = std::time::Instant::now();
+                (k.prepare(ds, jobs), t.elapsed().as_secs_f64())
+            });
             let t = std::time::Instant::now();
             let m = k.finish(prepared?, &s.accounts, args.trace, None)?;
             kam_s += prepare_s + t.elapsed().as_secs_f64();
