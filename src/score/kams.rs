@@ -2170,11 +2170,10 @@ impl KamEngine {
         }
     }
 
-    /// Every metric of every KAM in one pass over each sheet: rows are read in sheet order
-    /// (chunks in parallel, merged in order), so memory is walked sequentially however the
-    /// KAMs' rows interleave.
-    /// The metric pass over one sheet, in chunks of rows on the workers: each chunk's share
-    /// of every KAM (none when nothing reads the sheet).
+    /// The metric pass over one sheet: every metric of every KAM, the pay lines and the
+    /// period counts, in chunks of rows on the workers; each chunk's share of every KAM (none
+    /// when nothing reads the sheet). Rows are read in sheet order whatever the KAMs' rows
+    /// interleave, and `merge_parts` adds the chunks in row order.
     fn source_parts(&self, ctx: &Ctx<'_>, kams: &[KamRow<'_>], s: Source) -> Vec<Part> {
         // Large chunks, as each holds a state per metric for every KAM it meets, but at least
         // eight of a large sheet so that every worker has some. The size depends on the sheet
