@@ -2972,10 +2972,6 @@ impl<'a> Ctx<'a> {
         let mut ctx: Ctx<'b> = self;
         ctx.accounts = accounts;
         let mut rows: Vec<&mut KamRows> = ctx.kams.values_mut().collect();
-        for r in rows.iter_mut() {
-            r.key_accounts = 0;
-            r.key_accounts_all = 0;
-        }
         let acc_kam = &ctx.row_kam[3];
         for r in accounts.iter().filter(|r| r.key) {
             let Some(&k) = acc_kam.get(r.index) else {
