@@ -16,6 +16,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = {}
 
 
+def wait_for_removal(cmd):
+    """`kam run` removes the output it replaces in the background, after it has returned
+    (`.NAME.kam-tmp-PID.old` beside `--out`): waits until that is done, so that it never
+    overlaps the next measurement, and returns how long it went on after kam returned."""
+    if "--out" not in cmd:
+        return 0.0
+    parent, name = os.path.split(os.path.abspath(cmd[cmd.index("--out") + 1]))
+    start = time.perf_counter()
+    while any(n.startswith(f".{name}.kam-tmp-") and n.endswith(".old") for n in os.listdir(parent)):
+        time.sleep(0.01)
+    return time.perf_counter() - start
+
+
 def measure(cmd):
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -24,12 +37,14 @@ def measure(cmd):
     err = proc.stderr.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{err}")
+    removal = wait_for_removal(cmd)
     for line in err.splitlines():
         if line.startswith("kam: timings:"):
             # "import 1.2 s, scoring 3.4 s (of which KAM metrics 0.7 s), exports ..."
             for name, secs in re.findall(r"([a-zA-Z][a-zA-Z ]*?) ([0-9.]+) s", line.split(":", 2)[2]):
                 name = name.replace("of which ", "").strip().replace(" ", "_")
                 STAGES.setdefault(name, []).append(float(secs))
+            STAGES.setdefault("background_removal", []).append(removal)
     return elapsed, usage.ru_maxrss / 1024.0  # MiB
 
 

@@ -169,6 +169,16 @@ fn main() {
             cmd.arg("--rules").arg(r);
         }
         let o = cmd.output().unwrap();
+        // `kam run` removes the output it replaced in the background once it has returned:
+        // wait for that, so that it never overlaps the next run.
+        let aside = |e: std::io::Result<std::fs::DirEntry>| {
+            e.ok()
+                .and_then(|e| e.file_name().into_string().ok())
+                .is_some_and(|n| n.starts_with(".kam-bench-out.kam-tmp-") && n.ends_with(".old"))
+        };
+        while std::fs::read_dir(&dir).unwrap().any(aside) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         let num = |after: &str| -> f64 {
             let i = err.find(after).map(|i| i + after.len()).unwrap_or(0);

@@ -617,6 +617,94 @@ fn a_failed_run_leaves_the_previous_output_intact() {
     assert_eq!(leftovers, [std::ffi::OsString::from("out")]);
 }
 
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_replaced_output_is_removed_after_kam_returns_with_any_left_by_earlier_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    kam()
+        .args(["run", "--quiet", "--no-plans", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let first = fs::read(out.join("scores.json")).unwrap();
+    // A previous output whose removal was cut short (the machine stopped), and a folder that
+    // only looks like one (no process id): the first goes with the next run, the second stays.
+    let stale = dir.path().join(".out.kam-tmp-4242.old");
+    fs::create_dir_all(stale.join("reviews")).unwrap();
+    fs::write(stale.join("reviews/k1.md"), "old").unwrap();
+    let lookalike = dir.path().join(".out.kam-tmp-.old");
+    fs::create_dir(&lookalike).unwrap();
+    kam()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    // The new output is in place when kam returns; the plans show it is not the first.
+    assert!(out.join("plans").is_dir());
+    assert_eq!(fs::read(out.join("scores.json")).unwrap(), first);
+    // The removal goes on in a process of its own: wait for it (a minute at most).
+    for _ in 0..6000 {
+        if names_in(dir.path()) == [".out.kam-tmp-.old", "out"] {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(names_in(dir.path()), [".out.kam-tmp-.old", "out"]);
+}
+
+#[test]
+fn the_hidden_removal_command_refuses_any_other_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("reports");
+    fs::create_dir(&keep).unwrap();
+    fs::write(keep.join("a.txt"), "keep").unwrap();
+    let aside = dir.path().join(".out.kam-tmp-77.old");
+    fs::create_dir(&aside).unwrap();
+    let o = kam()
+        .arg("remove-previous-output")
+        .arg(&aside)
+        .arg(&keep)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "error: {} is not a previous kam output moved aside (a folder named .NAME.kam-tmp-PID.old): nothing removed\n",
+            keep.display()
+        )
+    );
+    assert_eq!(names_in(dir.path()), [".out.kam-tmp-77.old", "reports"]);
+    #[cfg(unix)]
+    {
+        // A link named like one is not followed.
+        let link = dir.path().join(".x.kam-tmp-1.old");
+        std::os::unix::fs::symlink(&keep, &link).unwrap();
+        kam()
+            .arg("remove-previous-output")
+            .arg(&link)
+            .assert()
+            .code(2);
+        assert_eq!(fs::read_to_string(keep.join("a.txt")).unwrap(), "keep");
+    }
+    kam()
+        .arg("remove-previous-output")
+        .arg(&aside)
+        .assert()
+        .success();
+    assert!(!aside.exists());
+}
+
 #[test]
 fn a_folder_not_written_by_kam_is_never_replaced() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,10 @@ pub enum Command {
     Test(rules::TestArgs),
     /// Write the default rule packs into a folder to edit them.
     Init(rules::InitArgs),
+    /// Internal: removes previous outputs that `kam run` moved aside. `kam run` starts it in
+    /// the background, so that it returns as soon as the new output is in place.
+    #[command(name = "remove-previous-output", hide = true)]
+    RemovePreviousOutput(run::RemoveArgs),
 }
 
 /// Exit code: everything fine.
@@ -168,6 +172,7 @@ pub fn run(cli: Cli) -> u8 {
         Some(Command::Validate(args)) => rules::validate(&args),
         Some(Command::Test(args)) => rules::test(&args),
         Some(Command::Init(args)) => rules::init(&args),
+        Some(Command::RemovePreviousOutput(args)) => run::remove_previous_output(&args),
     };
     match result {
         Ok(code) => code,
