@@ -644,22 +644,49 @@ fn the_replaced_output_is_removed_after_kam_returns_with_any_left_by_earlier_run
     fs::write(stale.join("reviews/k1.md"), "old").unwrap();
     let lookalike = dir.path().join(".out.kam-tmp-.old");
     fs::create_dir(&lookalike).unwrap();
-    kam()
+    // The background removal waits for this file (a test hook), so the run is seen to return
+    // before it.
+    let gate = dir.path().join("go");
+    let o = kam()
+        .env("KAM_TEST_REMOVAL_GATE", &gate)
         .args(["run", "--quiet", "--out"])
         .arg(&out)
-        .assert()
-        .success();
-    // The new output is in place when kam returns; the plans show it is not the first.
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    // The new output is in place when kam returns (the plans show it is not the first), and
+    // the previous one is moved aside, not yet removed.
     assert!(out.join("plans").is_dir());
     assert_eq!(fs::read(out.join("scores.json")).unwrap(), first);
+    let mut names = names_in(dir.path());
+    let known = [".out.kam-tmp-.old", ".out.kam-tmp-4242.old", "out"];
+    let aside: Vec<String> = names
+        .iter()
+        .filter(|n| !known.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    names.retain(|n| known.contains(&n.as_str()));
+    assert_eq!(names, known);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(
+        aside[0].starts_with(".out.kam-tmp-") && aside[0].ends_with(".old"),
+        "{aside:?}"
+    );
+    let aside = dir.path().join(&aside[0]);
+    assert!(aside.join("manifest.json").is_file());
+    assert!(
+        !aside.join("plans").exists(),
+        "the first output had no plans"
+    );
+    fs::write(&gate, "").unwrap();
     // The removal goes on in a process of its own: wait for it (a minute at most).
     for _ in 0..6000 {
-        if names_in(dir.path()) == [".out.kam-tmp-.old", "out"] {
+        if names_in(dir.path()) == [".out.kam-tmp-.old", "go", "out"] {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(names_in(dir.path()), [".out.kam-tmp-.old", "out"]);
+    assert_eq!(names_in(dir.path()), [".out.kam-tmp-.old", "go", "out"]);
 }
 
 #[test]

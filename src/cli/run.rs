@@ -121,6 +121,16 @@ pub fn remove_previous_output(args: &RemoveArgs) -> Result<u8> {
             d.display()
         )));
     }
+    // Tests hold the removal until a file appears, to see the run return before it.
+    if let Some(gate) = std::env::var_os("KAM_TEST_REMOVAL_GATE") {
+        let gate = PathBuf::from(gate);
+        for _ in 0..6000 {
+            if gate.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     args.dirs.iter().for_each(|d| output::remove_previous(d));
     Ok(EXIT_OK)
 }
