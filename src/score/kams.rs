@@ -981,6 +981,9 @@ pub struct KamEngine {
     aggs: Vec<Compiled<F>>,
     /// The pay rules, compiled.
     pay_plan: Option<PayPlan>,
+    /// The dossier's `among`, compiled for the rows of Accounts (asked of every account of
+    /// every KAM when judging).
+    dossier_among: Option<Compiled<F>>,
     /// The pay rules' ids, shared by the pay lines.
     pay_ids: Vec<Arc<str>>,
     /// Per sheet: true when a metric or pay rule over it reads an account's band, key or
@@ -1247,17 +1250,23 @@ impl<'c> Columns<'c, F> for Block<'c> {
         }
     }
 
-    // The activities (most of the rows) are read one loop per field, the field chosen once
-    // per block; other sheets' fields row by row.
+    // The fields of the activities (most of the rows), and those of contacts and tenders the
+    // default pack reads, are read one loop per field, the field chosen once per block; other
+    // fields row by row.
     fn nums(&self, f: F, out: &mut Vec<Option<f64>>) {
-        let acts = &self.ctx.ds.activities;
+        let ds = self.ctx.ds;
+        let acts = &ds.activities;
         let as_of = self.ctx.period.as_of;
+        let rows = self.rows.iter().map(|&r| r as usize);
         macro_rules! each {
             ($($v:ident),*) => {
                 match f {
                     $(F::$v => out.extend(
-                        self.rows.iter().map(|&r| activity_num(&acts[r as usize], as_of, F::$v)),
+                        rows.map(|r| activity_num(&acts[r], as_of, F::$v)),
                     ),)*
+                    F::ConInfluence => out.extend(rows.map(|r| ds.contacts[r].influence)),
+                    F::ConRelationship => out.extend(rows.map(|r| ds.contacts[r].relationship)),
+                    F::TenValue => out.extend(rows.map(|r| ds.tenders[r].value)),
                     _ => out.extend((0..self.rows.len()).map(|i| self.row(i).num(f))),
                 }
             };
@@ -1303,13 +1312,14 @@ impl<'c> Columns<'c, F> for Block<'c> {
     }
 
     fn texts(&self, f: F, out: &mut Vec<Option<Cow<'c, str>>>) {
-        let acts = &self.ctx.ds.activities;
+        let ds: &'c Dataset = self.ctx.ds;
+        let rows = self.rows.iter().map(|&r| r as usize);
         match f {
-            F::ActKind => out.extend(
-                self.rows
-                    .iter()
-                    .map(|&r| Some(Cow::Borrowed(acts[r as usize].kind))),
-            ),
+            F::ActKind => out.extend(rows.map(|r| Some(Cow::Borrowed(ds.activities[r].kind)))),
+            F::ConRole => {
+                out.extend(rows.map(|r| ds.contacts[r].role.as_deref().map(Cow::Borrowed)))
+            }
+            F::TenOutcome => out.extend(rows.map(|r| ds.tenders[r].outcome.map(Cow::Borrowed))),
             _ => out.extend((0..self.rows.len()).map(|i| self.row(i).text(f))),
         }
     }
@@ -1761,7 +1771,13 @@ impl KamEngine {
                     .collect(),
             }
         });
+        let dossier_among = kam.dossier.as_ref().and_then(|d| {
+            d.among
+                .as_ref()
+                .map(|a| compile_row(&a.expr, &rows[src_index(Source::Accounts)], &param_values))
+        });
         Ok(KamEngine {
+            dossier_among,
             pay_ids: kam
                 .pay
                 .iter()
@@ -1982,13 +1998,19 @@ impl KamEngine {
         }
         // Dossier.
         let mut dossier = Vec::new();
-        if let Some(d) = &self.rules.dossier {
+        if self.rules.dossier.is_some() {
             for &a in &k.accounts {
-                if let Some(among) = &d.among {
+                if let Some(compiled) = &self.dossier_among {
                     let get = |slot: usize| {
                         ctx.row_value(&self.tables, Source::Accounts, a, slot, &kam_row, &params)
                     };
-                    match among.expr.eval(&get) {
+                    let at = At {
+                        ctx,
+                        s: Source::Accounts,
+                        r: a,
+                        kam: &kam_row,
+                    };
+                    match compiled.eval(&at, &get) {
                         Ok(V::Bool(true)) => {}
                         Ok(_) => continue,
                         Err(e) => {
