@@ -70,17 +70,10 @@ impl Staging {
                 )));
             }
         }
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let (parent, prefix) = temp_prefix(target);
         fs::create_dir_all(&parent)
             .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "kam-out".into());
-        let temp = parent.join(format!(".{name}.kam-tmp-{}", std::process::id()));
+        let temp = parent.join(format!("{prefix}{}", std::process::id()));
         if temp.exists() {
             let _ = fs::remove_dir_all(&temp);
         }
@@ -199,6 +192,23 @@ impl Staging {
 /// The end of the name of a previous output moved aside: `.NAME.kam-tmp-PID.old`.
 const OLD_SUFFIX: &str = ".old";
 
+/// What follows the output's name in its temporary folder's name (`.NAME.kam-tmp-PID`).
+const TEMP_TAG: &str = ".kam-tmp-";
+
+/// The folder beside `target` where its temporary folders go, and the start of their names
+/// (`.NAME.kam-tmp-`, to which the process id is added).
+fn temp_prefix(target: &Path) -> (PathBuf, String) {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "kam-out".into());
+    (parent, format!(".{name}{TEMP_TAG}"))
+}
+
 /// Whether `dir` is named as a previous output moved aside by [`Staging::commit_keeping_previous`]
 /// (`.NAME.kam-tmp-PID.old`) and is a folder, not a link: the only folders
 /// [`remove_previous`] is given by `kam` (its hidden `remove-previous-output` command checks
@@ -213,7 +223,7 @@ pub fn is_previous_output(dir: &Path) -> bool {
     else {
         return false;
     };
-    let Some((stem, pid)) = rest.rsplit_once(".kam-tmp-") else {
+    let Some((stem, pid)) = rest.rsplit_once(TEMP_TAG) else {
         return false;
     };
     !stem.is_empty()
@@ -225,15 +235,8 @@ pub fn is_previous_output(dir: &Path) -> bool {
 /// Previous outputs of `target` left beside it by runs whose removal did not finish (the
 /// machine stopped, the process was killed), to remove with the next one.
 pub fn stale_previous(target: &Path) -> Vec<PathBuf> {
-    let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
-        return Vec::new();
-    };
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let prefix = format!(".{name}.kam-tmp-");
-    let Ok(entries) = fs::read_dir(parent) else {
+    let (parent, prefix) = temp_prefix(target);
+    let Ok(entries) = fs::read_dir(&parent) else {
         return Vec::new();
     };
     let mut found: Vec<PathBuf> = entries
