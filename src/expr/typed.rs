@@ -95,6 +95,19 @@ pub trait Columns<'a, K: Copy> {
     fn texts(&self, field: K, out: &mut Vec<Option<Cow<'a, str>>>) {
         out.extend((0..self.rows()).map(|i| self.row(i).text(field)));
     }
+    /// Appends `test` of the text field `field` on every row to `out` (`None` where the field
+    /// has no value) without reading the texts, when the block can: a field holding a few
+    /// distinct values stored as codes tests each value once. Returns false, appending
+    /// nothing, when it cannot; [`Columns::texts`] is read instead.
+    fn text_test(
+        &self,
+        field: K,
+        test: &dyn Fn(&str) -> bool,
+        out: &mut Vec<Option<bool>>,
+    ) -> bool {
+        let _ = (field, test, out);
+        false
+    }
 }
 
 /// The values of a typed expression on every row of a block, in row order.
@@ -523,17 +536,19 @@ impl<K: Copy> B<K> {
                 out.extend(a.iter().map(|a| Some(compare(*op, (*a)?, *c))));
             }
             B::FieldIs(eq, k, b) => {
-                let mut a = Vec::with_capacity(n);
-                block.texts(*k, &mut a);
-                out.extend(a.iter().map(|a| Some(same_text(a.as_deref()?, b) == *eq)));
+                if !block.text_test(*k, &|a| same_text(a, b) == *eq, out) {
+                    let mut a = Vec::with_capacity(n);
+                    block.texts(*k, &mut a);
+                    out.extend(a.iter().map(|a| Some(same_text(a.as_deref()?, b) == *eq)));
+                }
             }
             B::FieldIn(k, items) => {
-                let mut a = Vec::with_capacity(n);
-                block.texts(*k, &mut a);
-                out.extend(a.iter().map(|a| {
-                    let a = a.as_deref()?;
-                    Some(items.iter().any(|b| same_text(a, b)))
-                }));
+                let test = |a: &str| items.iter().any(|b| same_text(a, b));
+                if !block.text_test(*k, &test, out) {
+                    let mut a = Vec::with_capacity(n);
+                    block.texts(*k, &mut a);
+                    out.extend(a.iter().map(|a| Some(test(a.as_deref()?))));
+                }
             }
             _ => out.extend((0..n).map(|i| self.eval(&block.row(i)))),
         }
@@ -759,6 +774,45 @@ mod tests {
         }
     }
 
+    /// The same block, its text fields tested through codes: each distinct text (or none)
+    /// once, as a table whose texts are stored coded does it.
+    struct Coded<'v>(&'v [Vec<V<'static>>]);
+
+    impl<'a, 'v> Columns<'a, usize> for Coded<'v> {
+        type Row = R<'v>;
+        fn rows(&self) -> usize {
+            self.0.len()
+        }
+        fn row(&self, i: usize) -> R<'v> {
+            R(&self.0[i])
+        }
+        fn text_test(
+            &self,
+            field: usize,
+            test: &dyn Fn(&str) -> bool,
+            out: &mut Vec<Option<bool>>,
+        ) -> bool {
+            let mut distinct: Vec<Option<&str>> = Vec::new();
+            let codes: Vec<usize> = self
+                .0
+                .iter()
+                .map(|r| {
+                    let t = match &r[field] {
+                        V::Str(s) => Some(s.as_ref()),
+                        _ => None,
+                    };
+                    distinct.iter().position(|d| *d == t).unwrap_or_else(|| {
+                        distinct.push(t);
+                        distinct.len() - 1
+                    })
+                })
+                .collect();
+            let table: Vec<Option<bool>> = distinct.iter().map(|t| t.map(test)).collect();
+            out.extend(codes.iter().map(|&c| table[c]));
+            true
+        }
+    }
+
     fn check(src: &str, typed: bool) {
         let mut e = Expr::parse(src).unwrap();
         e.resolve(&|n| NAMES.iter().position(|x| *x == n)).unwrap();
@@ -784,6 +838,9 @@ mod tests {
                     let want = c.eval(&R(row), &get).unwrap();
                     assert_eq!(column.value(i), want, "{src} on {row:?}, as a column");
                 }
+                // And with the texts tested through codes.
+                let coded = c.eval_block(&Coded(&all)).expect("typed");
+                assert_eq!(coded, column, "{src}, texts coded");
             }
             None => assert!(!typed, "{src}"),
         }

@@ -645,6 +645,7 @@ impl KamScored {
                 row_kam: Default::default(),
                 account_facts: self.lazy.account_facts.clone(),
                 dossier: self.lazy.dossier.clone(),
+                kinds: None,
                 sheets: SheetNames::default(),
             },
             lazy: &self.lazy,
@@ -1309,6 +1310,22 @@ impl<'c> Columns<'c, F> for Block<'c> {
             ActBadManners,
             ActNextStep
         )
+    }
+
+    fn text_test(&self, f: F, test: &dyn Fn(&str) -> bool, out: &mut Vec<Option<bool>>) -> bool {
+        let (F::ActKind, Some(kinds)) = (f, &self.ctx.kinds) else {
+            return false;
+        };
+        let mut table = [false; KindCodes::MAX as usize];
+        for (t, name) in table.iter_mut().zip(&kinds.names) {
+            *t = test(name);
+        }
+        out.extend(
+            self.rows
+                .iter()
+                .map(|&r| Some(table[kinds.codes[r as usize] as usize])),
+        );
+        true
     }
 
     fn texts(&self, f: F, out: &mut Vec<Option<Cow<'c, str>>>) {
@@ -2763,6 +2780,9 @@ struct KamRows {
     key_accounts_all: usize,
 }
 
+/// How an activity adds to its account's [`RowCounts`].
+type AddRow = fn(&mut RowCounts, &crate::model::Activity);
+
 /// An account's contacts and its activities in the period, by kind.
 #[derive(Default, Clone, Copy)]
 struct RowCounts {
@@ -2778,30 +2798,89 @@ struct RowCounts {
 
 impl RowCounts {
     /// Counts every account's rows: one sequential pass over the contacts and activities
-    /// (each row adds to its account's counts), run beside the mapping of rows to KAMs.
-    fn of(ds: &Dataset, period: &Period) -> Vec<RowCounts> {
+    /// (each row adds to its account's counts), run beside the mapping of rows to KAMs. The
+    /// pass codes the activities' kinds on the way.
+    fn of(ds: &Dataset, period: &Period) -> (Vec<RowCounts>, Option<KindCodes>) {
         let mut counts = vec![RowCounts::default(); ds.accounts.len()];
         for c in &ds.contacts {
             counts[c.account].contacts += 1;
         }
-        for a in ds.activities.iter().filter(|a| period.contains(a.date)) {
-            let n = &mut counts[a.account];
-            match a.kind {
-                "meeting" => n.meetings += 1,
-                "proposal" => n.proposals += 1,
-                "deal" => n.deals += 1,
-                "complaint" => {
-                    n.complaints += 1;
-                    if a.resolved.is_none() {
-                        n.open_complaints += 1;
-                    }
-                }
-                "reference_letter" => n.reference_letters += 1,
-                "referral" => n.referrals += 1,
-                _ => {}
+        let mut kinds = KindCodes::default();
+        // What each distinct kind adds to (by its position in `add`), decided once per kind.
+        let mut adds: Vec<Option<AddRow>> = Vec::new();
+        let mut coded = true;
+        for a in &ds.activities {
+            let c = kinds.code_of(a.kind);
+            coded &= c.is_some();
+            if !period.contains(a.date) {
+                continue;
             }
+            let add = match c {
+                Some(c) => {
+                    if adds.len() <= c as usize {
+                        adds.resize(c as usize + 1, None);
+                    }
+                    *adds[c as usize].get_or_insert_with(|| RowCounts::adder(a.kind))
+                }
+                None => RowCounts::adder(a.kind),
+            };
+            add(&mut counts[a.account], a);
         }
-        counts
+        (counts, coded.then_some(kinds))
+    }
+
+    /// How an activity of kind `kind` in the period adds to its account's counts.
+    fn adder(kind: &str) -> AddRow {
+        match kind {
+            "meeting" => |n, _| n.meetings += 1,
+            "proposal" => |n, _| n.proposals += 1,
+            "deal" => |n, _| n.deals += 1,
+            "complaint" => |n, a| {
+                n.complaints += 1;
+                if a.resolved.is_none() {
+                    n.open_complaints += 1;
+                }
+            },
+            "reference_letter" => |n, _| n.reference_letters += 1,
+            "referral" => |n, _| n.referrals += 1,
+            _ => |_, _| {},
+        }
+    }
+}
+
+/// The activities' kinds as one byte per row: `kind == '…'` and `kind in […]` test each
+/// distinct kind once, then read a byte per row instead of a text from the row's record.
+#[derive(Default)]
+struct KindCodes {
+    /// The distinct kinds, in order of first appearance: a code is a position here.
+    names: Vec<&'static str>,
+    /// Per activity row.
+    codes: Vec<u8>,
+}
+
+impl KindCodes {
+    /// More distinct kinds than this (there are seven) and the kinds are not coded.
+    const MAX: u8 = u8::MAX;
+
+    /// Codes the next row's kind; `None` past [`KindCodes::MAX`] kinds.
+    #[inline]
+    fn code_of(&mut self, kind: &'static str) -> Option<u8> {
+        // Kinds are the schema's own strings: the same pointer, or else equal texts.
+        let found = self
+            .names
+            .iter()
+            .position(|n| std::ptr::eq(*n, kind))
+            .or_else(|| self.names.iter().position(|n| *n == kind));
+        let c = match found {
+            Some(c) => c,
+            None if self.names.len() < Self::MAX as usize => {
+                self.names.push(kind);
+                self.names.len() - 1
+            }
+            None => return None,
+        };
+        self.codes.push(c as u8);
+        Some(c as u8)
     }
 }
 
@@ -2826,6 +2905,8 @@ struct Ctx<'a> {
     row_kam: [Vec<u32>; 4],
     account_facts: Arc<Vec<AccountRowFacts>>,
     dossier: Option<Arc<DossierIndex>>,
+    /// The activities' kinds, coded (`None` in the unlikely case of too many kinds).
+    kinds: Option<KindCodes>,
     /// Sheet names of the evidence rows, filled by the pass.
     sheets: SheetNames,
 }
@@ -2836,7 +2917,7 @@ impl<'a> Ctx<'a> {
     fn new(engine: &KamEngine, ds: &'a Dataset, period: Period) -> Ctx<'a> {
         // Counting each account's rows (one sequential pass over the activities) runs beside
         // the mapping of rows to KAMs.
-        let (counts, (kams, row_kam)) = rayon::join(
+        let ((counts, kinds), (kams, row_kam)) = rayon::join(
             || RowCounts::of(ds, &period),
             || {
                 // The KAMs: every id on the Managers sheet, the accounts, activities and tenders, in id
@@ -2981,6 +3062,7 @@ impl<'a> Ctx<'a> {
             row_kam,
             account_facts: Arc::new(facts),
             dossier,
+            kinds,
             sheets: SheetNames::default(),
         }
     }
