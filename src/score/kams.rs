@@ -2806,7 +2806,7 @@ impl RowCounts {
             counts[c.account].contacts += 1;
         }
         let mut kinds = KindCodes::default();
-        // What each distinct kind adds to (by its position in `add`), decided once per kind.
+        // What each distinct kind adds to (by its code), decided once per kind.
         let mut adds: Vec<Option<AddRow>> = Vec::new();
         let mut coded = true;
         for a in &ds.activities {
