@@ -761,30 +761,20 @@ mod tests {
         out
     }
 
-    /// Every row of [`rows`] as one block.
-    struct Block<'v>(&'v [Vec<V<'static>>]);
+    /// Every row of [`rows`] as one block; `coded`: its text fields tested through codes, each
+    /// distinct text (or none) once, as a table whose texts are stored coded does it.
+    struct Block<'v> {
+        rows: &'v [Vec<V<'static>>],
+        coded: bool,
+    }
 
     impl<'a, 'v> Columns<'a, usize> for Block<'v> {
         type Row = R<'v>;
         fn rows(&self) -> usize {
-            self.0.len()
+            self.rows.len()
         }
         fn row(&self, i: usize) -> R<'v> {
-            R(&self.0[i])
-        }
-    }
-
-    /// The same block, its text fields tested through codes: each distinct text (or none)
-    /// once, as a table whose texts are stored coded does it.
-    struct Coded<'v>(&'v [Vec<V<'static>>]);
-
-    impl<'a, 'v> Columns<'a, usize> for Coded<'v> {
-        type Row = R<'v>;
-        fn rows(&self) -> usize {
-            self.0.len()
-        }
-        fn row(&self, i: usize) -> R<'v> {
-            R(&self.0[i])
+            R(&self.rows[i])
         }
         fn text_test(
             &self,
@@ -792,9 +782,12 @@ mod tests {
             test: &dyn Fn(&str) -> bool,
             out: &mut Vec<Option<bool>>,
         ) -> bool {
+            if !self.coded {
+                return false;
+            }
             let mut distinct: Vec<Option<&str>> = Vec::new();
             let codes: Vec<usize> = self
-                .0
+                .rows
                 .iter()
                 .map(|r| {
                     let t = match &r[field] {
@@ -830,7 +823,10 @@ mod tests {
             }
         }
         // A column at a time: the same values, in row order; nothing for the tree walk.
-        match c.eval_block(&Block(&all)) {
+        match c.eval_block(&Block {
+            rows: &all,
+            coded: false,
+        }) {
             Some(column) => {
                 assert!(typed, "{src}");
                 for (i, row) in all.iter().enumerate() {
@@ -839,7 +835,12 @@ mod tests {
                     assert_eq!(column.value(i), want, "{src} on {row:?}, as a column");
                 }
                 // And with the texts tested through codes.
-                let coded = c.eval_block(&Coded(&all)).expect("typed");
+                let coded = c
+                    .eval_block(&Block {
+                        rows: &all,
+                        coded: true,
+                    })
+                    .expect("typed");
                 assert_eq!(coded, column, "{src}, texts coded");
             }
             None => assert!(!typed, "{src}"),
