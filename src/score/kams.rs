@@ -2780,9 +2780,6 @@ struct KamRows {
     key_accounts_all: usize,
 }
 
-/// How an activity adds to its account's [`RowCounts`].
-type AddRow = fn(&mut RowCounts, &crate::model::Activity);
-
 /// An account's contacts and its activities in the period, by kind.
 #[derive(Default, Clone, Copy)]
 struct RowCounts {
@@ -2806,45 +2803,29 @@ impl RowCounts {
             counts[c.account].contacts += 1;
         }
         let mut kinds = KindCodes::default();
-        // What each distinct kind adds to (by its code), decided once per kind.
-        let mut adds: Vec<Option<AddRow>> = Vec::new();
         let mut coded = true;
         for a in &ds.activities {
-            let c = kinds.code_of(a.kind);
-            coded &= c.is_some();
+            coded &= kinds.code_of(a.kind).is_some();
             if !period.contains(a.date) {
                 continue;
             }
-            let add = match c {
-                Some(c) => {
-                    if adds.len() <= c as usize {
-                        adds.resize(c as usize + 1, None);
+            let n = &mut counts[a.account];
+            match a.kind {
+                "meeting" => n.meetings += 1,
+                "proposal" => n.proposals += 1,
+                "deal" => n.deals += 1,
+                "complaint" => {
+                    n.complaints += 1;
+                    if a.resolved.is_none() {
+                        n.open_complaints += 1;
                     }
-                    *adds[c as usize].get_or_insert_with(|| RowCounts::adder(a.kind))
                 }
-                None => RowCounts::adder(a.kind),
-            };
-            add(&mut counts[a.account], a);
+                "reference_letter" => n.reference_letters += 1,
+                "referral" => n.referrals += 1,
+                _ => {}
+            }
         }
         (counts, coded.then_some(kinds))
-    }
-
-    /// How an activity of kind `kind` in the period adds to its account's counts.
-    fn adder(kind: &str) -> AddRow {
-        match kind {
-            "meeting" => |n, _| n.meetings += 1,
-            "proposal" => |n, _| n.proposals += 1,
-            "deal" => |n, _| n.deals += 1,
-            "complaint" => |n, a| {
-                n.complaints += 1;
-                if a.resolved.is_none() {
-                    n.open_complaints += 1;
-                }
-            },
-            "reference_letter" => |n, _| n.reference_letters += 1,
-            "referral" => |n, _| n.referrals += 1,
-            _ => |_, _| {},
-        }
     }
 }
 
