@@ -339,6 +339,9 @@ enum Inner<'a> {
 /// An open workbook over bytes in memory.
 pub struct Book<'a> {
     inner: Inner<'a>,
+    /// kam's own reader of .xlsx cells, shared by the readers of one import; calamine reads
+    /// what it cannot.
+    fast: Option<std::sync::Arc<super::xlsx::Workbook<'a>>>,
     file: String,
     /// The workbook uses the 1904 date system.
     pub is_1904: bool,
@@ -387,10 +390,18 @@ impl<'a> Book<'a> {
         };
         Ok(Book {
             inner,
+            fast: None,
             file: file.to_string(),
             is_1904,
             format,
         })
+    }
+
+    /// Reads the cells of .xlsx sheets with kam's own reader (`import::xlsx`) where it can.
+    pub fn use_fast_reader(&mut self, wb: Option<std::sync::Arc<super::xlsx::Workbook<'a>>>) {
+        if matches!(self.inner, Inner::Xlsx(_)) {
+            self.fast = wb;
+        }
     }
 
     /// The sheets in workbook order.
@@ -422,6 +433,12 @@ impl<'a> Book<'a> {
         let mut declared = |end: u32| last_row(end.saturating_add(1).min(MAX_ROWS));
         match &mut self.inner {
             Inner::Xlsx(x) => {
+                if let Some(mut cells) = self.fast.as_deref().and_then(|w| w.cells(sheet))
+                    && let Ok(end) = cells.start()
+                {
+                    declared(end);
+                    return stream_fast(&file, sheet, f, &mut cells, x);
+                }
                 let mut reader = x
                     .worksheet_cells_reader(sheet)
                     .map_err(|e| translate(&file, e))?;
@@ -498,13 +515,7 @@ fn stream_rows<'c, E: std::fmt::Display>(
         }
         let c = c as usize;
         if c >= MAX_COLUMNS {
-            return Err(Error::workbook(
-                file,
-                format!(
-                    "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
-                    c + 1
-                ),
-            ));
+            return Err(too_many_columns(file, sheet, c));
         }
         if buf.len() <= c {
             buf.resize(c + 1, DataRef::Empty);
@@ -515,6 +526,80 @@ fn stream_rows<'c, E: std::fmt::Display>(
         let _ = f(prev + 1, &buf);
     }
     Ok(())
+}
+
+/// Groups the cells of kam's own reader into rows for `f` as [`stream_rows`] does; where that
+/// reader gives up, calamine reads the sheet again and goes on from the first cell of the row
+/// being gathered (the cells before it, which both readers give alike, are passed over).
+fn stream_fast<'w>(
+    file: &str,
+    sheet: &str,
+    f: &mut dyn FnMut(u32, &[DataRef<'_>]) -> ControlFlow<()>,
+    cells: &mut super::xlsx::Cells<'w>,
+    x: &mut Xlsx<Cursor<&[u8]>>,
+) -> Result<()> {
+    let mut buf: Vec<DataRef<'w>> = Vec::new();
+    let mut current: Option<u32> = None;
+    // Cells of the rows given to `f`, and of the row being gathered.
+    let (mut given, mut gathered) = (0usize, 0usize);
+    loop {
+        match cells.next_cell() {
+            Ok(Some((r, c, value))) => {
+                if current != Some(r) {
+                    if let Some(prev) = current
+                        && f(prev + 1, &buf).is_break()
+                    {
+                        return Ok(());
+                    }
+                    given += gathered;
+                    gathered = 0;
+                    buf.clear();
+                    current = Some(r);
+                }
+                gathered += 1;
+                let c = c as usize;
+                if c >= MAX_COLUMNS {
+                    return Err(too_many_columns(file, sheet, c));
+                }
+                if buf.len() <= c {
+                    buf.resize(c + 1, DataRef::Empty);
+                }
+                buf[c] = value;
+            }
+            Ok(None) => {
+                if let Some(prev) = current {
+                    let _ = f(prev + 1, &buf);
+                }
+                return Ok(());
+            }
+            Err(super::xlsx::GiveUp) => {
+                drop(buf);
+                let mut reader = x
+                    .worksheet_cells_reader(sheet)
+                    .map_err(|e| translate(file, e))?;
+                let mut skip = given;
+                return stream_rows(file, sheet, f, || {
+                    while skip > 0 {
+                        skip -= 1;
+                        if reader.next_cell()?.is_none() {
+                            return Ok(None);
+                        }
+                    }
+                    reader.next_cell()
+                });
+            }
+        }
+    }
+}
+
+fn too_many_columns(file: &str, sheet: &str, c: usize) -> Error {
+    Error::workbook(
+        file,
+        format!(
+            "sheet '{sheet}' uses column {} — more than Excel's {MAX_COLUMNS} columns; the file is damaged",
+            c + 1
+        ),
+    )
 }
 
 /// Excel's column limit.

@@ -9,6 +9,7 @@ pub mod mapping;
 pub mod merge;
 mod pending;
 pub mod sheet;
+pub mod xlsx;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -190,7 +191,11 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
     // which the second reader would otherwise do after the first, while the first reads.
     let sizes = book::sheet_sizes(format, bytes);
     let spare_readers = readers.min(sizes.len()).saturating_sub(1);
-    let (book, spare) = std::thread::scope(|scope| {
+    // kam's own reader of .xlsx cells reads the shared strings and styles once for all the
+    // readers, beside their opening.
+    let (book, spare, fast) = std::thread::scope(|scope| {
+        let fast = (format == Format::Xlsx)
+            .then(|| scope.spawn(|| xlsx::Workbook::open(bytes).map(std::sync::Arc::new)));
         let spare: Vec<_> = (0..spare_readers)
             .map(|_| scope.spawn(|| Book::open(file, format, bytes).ok()))
             .collect();
@@ -200,9 +205,18 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
             .into_iter()
             .filter_map(|h| h.join().ok().flatten())
             .collect();
-        (book, spare)
+        let fast = fast.and_then(|h| h.join().ok().flatten());
+        (book, spare, fast)
     });
     let mut book = book?;
+    book.use_fast_reader(fast.clone());
+    let spare: Vec<Book<'_>> = spare
+        .into_iter()
+        .map(|mut b| {
+            b.use_fast_reader(fast.clone());
+            b
+        })
+        .collect();
     let listed = book.sheets();
     let mapping_path = opts.mapping.map(|m| m.path.as_path());
 
@@ -423,11 +437,15 @@ fn import_bytes_unguarded(file: &str, bytes: &[u8], opts: &ImportOptions<'_>) ->
         for _ in 1..readers.min(tasks.len()) {
             let opened = spare.next();
             let work = &work;
+            let fast = fast.clone();
             scope.spawn(move || {
                 // A second reader that cannot open leaves its share to the others.
                 let own = match opened {
                     Some(b) => Some(b),
-                    None => Book::open(file, format, bytes).ok(),
+                    None => Book::open(file, format, bytes).ok().map(|mut b| {
+                        b.use_fast_reader(fast.clone());
+                        b
+                    }),
                 };
                 if let Some(mut own) = own {
                     work(&mut own);

@@ -1,0 +1,1367 @@
+//! kam's own reader of the cells of an .xlsx worksheet: the import's hot path.
+//!
+//! calamine reads a sheet through a general XML parser (events, attribute iterators, text
+//! decoding): at a million accounts that was about 60 % of the import's CPU. This reader scans
+//! the worksheet's XML directly for the shapes spreadsheet writers use (`<row>`, `<c r s t>`,
+//! `<v>`, `<f>`, `<is><t>`), giving exactly the cells calamine's `XlsxCellReader::next_cell`
+//! gives. It never guesses: on anything outside those shapes (comments, CDATA, namespace
+//! prefixes, character references, Excel's `_xHHHH_` escapes, damaged XML) it
+//! gives up, and [`super::book::Book`] lets calamine read the sheet from the first cell this
+//! reader did not hand out. Its shared strings and date formats are read once per workbook
+//! ([`Workbook::open`]) by the same rules as calamine's; a workbook this module cannot read
+//! that way is read by calamine alone.
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+
+use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType};
+
+/// This reader cannot go on: calamine takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GiveUp;
+
+type R<T> = std::result::Result<T, GiveUp>;
+
+/// How a cell's number is shown, as far as dates go (calamine's `CellFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fmt {
+    Other,
+    DateTime,
+    TimeDelta,
+}
+
+/// What a workbook's cells need besides their sheet: the shared strings, the date formats of
+/// the cell styles, the date system, and where each worksheet's part is.
+pub struct Workbook<'a> {
+    bytes: &'a [u8],
+    /// The shared strings, one text with their ends.
+    text: String,
+    ends: Vec<usize>,
+    formats: Vec<Fmt>,
+    is_1904: bool,
+    parts: HashMap<String, String>,
+}
+
+impl<'a> Workbook<'a> {
+    /// Reads what the sheets' cells need; `None` when any of it is not in the plain form this
+    /// reader handles (calamine then reads the workbook alone).
+    pub fn open(bytes: &'a [u8]) -> Option<Workbook<'a>> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+        let mut small = |name: &str| -> Option<Option<String>> {
+            match zip.by_name(name) {
+                Ok(entry) => {
+                    let mut t = String::new();
+                    entry.take(16 << 20).read_to_string(&mut t).ok()?;
+                    Some(Some(t))
+                }
+                Err(zip::result::ZipError::FileNotFound) => Some(None),
+                Err(_) => None,
+            }
+        };
+        // calamine finds the workbook part through the package's relationships; only the usual
+        // place is handled here.
+        let root = small("_rels/.rels")??;
+        let office = attrs(&root, "Relationship", &["Type", "Target"])?
+            .into_iter()
+            .find(|v| {
+                v[0].as_deref()
+                    .is_some_and(|t| t.ends_with("/officeDocument"))
+            })?;
+        if !matches!(
+            office[1].as_deref(),
+            Some("xl/workbook.xml" | "/xl/workbook.xml")
+        ) {
+            return None;
+        }
+        let workbook = small("xl/workbook.xml")??;
+        let rels = small("xl/_rels/workbook.xml.rels")??;
+        let styles = small("xl/styles.xml")?;
+        let targets: HashMap<String, String> = attrs(&rels, "Relationship", &["Id", "Target"])?
+            .into_iter()
+            .filter_map(|[id, target]| Some((id?, target?)))
+            .collect();
+        let mut parts = HashMap::new();
+        for [name, id] in attrs(&workbook, "sheet", &["name", "id"])? {
+            let (Some(name), Some(id)) = (name, id) else {
+                continue;
+            };
+            let Some(target) = targets.get(&id) else {
+                continue;
+            };
+            let path = match target.strip_prefix('/') {
+                Some(absolute) => absolute.to_string(),
+                None => format!("xl/{target}"),
+            };
+            parts.insert(name, path);
+        }
+        let is_1904 = attrs(&workbook, "workbookPr", &["date1904"])?
+            .into_iter()
+            .filter_map(|[v]| v)
+            .next_back()
+            .is_some_and(|v| v == "1" || v == "true");
+        let formats = match styles {
+            Some(s) => read_formats(&s)?,
+            None => Vec::new(),
+        };
+        let (text, ends) = match zip.by_name("xl/sharedStrings.xml") {
+            Ok(_) => read_shared_strings(Part::open(bytes, "xl/sharedStrings.xml")?).ok()?,
+            Err(zip::result::ZipError::FileNotFound) => (String::new(), Vec::new()),
+            Err(_) => return None,
+        };
+        Some(Workbook {
+            bytes,
+            text,
+            ends,
+            formats,
+            is_1904,
+            parts,
+        })
+    }
+
+    fn string(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.text[start..end])
+    }
+
+    /// The cells of a worksheet, or `None` when its part is not where this reader looks or is
+    /// not stored or deflated.
+    pub fn cells(&self, sheet: &str) -> Option<Cells<'_>> {
+        let path = self.parts.get(sheet)?;
+        Some(Cells::new(self, Part::open(self.bytes, path)?))
+    }
+}
+
+/// A part of the package, inflated as it is read; its CRC-32 and size are checked at its end
+/// (a damaged part makes this reader give up, and calamine says what is wrong).
+struct Part<'a> {
+    inner: PartReader<'a>,
+    crc: crc32fast::Hasher,
+    expected_crc: u32,
+    expected_size: u64,
+    read: u64,
+}
+
+enum PartReader<'a> {
+    Stored(&'a [u8]),
+    Deflated(Box<flate2::bufread::DeflateDecoder<&'a [u8]>>),
+}
+
+impl<'a> Part<'a> {
+    fn open(bytes: &'a [u8], path: &str) -> Option<Part<'a>> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+        let entry = zip.by_name(path).ok()?;
+        if entry.encrypted() {
+            return None;
+        }
+        let start = usize::try_from(entry.data_start()?).ok()?;
+        let len = usize::try_from(entry.compressed_size()).ok()?;
+        let data = bytes.get(start..start.checked_add(len)?)?;
+        let inner = match entry.compression() {
+            zip::CompressionMethod::Stored => PartReader::Stored(data),
+            zip::CompressionMethod::Deflated => {
+                PartReader::Deflated(Box::new(flate2::bufread::DeflateDecoder::new(data)))
+            }
+            _ => return None,
+        };
+        Some(Part {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            expected_crc: entry.crc32(),
+            expected_size: entry.size(),
+            read: 0,
+        })
+    }
+
+    /// Reads into `buf`; 0 at the end of a sound part; `GiveUp` on a damaged one.
+    fn read(&mut self, buf: &mut [u8]) -> R<usize> {
+        let n = match &mut self.inner {
+            PartReader::Stored(data) => data.read(buf),
+            PartReader::Deflated(d) => d.read(buf),
+        }
+        .map_err(|_| GiveUp)?;
+        self.read += n as u64;
+        if self.read > self.expected_size {
+            return Err(GiveUp);
+        }
+        self.crc.update(&buf[..n]);
+        if n == 0 && !buf.is_empty() {
+            let crc = std::mem::take(&mut self.crc).finalize();
+            if self.read != self.expected_size || crc != self.expected_crc {
+                return Err(GiveUp);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A window on a part's XML: the bytes not yet scanned, refilled as the scan needs.
+struct Window<'a> {
+    part: Part<'a>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+}
+
+/// An element larger than this is left to calamine (Excel keeps a cell's text to 32 767
+/// characters).
+const MAX_ELEMENT: usize = 16 << 20;
+
+impl<'a> Window<'a> {
+    fn new(part: Part<'a>) -> Window<'a> {
+        Window {
+            part,
+            buf: vec![0; 1 << 18],
+            pos: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    /// Reads more: false at the end of the part.
+    fn more(&mut self) -> R<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.buf.len() >= MAX_ELEMENT {
+                return Err(GiveUp);
+            }
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.part.read(&mut self.buf[self.end..])?;
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        self.end += n;
+        Ok(true)
+    }
+
+    /// Runs `scan` on the unscanned bytes until it has what it needs (`Some(n)`: `n` bytes
+    /// used), reading more while it asks for more (`None`).
+    fn take<T>(&mut self, mut scan: impl FnMut(&[u8]) -> R<Option<(T, usize)>>) -> R<T> {
+        loop {
+            if let Some((t, n)) = scan(self.rest())? {
+                self.pos += n;
+                return Ok(t);
+            }
+            if !self.more()? {
+                return Err(GiveUp);
+            }
+        }
+    }
+}
+
+/// A tag of the XML, its name without attributes; the attributes are read on demand.
+#[derive(Clone, Copy)]
+enum Tag<'b> {
+    Open {
+        name: &'b [u8],
+        attrs: &'b [u8],
+        empty: bool,
+    },
+    Close(&'b [u8]),
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The tag at the start of `s` (which starts with `<`) and its length; `Ok(None)` when `s`
+/// ends first. Processing instructions, comments, CDATA and prefixed names give up.
+fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
+    debug_assert_eq!(s.first(), Some(&b'<'));
+    let Some(&b) = s.get(1) else {
+        return Ok(None);
+    };
+    let close = b == b'/';
+    let name_start = 1 + close as usize;
+    let mut i = name_start;
+    while i < s.len() && !is_space(s[i]) && s[i] != b'>' && s[i] != b'/' {
+        i += 1;
+    }
+    if i == s.len() {
+        return Ok(None);
+    }
+    let name = &s[name_start..i];
+    if name.is_empty()
+        || name.contains(&b':')
+        || matches!(name[0], b'!' | b'?')
+        || name.contains(&b'<')
+    {
+        return Err(GiveUp);
+    }
+    if close {
+        while i < s.len() && is_space(s[i]) {
+            i += 1;
+        }
+        return match s.get(i) {
+            None => Ok(None),
+            Some(b'>') => Ok(Some((Tag::Close(name), i + 1))),
+            Some(_) => Err(GiveUp),
+        };
+    }
+    let attrs_start = i;
+    loop {
+        while i < s.len() && is_space(s[i]) {
+            i += 1;
+        }
+        match s.get(i) {
+            None => return Ok(None),
+            Some(b'>') => {
+                let attrs = &s[attrs_start..i];
+                return Ok(Some((
+                    Tag::Open {
+                        name,
+                        attrs,
+                        empty: false,
+                    },
+                    i + 1,
+                )));
+            }
+            Some(b'/') => {
+                return match s.get(i + 1) {
+                    None => Ok(None),
+                    Some(b'>') => {
+                        let attrs = &s[attrs_start..i];
+                        Ok(Some((
+                            Tag::Open {
+                                name,
+                                attrs,
+                                empty: true,
+                            },
+                            i + 2,
+                        )))
+                    }
+                    Some(_) => Err(GiveUp),
+                };
+            }
+            Some(_) => {}
+        }
+        // name = "value" or name = 'value'
+        let key = i;
+        while i < s.len() && !is_space(s[i]) && !matches!(s[i], b'=' | b'>' | b'/' | b'<') {
+            i += 1;
+        }
+        if i == key {
+            return Err(GiveUp);
+        }
+        while i < s.len() && is_space(s[i]) {
+            i += 1;
+        }
+        match s.get(i) {
+            None => return Ok(None),
+            Some(b'=') => i += 1,
+            Some(_) => return Err(GiveUp),
+        }
+        while i < s.len() && is_space(s[i]) {
+            i += 1;
+        }
+        let Some(&q) = s.get(i) else {
+            return Ok(None);
+        };
+        if q != b'"' && q != b'\'' {
+            return Err(GiveUp);
+        }
+        match memchr::memchr(q, &s[i + 1..]) {
+            None => return Ok(None),
+            Some(n) => {
+                if s[i + 1..i + 1 + n].contains(&b'<') {
+                    return Err(GiveUp);
+                }
+                i += n + 2;
+            }
+        }
+        if let Some(&b) = s.get(i)
+            && !is_space(b)
+            && b != b'>'
+            && b != b'/'
+        {
+            return Err(GiveUp);
+        }
+    }
+}
+
+/// The raw value of attribute `key` (unprefixed) among `attrs`, which [`tag`] checked; gives
+/// up on a value holding `&` (calamine reads these attributes raw) and on a repeated key.
+fn attr<'b>(attrs: &'b [u8], key: &[u8]) -> R<Option<&'b [u8]>> {
+    let mut found = None;
+    let mut i = 0;
+    while i < attrs.len() {
+        while i < attrs.len() && is_space(attrs[i]) {
+            i += 1;
+        }
+        if i == attrs.len() {
+            break;
+        }
+        let k = i;
+        while !is_space(attrs[i]) && attrs[i] != b'=' {
+            i += 1;
+        }
+        let name = &attrs[k..i];
+        while attrs[i] != b'"' && attrs[i] != b'\'' {
+            i += 1;
+        }
+        let q = attrs[i];
+        let n = memchr::memchr(q, &attrs[i + 1..]).ok_or(GiveUp)?;
+        let value = &attrs[i + 1..i + 1 + n];
+        i += n + 2;
+        if name == key {
+            if found.is_some() || value.contains(&b'&') {
+                return Err(GiveUp);
+            }
+            found = Some(value);
+        }
+    }
+    Ok(found)
+}
+
+/// Text up to the next `<`: the text and where the `<` is; `None` when `s` ends first.
+fn text(s: &[u8]) -> Option<(&[u8], usize)> {
+    memchr::memchr(b'<', s).map(|n| (&s[..n], n))
+}
+
+/// Decodes XML text as calamine's string reader does for the plain cases: the five named
+/// entities; gives up on character references, unknown entities, carriage returns (XML's
+/// line-end rules) and invalid UTF-8.
+fn decode_into(raw: &[u8], out: &mut String) -> R<()> {
+    if raw.contains(&b'\r') {
+        return Err(GiveUp);
+    }
+    let mut rest = raw;
+    while let Some(n) = memchr::memchr(b'&', rest) {
+        out.push_str(std::str::from_utf8(&rest[..n]).map_err(|_| GiveUp)?);
+        let after = &rest[n + 1..];
+        let semi = memchr::memchr(b';', after).ok_or(GiveUp)?;
+        out.push(match &after[..semi] {
+            b"amp" => '&',
+            b"lt" => '<',
+            b"gt" => '>',
+            b"quot" => '"',
+            b"apos" => '\'',
+            _ => return Err(GiveUp),
+        });
+        rest = &after[semi + 1..];
+    }
+    out.push_str(std::str::from_utf8(rest).map_err(|_| GiveUp)?);
+    Ok(())
+}
+
+/// Excel's `_xHHHH_` escape, which calamine decodes: left to calamine.
+fn has_excel_escape(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memmem::find_iter(b, b"_x").any(|i| {
+        b.len() >= i + 7 && b[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit) && b[i + 6] == b'_'
+    })
+}
+
+/// The text of a string item (`<si>` or `<is>`, whose open tag `s` starts after) up to its
+/// close tag `closing`, as calamine's `read_string` gives it: every `<t>` outside phonetic runs
+/// (`<rPh>`), each trimmed of ASCII white space unless `xml:space="preserve"`, other elements
+/// and text ignored. `Ok(None)`: `s` ends first.
+fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
+    let start_len = out.len();
+    let mut phonetic = false;
+    let mut i = 0;
+    let mut piece = String::new();
+    loop {
+        let Some((skipped, n)) = text(&s[i..]) else {
+            return Ok(None);
+        };
+        if skipped.contains(&b'&') {
+            return Err(GiveUp);
+        }
+        i += n;
+        let Some((t, n)) = tag(&s[i..])? else {
+            return Ok(None);
+        };
+        i += n;
+        match t {
+            Tag::Close(name) if name == closing => {
+                if has_excel_escape(&out[start_len..]) {
+                    return Err(GiveUp);
+                }
+                return Ok(Some(i));
+            }
+            Tag::Open {
+                name: b"rPh",
+                empty,
+                ..
+            } => phonetic = !empty,
+            Tag::Close(b"rPh") => phonetic = false,
+            Tag::Open {
+                name: b"t",
+                attrs,
+                empty,
+            } if !phonetic => {
+                if empty {
+                    continue;
+                }
+                let preserve = attr(attrs, b"xml:space")? == Some(b"preserve");
+                let Some((raw, n)) = text(&s[i..]) else {
+                    return Ok(None);
+                };
+                i += n;
+                let Some((end, n)) = tag(&s[i..])? else {
+                    return Ok(None);
+                };
+                if !matches!(end, Tag::Close(b"t")) {
+                    return Err(GiveUp);
+                }
+                i += n;
+                piece.clear();
+                decode_into(raw, &mut piece)?;
+                out.push_str(if preserve {
+                    &piece
+                } else {
+                    piece.trim_matches([' ', '\t', '\r', '\n'])
+                });
+            }
+            _ => {}
+        }
+    }
+}
+/// An attribute value with its entities replaced, as calamine's `decode_attr`.
+fn unescape(raw: &str) -> Option<String> {
+    quick_xml::escape::unescape(raw)
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+/// The values of `keys` on every `element` of a small XML part (attribute names compared
+/// without their prefix, values unescaped), or `None` when the part does not parse.
+fn attrs<const N: usize>(
+    xml: &str,
+    element: &str,
+    keys: &[&str; N],
+) -> Option<Vec<[Option<String>; N]>> {
+    use quick_xml::events::Event;
+    let mut found = Vec::new();
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == element => {
+                let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+                for a in e.attributes() {
+                    let a = a.ok()?;
+                    for (k, v) in keys.iter().zip(values.iter_mut()) {
+                        if a.key.local_name().as_ref() == *k {
+                            *v = Some(unescape(&a.value)?);
+                        }
+                    }
+                }
+                found.push(values);
+            }
+            Ok(Event::Eof) => return Some(found),
+            Err(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The shared strings (`xl/sharedStrings.xml`), as calamine reads them: one string per `<si>`
+/// of the `<sst>`.
+fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
+    let mut w = Window::new(part);
+    let mut text_all = String::new();
+    let mut ends = Vec::new();
+    // Up to the `<sst>` tag.
+    loop {
+        let found = w.take(|s| {
+            let Some((_, n)) = text(s) else {
+                return Ok(None);
+            };
+            let s = &s[n..];
+            if s.starts_with(b"<?") {
+                return Ok(memchr::memmem::find(s, b"?>").map(|m| (false, n + m + 2)));
+            }
+            Ok(tag(s)?.map(|(t, m)| (matches!(t, Tag::Open { name: b"sst", .. }), n + m)))
+        })?;
+        if found {
+            break;
+        }
+    }
+    loop {
+        // The next tag: `<si>` reads a string, `</sst>` ends, others are passed over.
+        let next = w.take(|s| {
+            let Some((skipped, n)) = text(s) else {
+                return Ok(None);
+            };
+            if skipped.contains(&b'&') {
+                return Err(GiveUp);
+            }
+            Ok(tag(&s[n..])?.map(|(t, m)| {
+                let what = match t {
+                    Tag::Open {
+                        name: b"si", empty, ..
+                    } => Some(empty),
+                    Tag::Close(b"sst") => None,
+                    _ => Some(true),
+                };
+                ((what, matches!(t, Tag::Open { name: b"si", .. })), n + m)
+            }))
+        })?;
+        match next {
+            (None, _) => break,
+            (Some(true), true) => ends.push(text_all.len()),
+            (Some(false), true) => {
+                w.take(|s| {
+                    let before = text_all.len();
+                    match string_item(s, b"si", &mut text_all)? {
+                        Some(n) => Ok(Some(((), n))),
+                        None => {
+                            text_all.truncate(before);
+                            Ok(None)
+                        }
+                    }
+                })?;
+                ends.push(text_all.len());
+            }
+            _ => {}
+        }
+    }
+    Ok((text_all, ends))
+}
+
+/// The date kind of each cell style (`cellXfs`), as calamine decides it: a custom number
+/// format by its code, a built-in one by its id.
+fn read_formats(xml: &str) -> Option<Vec<Fmt>> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut custom: HashMap<String, String> = HashMap::new();
+    let mut formats = Vec::new();
+    let (mut in_xfs, mut in_fmts) = (false, false);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
+                "numFmts" => in_fmts = true,
+                "numFmt" if in_fmts => {
+                    let (mut id, mut code) = (None, None);
+                    for a in e.attributes() {
+                        let a = a.ok()?;
+                        match a.key.as_ref() {
+                            "numFmtId" => id = Some(a.value.to_string()),
+                            "formatCode" => code = Some(unescape(&a.value)?),
+                            _ => {}
+                        }
+                    }
+                    if let (Some(id), Some(code)) = (id, code) {
+                        custom.insert(id, code);
+                    }
+                }
+                "cellXfs" => in_xfs = true,
+                "xf" if in_xfs => {
+                    let mut id = None;
+                    for a in e.attributes() {
+                        let a = a.ok()?;
+                        if a.key.as_ref() == "numFmtId" {
+                            id = Some(a.value.to_string());
+                        }
+                    }
+                    formats.push(match id {
+                        None => Fmt::Other,
+                        Some(id) => match custom.get(&id) {
+                            Some(code) => custom_format(code),
+                            None => builtin_format(&id),
+                        },
+                    });
+                }
+                _ => {}
+            },
+            Ok(Event::End(e)) if e.local_name().as_ref() == "cellXfs" => in_xfs = false,
+            Ok(Event::End(e)) if e.local_name().as_ref() == "numFmts" => in_fmts = false,
+            Ok(Event::Eof) => return Some(formats),
+            Err(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+// The two functions below follow calamine 0.38's `formats.rs` (MIT, Johann Tuffe), which it
+// does not export: a cell's number is a date when its format says so.
+
+/// Whether a custom number format shows a date, a duration or neither.
+fn custom_format(format: &str) -> Fmt {
+    let mut escaped = false;
+    let mut is_quote = false;
+    let mut brackets = 0u8;
+    let mut prev = ' ';
+    let mut hms = false;
+    let mut ap = false;
+    for s in format.chars() {
+        match (s, escaped, is_quote, ap, brackets) {
+            (_, true, ..) => escaped = false,
+            ('_' | '\\' | '*', ..) => escaped = true,
+            ('"', _, true, _, _) => is_quote = false,
+            (_, _, true, _, _) => (),
+            ('"', _, _, _, _) => is_quote = true,
+            (';', ..) => return Fmt::Other,
+            ('[', ..) => brackets += 1,
+            (']', .., 1) if hms => return Fmt::TimeDelta,
+            (']', ..) => brackets = brackets.saturating_sub(1),
+            ('a' | 'A', _, _, false, 0) => ap = true,
+            ('p' | 'm' | '/' | 'P' | 'M', _, _, true, 0) => return Fmt::DateTime,
+            ('d' | 'm' | 'h' | 'y' | 's' | 'D' | 'M' | 'H' | 'Y' | 'S', _, _, false, 0) => {
+                return Fmt::DateTime;
+            }
+            _ => {
+                if !(hms && s.eq_ignore_ascii_case(&prev)) {
+                    hms = prev == '[' && matches!(s, 'm' | 'h' | 's' | 'M' | 'H' | 'S');
+                }
+            }
+        }
+        prev = s;
+    }
+    Fmt::Other
+}
+
+/// Whether a built-in number format (by id) shows a date, a duration or neither.
+fn builtin_format(id: &str) -> Fmt {
+    match id {
+        "14" | "15" | "16" | "17" | "18" | "19" | "20" | "21" | "22" | "45" | "47" => Fmt::DateTime,
+        "27" | "28" | "29" | "30" | "31" | "32" | "33" | "34" | "35" | "36" | "50" | "51"
+        | "52" | "53" | "54" | "55" | "56" | "57" | "58" => Fmt::DateTime,
+        "46" => Fmt::TimeDelta,
+        _ => Fmt::Other,
+    }
+}
+
+/// A cell reference's letters and digits (`B17`, lowercase letters too) as a 0-based (row,
+/// column); `None` for anything calamine would read differently or refuse.
+fn cell_ref(r: &[u8]) -> Option<(u32, u32)> {
+    let letters = r.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let digits = &r[letters..];
+    if !(1..=3).contains(&letters) || digits.is_empty() || digits.len() > 7 {
+        return None;
+    }
+    let col = r[..letters].iter().fold(0u32, |c, b| {
+        c * 26 + (b.to_ascii_uppercase() - b'A') as u32 + 1
+    });
+    Some((row_number(digits)?, col - 1))
+}
+
+/// A row number's digits as a 0-based row.
+fn row_number(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 7 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().fold(0u32, |n, d| n * 10 + (d - b'0') as u32);
+    n.checked_sub(1)
+}
+
+/// A plain decimal number (`-12`, `3.5`, `1E-3`): what calamine parses the same way as Rust;
+/// anything else is left to it.
+fn plain_number(v: &[u8]) -> Option<f64> {
+    let mut i = usize::from(v.first() == Some(&b'-'));
+    let int = v[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if int == 0 {
+        return None;
+    }
+    i += int;
+    if v.get(i) == Some(&b'.') {
+        let frac = v[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if frac == 0 {
+            return None;
+        }
+        i += 1 + frac;
+    }
+    if matches!(v.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(v.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp = v[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if exp == 0 {
+            return None;
+        }
+        i += exp;
+    }
+    if i != v.len() {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// The cells of one worksheet in the order of its XML, as calamine's `next_cell` gives them.
+pub struct Cells<'w> {
+    wb: &'w Workbook<'w>,
+    w: Window<'w>,
+    /// The last row the `<dimension>` declares (0-based), 0 when none.
+    declared: u32,
+    row: u32,
+    col: u32,
+    started: bool,
+    done: bool,
+    piece: String,
+}
+
+/// What a cell's `t` attribute says.
+#[derive(Clone, Copy, PartialEq)]
+enum CellType {
+    Number,
+    Shared,
+    Bool,
+    Str,
+    Date,
+    Inline,
+    Error,
+}
+
+impl<'w> Cells<'w> {
+    fn new(wb: &'w Workbook<'w>, part: Part<'w>) -> Cells<'w> {
+        Cells {
+            wb,
+            w: Window::new(part),
+            declared: 0,
+            row: 0,
+            col: 0,
+            started: false,
+            done: false,
+            piece: String::new(),
+        }
+    }
+
+    /// Reads up to the sheet's data; then the last row the sheet declares (0-based; 0 when it
+    /// declares none), as calamine's `dimensions().end.0`.
+    pub fn start(&mut self) -> R<u32> {
+        if self.started {
+            return Ok(self.declared);
+        }
+        self.started = true;
+        loop {
+            let next = self.w.take(|s| {
+                let Some((_, n)) = text(s) else {
+                    return Ok(None);
+                };
+                let s = &s[n..];
+                if s.starts_with(b"<?") {
+                    return Ok(memchr::memmem::find(s, b"?>").map(|m| (None, n + m + 2)));
+                }
+                let Some((t, m)) = tag(s)? else {
+                    return Ok(None);
+                };
+                let what = match t {
+                    Tag::Open {
+                        name: b"dimension",
+                        attrs,
+                        ..
+                    } => {
+                        let r = attr(attrs, b"ref")?.ok_or(GiveUp)?;
+                        let last = match memchr::memchr(b':', r) {
+                            Some(c) => {
+                                cell_ref(&r[..c]).ok_or(GiveUp)?;
+                                cell_ref(&r[c + 1..]).ok_or(GiveUp)?
+                            }
+                            None => cell_ref(r).ok_or(GiveUp)?,
+                        };
+                        Some(Err(last.0))
+                    }
+                    Tag::Open {
+                        name: b"sheetData",
+                        empty,
+                        ..
+                    } => Some(Ok(empty)),
+                    _ => None,
+                };
+                Ok(Some((what, n + m)))
+            })?;
+            match next {
+                Some(Err(last)) => self.declared = last,
+                Some(Ok(empty)) => {
+                    self.done = empty;
+                    return Ok(self.declared);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The next cell: its 0-based (row, column) and value; `None` after the last.
+    pub fn next_cell(&mut self) -> R<Option<(u32, u32, DataRef<'w>)>> {
+        self.start()?;
+        let Cells {
+            wb,
+            w,
+            row,
+            col,
+            done,
+            piece,
+            ..
+        } = self;
+        let wb: &'w Workbook<'w> = wb;
+        loop {
+            if *done {
+                return Ok(None);
+            }
+            enum Step<'w> {
+                RowStart(Option<u32>, bool),
+                RowEnd,
+                Cell(u32, u32, DataRef<'w>),
+                Done,
+                Other,
+            }
+            let (r, c) = (*row, *col);
+            let step = w.take(|s| {
+                let Some((skipped, n)) = text(s) else {
+                    return Ok(None);
+                };
+                if skipped.contains(&b'&') {
+                    return Err(GiveUp);
+                }
+                let Some((t, m)) = tag(&s[n..])? else {
+                    return Ok(None);
+                };
+                let step = match t {
+                    Tag::Open {
+                        name: b"row",
+                        attrs,
+                        empty,
+                    } => {
+                        let r = match attr(attrs, b"r")? {
+                            Some(r) => Some(row_number(r).ok_or(GiveUp)?),
+                            None => None,
+                        };
+                        Step::RowStart(r, empty)
+                    }
+                    Tag::Close(b"row") => Step::RowEnd,
+                    Tag::Open {
+                        name: b"c",
+                        attrs,
+                        empty,
+                    } => {
+                        let (r, c) = match attr(attrs, b"r")? {
+                            Some(at) => cell_ref(at).ok_or(GiveUp)?,
+                            None => (r, c),
+                        };
+                        let Some((value, k)) = cell(wb, &s[n + m..], attrs, empty, piece)? else {
+                            return Ok(None);
+                        };
+                        return Ok(Some((Step::Cell(r, c, value), n + m + k)));
+                    }
+                    Tag::Close(b"sheetData") => Step::Done,
+                    _ => Step::Other,
+                };
+                Ok(Some((step, n + m)))
+            })?;
+            match step {
+                Step::RowStart(r, empty) => {
+                    if let Some(r) = r {
+                        *row = r;
+                    }
+                    if empty {
+                        *row += 1;
+                        *col = 0;
+                    }
+                }
+                Step::RowEnd => {
+                    *row += 1;
+                    *col = 0;
+                }
+                Step::Cell(r, c, value) => {
+                    *col = c + 1;
+                    return Ok(Some((r, c, value)));
+                }
+                Step::Done => *done = true,
+                Step::Other => {}
+            }
+        }
+    }
+}
+
+/// A cell's value from its children (`s` starts after its open tag, whose attributes are
+/// `attrs`) and how many bytes of `s` they take up to `</c>`; `Ok(None)` when `s` ends first.
+fn cell<'w>(
+    wb: &'w Workbook<'w>,
+    s: &[u8],
+    attrs: &[u8],
+    empty: bool,
+    piece: &mut String,
+) -> R<Option<(DataRef<'w>, usize)>> {
+    let ty = match attr(attrs, b"t")? {
+        None | Some(b"n") => CellType::Number,
+        Some(b"s") => CellType::Shared,
+        Some(b"b") => CellType::Bool,
+        Some(b"str") => CellType::Str,
+        Some(b"d") => CellType::Date,
+        Some(b"inlineStr" | b"is") => CellType::Inline,
+        Some(b"e") => CellType::Error,
+        Some(_) => return Err(GiveUp),
+    };
+    let format = match attr(attrs, b"s")? {
+        None => Fmt::Other,
+        Some(style) => {
+            if style.is_empty() || style.len() > 9 || !style.iter().all(u8::is_ascii_digit) {
+                return Err(GiveUp);
+            }
+            let i = style
+                .iter()
+                .fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
+            wb.formats.get(i).copied().unwrap_or(Fmt::Other)
+        }
+    };
+    let mut value = DataRef::Empty;
+    if empty {
+        return Ok(Some((value, 0)));
+    }
+    let mut i = 0;
+    loop {
+        let Some((skipped, n)) = text(&s[i..]) else {
+            return Ok(None);
+        };
+        if skipped.contains(&b'&') {
+            return Err(GiveUp);
+        }
+        i += n;
+        let Some((t, n)) = tag(&s[i..])? else {
+            return Ok(None);
+        };
+        i += n;
+        // The text of an element up to its close tag, which must follow.
+        let content = |i: &mut usize, name: &[u8]| -> R<Option<&[u8]>> {
+            let Some((raw, n)) = text(&s[*i..]) else {
+                return Ok(None);
+            };
+            let Some((t, m)) = tag(&s[*i + n..])? else {
+                return Ok(None);
+            };
+            if !matches!(t, Tag::Close(c) if c == name) {
+                return Err(GiveUp);
+            }
+            *i += n + m;
+            Ok(Some(raw))
+        };
+        match t {
+            Tag::Close(b"c") => return Ok(Some((value, i))),
+            Tag::Open {
+                name: b"v", empty, ..
+            } => {
+                let raw: &[u8] = if empty {
+                    b""
+                } else {
+                    match content(&mut i, b"v")? {
+                        Some(raw) => raw,
+                        None => return Ok(None),
+                    }
+                };
+                value = match ty {
+                    CellType::Inline => DataRef::Empty,
+                    _ if raw.is_empty() && !matches!(ty, CellType::Str | CellType::Date) => {
+                        DataRef::Empty
+                    }
+                    CellType::Shared => {
+                        if raw.len() > 12 || !raw.iter().all(u8::is_ascii_digit) {
+                            return Err(GiveUp);
+                        }
+                        let idx = raw.iter().fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
+                        DataRef::SharedString(wb.string(idx).ok_or(GiveUp)?)
+                    }
+                    CellType::Error => std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(|e| e.parse::<calamine::CellErrorType>().ok())
+                        .map(DataRef::Error)
+                        .ok_or(GiveUp)?,
+                    CellType::Bool => match raw {
+                        b"0" | b"false" => DataRef::Bool(false),
+                        b"1" | b"true" => DataRef::Bool(true),
+                        _ => return Err(GiveUp),
+                    },
+                    CellType::Number => {
+                        let x = plain_number(raw).ok_or(GiveUp)?;
+                        match format {
+                            Fmt::Other => DataRef::Float(x),
+                            Fmt::DateTime => DataRef::DateTime(ExcelDateTime::new(
+                                x,
+                                ExcelDateTimeType::DateTime,
+                                wb.is_1904,
+                            )),
+                            Fmt::TimeDelta => DataRef::DateTime(ExcelDateTime::new(
+                                x,
+                                ExcelDateTimeType::TimeDelta,
+                                wb.is_1904,
+                            )),
+                        }
+                    }
+                    CellType::Str | CellType::Date => {
+                        piece.clear();
+                        decode_into(raw, piece)?;
+                        if ty == CellType::Date {
+                            DataRef::DateTimeIso(piece.clone())
+                        } else if has_excel_escape(piece) {
+                            return Err(GiveUp);
+                        } else {
+                            DataRef::String(piece.clone())
+                        }
+                    }
+                };
+            }
+            Tag::Open {
+                name: b"f", empty, ..
+            } => {
+                if !empty && content(&mut i, b"f")?.is_none() {
+                    return Ok(None);
+                }
+                value = DataRef::Empty;
+            }
+            Tag::Open {
+                name: b"is", empty, ..
+            } => {
+                piece.clear();
+                if !empty {
+                    match string_item(&s[i..], b"is", piece)? {
+                        Some(n) => i += n,
+                        None => return Ok(None),
+                    }
+                }
+                value = DataRef::String(piece.clone());
+            }
+            _ => return Err(GiveUp),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::book::{Book, Format, detect};
+    use std::io::Write;
+    use std::ops::ControlFlow;
+    use std::sync::Arc;
+
+    /// The declared last row and the rows of every sheet, or the error, as text.
+    fn read_all(book: &mut Book<'_>) -> Vec<Result<(u32, Vec<String>), String>> {
+        book.sheets()
+            .into_iter()
+            .map(|s| {
+                let (mut declared, mut rows) = (0, Vec::new());
+                book.for_each_row(&s.name, &mut |n| declared = n, &mut |row, cells| {
+                    rows.push(format!("{row}: {cells:?}"));
+                    ControlFlow::Continue(())
+                })
+                .map(|()| (declared, rows))
+                .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    /// Reads every sheet with calamine alone and with kam's reader first; they must agree.
+    fn same_both_ways<'a>(file: &str, bytes: &'a [u8]) -> Option<Workbook<'a>> {
+        let format = detect(file, bytes).ok()?;
+        let mut plain = Book::open(file, format, bytes).ok()?;
+        let mut fast = Book::open(file, format, bytes).unwrap();
+        let wb = Workbook::open(bytes).map(Arc::new);
+        fast.use_fast_reader(wb.clone());
+        assert_eq!(read_all(&mut plain), read_all(&mut fast), "{file}");
+        wb.is_some()
+            .then(|| Workbook::open(bytes).expect("opens again"))
+    }
+
+    #[test]
+    fn every_xlsx_fixture_reads_the_same_as_with_calamine_alone() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut fast = 0;
+        for dir in ["valid", "invalid"] {
+            for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "xlsx") {
+                    let bytes = std::fs::read(&path).unwrap();
+                    let file = path.display().to_string();
+                    fast += same_both_ways(&file, &bytes).is_some() as usize;
+                }
+            }
+        }
+        assert!(same_both_ways("sample.xlsx", crate::SAMPLE_WORKBOOK).is_some());
+        // Every fixture kam wrote (all but the damaged, encrypted and non-zip ones).
+        assert!(fast >= 20, "{fast}");
+    }
+
+    const STYLES: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<numFmts count="2"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/><numFmt numFmtId="165" formatCode="[h]:mm"/></numFmts>
+<dxfs><dxf><numFmt numFmtId="166" formatCode="yyyy"/></dxf></dxfs>
+<cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/><xf numFmtId="165"/><xf numFmtId="166"/></cellXfs>
+</styleSheet>"#;
+
+    const STRINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="6" uniqueCount="6">
+<si><t>Account</t></si><si><t xml:space="preserve">  Acme &amp; Co  </t></si><si><t>  trimmed
+</t></si><si><r><rPr><b/></rPr><t>Rich</t></r><r><t xml:space="preserve"> text</t></r><rPh sb="0" eb="1"><t>phonetic</t></rPh></si><si/><si><t/></si>
+</sst>"#;
+
+    /// An .xlsx of one sheet `S` whose `<sheetData>` holds `data`.
+    fn package(data: &str, strings: Option<&str>) -> Vec<u8> {
+        let sheet = format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:D9"/><sheetData>{data}</sheetData></worksheet>"#
+        );
+        let mut parts = vec![
+            ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#.to_string()),
+            ("_rels/.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string()),
+            ("xl/workbook.xml", r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><workbookPr date1904="1"/><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string()),
+            ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string()),
+            ("xl/styles.xml", STYLES.to_string()),
+            ("xl/worksheets/sheet1.xml", sheet),
+        ];
+        if let Some(s) = strings {
+            parts.push(("xl/sharedStrings.xml", s.to_string()));
+        }
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, text) in parts {
+            zip.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(text.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// Whether kam's reader reads the whole sheet without giving up.
+    fn read_alone(wb: &Workbook<'_>) -> bool {
+        let mut cells = wb.cells("S").expect("the sheet's part");
+        loop {
+            match cells.next_cell() {
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(GiveUp) => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn hand_written_sheets_read_the_same_as_with_calamine_alone() {
+        // (sheet data, whether kam's reader reads it all itself)
+        let cases: &[(&str, bool)] = &[
+            (
+                r#"<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="2"><c r="A2" t="s"><v>4</v></c><c r="B2" t="s"><v>5</v></c><c r="C2"><v>-1.5E-3</v></c><c r="D2" s="1"><v>45000</v></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="3" spans="1:4"><c r="A3" s="2"><v>45000.5</v></c><c r="B3" s="3"><v>1.25</v></c><c r="C3" s="4"><v>7</v></c><c r="D3" s="99"><v>8</v></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="4"><c r="A4" t="b"><v>1</v></c><c r="B4" t="b"><v>0</v></c><c r="C4" t="str"><f>A1&amp;B1</f><v>x &lt; y</v></c><c r="D4" t="d"><v>2026-01-02T00:00:00</v></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="5"><c r="A5" t="inlineStr"><is><t xml:space="preserve"> in line </t></is></c><c r="B5" t="inlineStr"><is><r><t>a</t></r><r><t>b</t></r></is></c><c r="C5"/><c r="D5" t="inlineStr"><is/></c></row>"#,
+                true,
+            ),
+            // No references: positions counted.
+            (
+                r#"<row><c t="s"><v>0</v></c><c><v>2</v></c></row><row><c><v>3</v></c></row><row r="9"/><row><c><v>4</v></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v></v></c><c r="B1" t="s"><v/></c><c r="C1" t="str"><v/></c><c r="D1" t="n"><f>1+1</f></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="1"  ><c   r = 'A1'  t = "s" ><v>0</v></c  ></row  >"#,
+                true,
+            ),
+            (
+                r#"<row r="2"><c r="b2"><v>1</v></c></row><row r="1"><c r="A1"><v>2</v></c></row>"#,
+                true,
+            ),
+            // Left to calamine from the row where they start.
+            (
+                r#"<row r="1"><c r="A1" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="B1" t="e"><v>#N/A</v></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2" t="e"><v>#SPILL!</v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c></row><!-- a comment --><row r="2"><c r="A2"><v>2</v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c><c r="B1" t="inlineStr"><is><t>_x000D_</t></is></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c><c r="B1" t="str"><v>&#65;</v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v><![CDATA[1]]></v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v> 1 </v></c><c r="B1"><v>abc</v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>99</v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>+1</v></c><c r="C1"><v>.5</v></c><c r="D1"><v>inf</v></c></row>"#,
+                false,
+            ),
+            (r#"<row r="1"><c r="XFE1"><v>1</v></c></row>"#, true),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c><c r="B1"><x/></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>2</v>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2" t="z"><v>2</v></c></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2"><v>1</v><extLst/></c></row>"#,
+                false,
+            ),
+        ];
+        for (i, (data, alone)) in cases.iter().enumerate() {
+            let bytes = package(data, Some(STRINGS));
+            let wb = same_both_ways(&format!("case {i}.xlsx"), &bytes)
+                .unwrap_or_else(|| panic!("case {i}: kam's reader opens the workbook"));
+            assert_eq!(read_alone(&wb), *alone, "case {i}: {data}");
+        }
+        // Without shared strings.
+        let bytes = package(r#"<row r="1"><c r="A1"><v>1</v></c></row>"#, None);
+        let wb = same_both_ways("no-strings.xlsx", &bytes).unwrap();
+        assert!(read_alone(&wb));
+    }
+
+    #[test]
+    fn the_window_reads_elements_across_refills() {
+        // Cells longer than the window's first size, and many of them.
+        let long = "x".repeat(300_000);
+        let mut data = String::new();
+        for r in 1..=3000 {
+            data.push_str(&format!(
+                r#"<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>{}</t></is></c><c r="B{r}"><v>{r}.5</v></c></row>"#,
+                if r % 1000 == 0 { long.as_str() } else { "short" }
+            ));
+        }
+        let bytes = package(&data, Some(STRINGS));
+        let wb = same_both_ways("long.xlsx", &bytes).unwrap();
+        assert!(read_alone(&wb));
+        assert_eq!(
+            Format::Xlsx,
+            detect("long.xlsx", &bytes).unwrap(),
+            "a workbook kam's own checks accept"
+        );
+    }
+}
