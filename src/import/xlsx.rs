@@ -269,6 +269,9 @@ enum Tag<'b> {
     Open {
         name: &'b [u8],
         attrs: &'b [u8],
+        /// The values of the attributes `r`, `s` and `t` (a row's and a cell's), read on the
+        /// way.
+        rst: [Option<&'b [u8]>; 3],
         empty: bool,
     },
     Close(&'b [u8]),
@@ -280,6 +283,7 @@ fn is_space(b: u8) -> bool {
 
 /// The tag at the start of `s` (which starts with `<`) and its length; `Ok(None)` when `s`
 /// ends first. Processing instructions, comments, CDATA and prefixed names give up.
+#[inline(always)]
 fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
     debug_assert_eq!(s.first(), Some(&b'<'));
     let Some(&b) = s.get(1) else {
@@ -295,11 +299,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         return Ok(None);
     }
     let name = &s[name_start..i];
-    if name.is_empty()
-        || name.contains(&b':')
-        || matches!(name[0], b'!' | b'?')
-        || name.contains(&b'<')
-    {
+    if name.is_empty() || name.contains(&b':') || matches!(name[0], b'!' | b'?') || name.contains(&b'<') {
         return Err(GiveUp);
     }
     if close {
@@ -313,6 +313,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         };
     }
     let attrs_start = i;
+    let mut rst = [None; 3];
     loop {
         while i < s.len() && is_space(s[i]) {
             i += 1;
@@ -325,6 +326,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
                     Tag::Open {
                         name,
                         attrs,
+                        rst,
                         empty: false,
                     },
                     i + 1,
@@ -339,6 +341,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
                             Tag::Open {
                                 name,
                                 attrs,
+                                rst,
                                 empty: true,
                             },
                             i + 2,
@@ -357,6 +360,12 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         if i == key {
             return Err(GiveUp);
         }
+        let slot = match &s[key..i] {
+            b"r" => Some(0),
+            b"s" => Some(1),
+            b"t" => Some(2),
+            _ => None,
+        };
         while i < s.len() && is_space(s[i]) {
             i += 1;
         }
@@ -374,11 +383,19 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         if q != b'"' && q != b'\'' {
             return Err(GiveUp);
         }
-        match memchr::memchr(q, &s[i + 1..]) {
+        match find(q, &s[i + 1..]) {
             None => return Ok(None),
             Some(n) => {
-                if s[i + 1..i + 1 + n].contains(&b'<') {
+                let value = &s[i + 1..i + 1 + n];
+                if value.contains(&b'<') {
                     return Err(GiveUp);
+                }
+                if let Some(k) = slot {
+                    // calamine reads these raw: an entity in them is left to it.
+                    if rst[k].is_some() || value.contains(&b'&') {
+                        return Err(GiveUp);
+                    }
+                    rst[k] = Some(value);
                 }
                 i += n + 2;
             }
@@ -427,9 +444,23 @@ fn attr<'b>(attrs: &'b [u8], key: &[u8]) -> R<Option<&'b [u8]>> {
     Ok(found)
 }
 
+/// Where `b` first is in `s`: the first bytes by hand (tags follow each other closely, and
+/// attribute values are short), the rest with `memchr`.
+#[inline]
+fn find(b: u8, s: &[u8]) -> Option<usize> {
+    const HEAD: usize = 16;
+    if let Some(i) = s.iter().take(HEAD).position(|&x| x == b) {
+        return Some(i);
+    }
+    if s.len() <= HEAD {
+        return None;
+    }
+    memchr::memchr(b, &s[HEAD..]).map(|n| n + HEAD)
+}
+
 /// Text up to the next `<`: the text and where the `<` is; `None` when `s` ends first.
 fn text(s: &[u8]) -> Option<(&[u8], usize)> {
-    memchr::memchr(b'<', s).map(|n| (&s[..n], n))
+    find(b'<', s).map(|n| (&s[..n], n))
 }
 
 /// Decodes XML text as calamine's string reader does for the plain cases: the five named
@@ -504,6 +535,7 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
                 name: b"t",
                 attrs,
                 empty,
+                ..
             } if !phonetic => {
                 if empty {
                     continue;
@@ -790,7 +822,8 @@ fn plain_number(v: &[u8]) -> Option<f64> {
     if i != v.len() {
         return None;
     }
-    std::str::from_utf8(v).ok()?.parse().ok()
+    // The parser calamine uses (already built for it): the same bits by construction.
+    fast_float2::parse(v).ok()
 }
 
 /// The cells of one worksheet in the order of its XML, as calamine's `next_cell` gives them.
@@ -925,10 +958,11 @@ impl<'w> Cells<'w> {
                 let step = match t {
                     Tag::Open {
                         name: b"row",
-                        attrs,
+                        rst: [r, ..],
                         empty,
+                        ..
                     } => {
-                        let r = match attr(attrs, b"r")? {
+                        let r = match r {
                             Some(r) => Some(row_number(r).ok_or(GiveUp)?),
                             None => None,
                         };
@@ -937,14 +971,16 @@ impl<'w> Cells<'w> {
                     Tag::Close(b"row") => Step::RowEnd,
                     Tag::Open {
                         name: b"c",
-                        attrs,
+                        rst: [at, style, ty],
                         empty,
+                        ..
                     } => {
-                        let (r, c) = match attr(attrs, b"r")? {
+                        let (r, c) = match at {
                             Some(at) => cell_ref(at).ok_or(GiveUp)?,
                             None => (r, c),
                         };
-                        let Some((value, k)) = cell(wb, &s[n + m..], attrs, empty, piece)? else {
+                        let Some((value, k)) = cell(wb, &s[n + m..], style, ty, empty, piece)?
+                        else {
                             return Ok(None);
                         };
                         return Ok(Some((Step::Cell(r, c, value), n + m + k)));
@@ -979,16 +1015,75 @@ impl<'w> Cells<'w> {
     }
 }
 
-/// A cell's value from its children (`s` starts after its open tag, whose attributes are
-/// `attrs`) and how many bytes of `s` they take up to `</c>`; `Ok(None)` when `s` ends first.
+/// The value of a cell of type `ty` and date format `format` whose `<v>` holds `raw`.
+fn v_value<'w>(
+    wb: &'w Workbook<'w>,
+    ty: CellType,
+    format: Fmt,
+    raw: &[u8],
+    piece: &mut String,
+) -> R<DataRef<'w>> {
+    Ok(match ty {
+        CellType::Inline => DataRef::Empty,
+        _ if raw.is_empty() && !matches!(ty, CellType::Str | CellType::Date) => DataRef::Empty,
+        CellType::Shared => {
+            if raw.len() > 12 || !raw.iter().all(u8::is_ascii_digit) {
+                return Err(GiveUp);
+            }
+            let idx = raw.iter().fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
+            DataRef::SharedString(wb.string(idx).ok_or(GiveUp)?)
+        }
+        CellType::Error => std::str::from_utf8(raw)
+            .ok()
+            .and_then(|e| e.parse::<calamine::CellErrorType>().ok())
+            .map(DataRef::Error)
+            .ok_or(GiveUp)?,
+        CellType::Bool => match raw {
+            b"0" | b"false" => DataRef::Bool(false),
+            b"1" | b"true" => DataRef::Bool(true),
+            _ => return Err(GiveUp),
+        },
+        CellType::Number => {
+            let x = plain_number(raw).ok_or(GiveUp)?;
+            match format {
+                Fmt::Other => DataRef::Float(x),
+                Fmt::DateTime => DataRef::DateTime(ExcelDateTime::new(
+                    x,
+                    ExcelDateTimeType::DateTime,
+                    wb.is_1904,
+                )),
+                Fmt::TimeDelta => DataRef::DateTime(ExcelDateTime::new(
+                    x,
+                    ExcelDateTimeType::TimeDelta,
+                    wb.is_1904,
+                )),
+            }
+        }
+        CellType::Str | CellType::Date => {
+            piece.clear();
+            decode_into(raw, piece)?;
+            if ty == CellType::Date {
+                DataRef::DateTimeIso(piece.clone())
+            } else if has_excel_escape(piece) {
+                return Err(GiveUp);
+            } else {
+                DataRef::String(piece.clone())
+            }
+        }
+    })
+}
+
+/// A cell's value from its children (`s` starts after its open tag, whose attributes `s` and
+/// `t` are `style` and `ty`) and how many bytes of `s` they take up to `</c>`; `Ok(None)` when `s` ends first.
 fn cell<'w>(
     wb: &'w Workbook<'w>,
     s: &[u8],
-    attrs: &[u8],
+    style: Option<&[u8]>,
+    ty: Option<&[u8]>,
     empty: bool,
     piece: &mut String,
 ) -> R<Option<(DataRef<'w>, usize)>> {
-    let ty = match attr(attrs, b"t")? {
+    let ty = match ty {
         None | Some(b"n") => CellType::Number,
         Some(b"s") => CellType::Shared,
         Some(b"b") => CellType::Bool,
@@ -998,7 +1093,7 @@ fn cell<'w>(
         Some(b"e") => CellType::Error,
         Some(_) => return Err(GiveUp),
     };
-    let format = match attr(attrs, b"s")? {
+    let format = match style {
         None => Fmt::Other,
         Some(style) => {
             if style.is_empty() || style.len() > 9 || !style.iter().all(u8::is_ascii_digit) {
@@ -1013,6 +1108,16 @@ fn cell<'w>(
     let mut value = DataRef::Empty;
     if empty {
         return Ok(Some((value, 0)));
+    }
+    // The usual shape, `<v>…</v></c>`, without the general loop below.
+    if let Some(rest) = s.strip_prefix(b"<v>")
+        && let Some(n) = find(b'<', rest)
+        && rest[n..].starts_with(b"</v></c>")
+    {
+        return Ok(Some((
+            v_value(wb, ty, format, &rest[..n], piece)?,
+            3 + n + 8,
+        )));
     }
     let mut i = 0;
     loop {
@@ -1054,56 +1159,7 @@ fn cell<'w>(
                         None => return Ok(None),
                     }
                 };
-                value = match ty {
-                    CellType::Inline => DataRef::Empty,
-                    _ if raw.is_empty() && !matches!(ty, CellType::Str | CellType::Date) => {
-                        DataRef::Empty
-                    }
-                    CellType::Shared => {
-                        if raw.len() > 12 || !raw.iter().all(u8::is_ascii_digit) {
-                            return Err(GiveUp);
-                        }
-                        let idx = raw.iter().fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
-                        DataRef::SharedString(wb.string(idx).ok_or(GiveUp)?)
-                    }
-                    CellType::Error => std::str::from_utf8(raw)
-                        .ok()
-                        .and_then(|e| e.parse::<calamine::CellErrorType>().ok())
-                        .map(DataRef::Error)
-                        .ok_or(GiveUp)?,
-                    CellType::Bool => match raw {
-                        b"0" | b"false" => DataRef::Bool(false),
-                        b"1" | b"true" => DataRef::Bool(true),
-                        _ => return Err(GiveUp),
-                    },
-                    CellType::Number => {
-                        let x = plain_number(raw).ok_or(GiveUp)?;
-                        match format {
-                            Fmt::Other => DataRef::Float(x),
-                            Fmt::DateTime => DataRef::DateTime(ExcelDateTime::new(
-                                x,
-                                ExcelDateTimeType::DateTime,
-                                wb.is_1904,
-                            )),
-                            Fmt::TimeDelta => DataRef::DateTime(ExcelDateTime::new(
-                                x,
-                                ExcelDateTimeType::TimeDelta,
-                                wb.is_1904,
-                            )),
-                        }
-                    }
-                    CellType::Str | CellType::Date => {
-                        piece.clear();
-                        decode_into(raw, piece)?;
-                        if ty == CellType::Date {
-                            DataRef::DateTimeIso(piece.clone())
-                        } else if has_excel_escape(piece) {
-                            return Err(GiveUp);
-                        } else {
-                            DataRef::String(piece.clone())
-                        }
-                    }
-                };
+                value = v_value(wb, ty, format, raw, piece)?;
             }
             Tag::Open {
                 name: b"f", empty, ..
