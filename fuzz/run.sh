@@ -16,7 +16,7 @@ timeout="${KAM_FUZZ_TIMEOUT:-20}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(import_workbook rule_pack mapping lua_eval)
+    targets=(import_workbook xlsx_cells rule_pack mapping lua_eval)
 fi
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"

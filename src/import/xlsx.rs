@@ -299,7 +299,11 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         return Ok(None);
     }
     let name = &s[name_start..i];
-    if name.is_empty() || name.contains(&b':') || matches!(name[0], b'!' | b'?') || name.contains(&b'<') {
+    if name.is_empty()
+        || name.contains(&b':')
+        || matches!(name[0], b'!' | b'?')
+        || name.contains(&b'<')
+    {
         return Err(GiveUp);
     }
     if close {
@@ -1186,29 +1190,110 @@ fn cell<'w>(
     }
 }
 
+// Support for the tests and the `xlsx_cells` fuzz target, which compare this reader with
+// calamine on one-sheet workbooks.
+
+#[doc(hidden)]
+pub const TEST_STYLES: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<numFmts count="2"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/><numFmt numFmtId="165" formatCode="[h]:mm"/></numFmts>
+<dxfs><dxf><numFmt numFmtId="166" formatCode="yyyy"/></dxf></dxfs>
+<cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/><xf numFmtId="165"/><xf numFmtId="166"/></cellXfs>
+</styleSheet>"#;
+
+#[doc(hidden)]
+pub const TEST_STRINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="6" uniqueCount="6">
+<si><t>Account</t></si><si><t xml:space="preserve">  Acme &amp; Co  </t></si><si><t>  trimmed
+</t></si><si><r><rPr><b/></rPr><t>Rich</t></r><r><t xml:space="preserve"> text</t></r><rPh sb="0" eb="1"><t>phonetic</t></rPh></si><si/><si><t/></si>
+</sst>"#;
+
+/// An .xlsx of one sheet `S` whose `<sheetData>` holds `data`.
+#[doc(hidden)]
+pub fn test_package(data: &[u8], strings: Option<&str>) -> Vec<u8> {
+    let mut sheet = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:D9"/><sheetData>"#.to_vec();
+    sheet.extend_from_slice(data);
+    sheet.extend_from_slice(b"</sheetData></worksheet>");
+    let mut parts = vec![
+        ("[Content_Types].xml", br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#.to_vec()),
+        ("_rels/.rels", br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_vec()),
+        ("xl/workbook.xml", br#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><workbookPr date1904="1"/><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_vec()),
+        ("xl/_rels/workbook.xml.rels", br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_vec()),
+        ("xl/styles.xml", TEST_STYLES.as_bytes().to_vec()),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ];
+    if let Some(s) = strings {
+        parts.push(("xl/sharedStrings.xml", s.as_bytes().to_vec()));
+    }
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, text) in parts {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("a part in memory");
+        std::io::Write::write_all(&mut zip, &text).expect("a part in memory");
+    }
+    zip.finish().expect("a package in memory").into_inner()
+}
+
+/// The declared last row and the rows of every sheet, or the error, as text.
+#[doc(hidden)]
+pub fn read_all(book: &mut super::book::Book<'_>) -> Vec<Result<(u32, Vec<String>), String>> {
+    book.sheets()
+        .into_iter()
+        .map(|s| {
+            let (mut declared, mut rows) = (0, Vec::new());
+            book.for_each_row(&s.name, &mut |n| declared = n, &mut |row, cells| {
+                rows.push(format!("{row}: {cells:?}"));
+                std::ops::ControlFlow::Continue(())
+            })
+            .map(|()| (declared, rows))
+            .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Reads a one-sheet workbook whose `<sheetData>` holds `data` with calamine alone and with
+/// this reader first, and says how they differ; `Ok(true)` when this reader read it all
+/// itself. A panic of this reader is a difference; one of calamine's is not (this reader may
+/// read what calamine cannot).
+#[doc(hidden)]
+pub fn compare_with_calamine(data: &[u8]) -> Result<bool, String> {
+    use crate::import::book::{Book, Format};
+    use crate::panics::contain;
+    let bytes = test_package(data, Some(TEST_STRINGS));
+    let wb = Workbook::open(&bytes).ok_or("this reader cannot open the test package")?;
+    let alone = contain(|| {
+        let mut cells = wb.cells("S").expect("the test sheet");
+        loop {
+            match cells.next_cell() {
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(GiveUp) => return false,
+            }
+        }
+    })
+    .map_err(|p| format!("this reader panicked: {p}"))?;
+    let read = |fast: bool| {
+        contain(|| {
+            let mut book = Book::open("t.xlsx", Format::Xlsx, &bytes).map_err(|e| e.to_string())?;
+            if fast {
+                book.use_fast_reader(Workbook::open(&bytes).map(std::sync::Arc::new));
+            }
+            Ok::<_, String>(read_all(&mut book))
+        })
+    };
+    match (read(false), read(true)) {
+        (Ok(a), Ok(b)) if a != b => Err(format!("calamine: {a:?}\nkam: {b:?}")),
+        (Ok(_), Err(p)) => Err(format!("panicked with this reader only: {p}")),
+        _ => Ok(alone),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::import::book::{Book, Format, detect};
-    use std::io::Write;
-    use std::ops::ControlFlow;
     use std::sync::Arc;
-
-    /// The declared last row and the rows of every sheet, or the error, as text.
-    fn read_all(book: &mut Book<'_>) -> Vec<Result<(u32, Vec<String>), String>> {
-        book.sheets()
-            .into_iter()
-            .map(|s| {
-                let (mut declared, mut rows) = (0, Vec::new());
-                book.for_each_row(&s.name, &mut |n| declared = n, &mut |row, cells| {
-                    rows.push(format!("{row}: {cells:?}"));
-                    ControlFlow::Continue(())
-                })
-                .map(|()| (declared, rows))
-                .map_err(|e| e.to_string())
-            })
-            .collect()
-    }
 
     /// Reads every sheet with calamine alone and with kam's reader first; they must agree.
     fn same_both_ways<'a>(file: &str, bytes: &'a [u8]) -> Option<Workbook<'a>> {
@@ -1239,45 +1324,6 @@ mod tests {
         assert!(same_both_ways("sample.xlsx", crate::SAMPLE_WORKBOOK).is_some());
         // Every fixture kam wrote (all but the damaged, encrypted and non-zip ones).
         assert!(fast >= 20, "{fast}");
-    }
-
-    const STYLES: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
-<numFmts count="2"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/><numFmt numFmtId="165" formatCode="[h]:mm"/></numFmts>
-<dxfs><dxf><numFmt numFmtId="166" formatCode="yyyy"/></dxf></dxfs>
-<cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/><xf numFmtId="165"/><xf numFmtId="166"/></cellXfs>
-</styleSheet>"#;
-
-    const STRINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="6" uniqueCount="6">
-<si><t>Account</t></si><si><t xml:space="preserve">  Acme &amp; Co  </t></si><si><t>  trimmed
-</t></si><si><r><rPr><b/></rPr><t>Rich</t></r><r><t xml:space="preserve"> text</t></r><rPh sb="0" eb="1"><t>phonetic</t></rPh></si><si/><si><t/></si>
-</sst>"#;
-
-    /// An .xlsx of one sheet `S` whose `<sheetData>` holds `data`.
-    fn package(data: &str, strings: Option<&str>) -> Vec<u8> {
-        let sheet = format!(
-            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:D9"/><sheetData>{data}</sheetData></worksheet>"#
-        );
-        let mut parts = vec![
-            ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#.to_string()),
-            ("_rels/.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string()),
-            ("xl/workbook.xml", r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><workbookPr date1904="1"/><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string()),
-            ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string()),
-            ("xl/styles.xml", STYLES.to_string()),
-            ("xl/worksheets/sheet1.xml", sheet),
-        ];
-        if let Some(s) = strings {
-            parts.push(("xl/sharedStrings.xml", s.to_string()));
-        }
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        for (name, text) in parts {
-            zip.start_file(name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
-        }
-        zip.finish().unwrap().into_inner()
     }
 
     /// Whether kam's reader reads the whole sheet without giving up.
@@ -1389,15 +1435,36 @@ mod tests {
             ),
         ];
         for (i, (data, alone)) in cases.iter().enumerate() {
-            let bytes = package(data, Some(STRINGS));
-            let wb = same_both_ways(&format!("case {i}.xlsx"), &bytes)
-                .unwrap_or_else(|| panic!("case {i}: kam's reader opens the workbook"));
-            assert_eq!(read_alone(&wb), *alone, "case {i}: {data}");
+            assert_eq!(
+                compare_with_calamine(data.as_bytes()),
+                Ok(*alone),
+                "case {i}: {data}"
+            );
         }
         // Without shared strings.
-        let bytes = package(r#"<row r="1"><c r="A1"><v>1</v></c></row>"#, None);
+        let bytes = test_package(br#"<row r="1"><c r="A1"><v>1</v></c></row>"#, None);
         let wb = same_both_ways("no-strings.xlsx", &bytes).unwrap();
         assert!(read_alone(&wb));
+    }
+
+    #[test]
+    fn the_fuzz_targets_seeds_and_findings_read_the_same_as_with_calamine_alone() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz");
+        let mut seen = 0;
+        for dir in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(format!("{root}/{dir}/xlsx_cells")) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let data = std::fs::read(&path).unwrap();
+                if let Err(e) = compare_with_calamine(&data) {
+                    panic!("{}: {e}", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 26, "{seen}");
     }
 
     #[test]
@@ -1411,7 +1478,7 @@ mod tests {
                 if r % 1000 == 0 { long.as_str() } else { "short" }
             ));
         }
-        let bytes = package(&data, Some(STRINGS));
+        let bytes = test_package(data.as_bytes(), Some(TEST_STRINGS));
         let wb = same_both_ways("long.xlsx", &bytes).unwrap();
         assert!(read_alone(&wb));
         assert_eq!(
