@@ -277,6 +277,11 @@ enum Tag<'b> {
     Close(&'b [u8]),
 }
 
+/// A byte of the element and attribute names this reader reads itself.
+fn plain_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -299,11 +304,9 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         return Ok(None);
     }
     let name = &s[name_start..i];
-    if name.is_empty()
-        || name.contains(&b':')
-        || matches!(name[0], b'!' | b'?')
-        || name.contains(&b'<')
-    {
+    // Plain names only: calamine's XML parser reads a quote anywhere in a tag as the start of
+    // a quoted value, and prefixes, `<!` and `<?` are left to it.
+    if name.is_empty() || !name.iter().all(|&b| plain_name_byte(b)) {
         return Err(GiveUp);
     }
     if close {
@@ -361,7 +364,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         while i < s.len() && !is_space(s[i]) && !matches!(s[i], b'=' | b'>' | b'/' | b'<') {
             i += 1;
         }
-        if i == key {
+        if i == key || !s[key..i].iter().all(|&b| plain_name_byte(b) || b == b':') {
             return Err(GiveUp);
         }
         let slot = match &s[key..i] {
