@@ -310,9 +310,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
         return Err(GiveUp);
     }
     if close {
-        while i < s.len() && is_space(s[i]) {
-            i += 1;
-        }
+        // `</name>` only: white space before `>` is left to calamine.
         return match s.get(i) {
             None => Ok(None),
             Some(b'>') => Ok(Some((Tag::Close(name), i + 1))),
@@ -1375,8 +1373,12 @@ mod tests {
                 true,
             ),
             (
-                r#"<row r="1"  ><c   r = 'A1'  t = "s" ><v>0</v></c  ></row  >"#,
+                r#"<row r="1"  ><c   r = 'A1'  t = "s" ><v>0</v></c></row>"#,
                 true,
+            ),
+            (
+                r#"<row r="1"><c r="A1" t="s"><v>0</v></c  ></row  >"#,
+                false,
             ),
             (
                 r#"<row r="2"><c r="b2"><v>1</v></c></row><row r="1"><c r="A1"><v>2</v></c></row>"#,
