@@ -327,6 +327,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
             None => return Ok(None),
             Some(b'>') => {
                 let attrs = &s[attrs_start..i];
+                utf8(attrs)?;
                 return Ok(Some((
                     Tag::Open {
                         name,
@@ -342,6 +343,7 @@ fn tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
                     None => Ok(None),
                     Some(b'>') => {
                         let attrs = &s[attrs_start..i];
+                        utf8(attrs)?;
                         Ok(Some((
                             Tag::Open {
                                 name,
@@ -463,9 +465,26 @@ fn find(b: u8, s: &[u8]) -> Option<usize> {
     memchr::memchr(b, &s[HEAD..]).map(|n| n + HEAD)
 }
 
-/// Text up to the next `<`: the text and where the `<` is; `None` when `s` ends first.
-fn text(s: &[u8]) -> Option<(&[u8], usize)> {
-    find(b'<', s).map(|n| (&s[..n], n))
+/// Text up to the next `<`: the text and where the `<` is; `None` when `s` ends first. Text
+/// that is not UTF-8 gives up, even where it is passed over (calamine's parser decodes it).
+fn text(s: &[u8]) -> R<Option<(&[u8], usize)>> {
+    match find(b'<', s) {
+        Some(n) => {
+            utf8(&s[..n])?;
+            Ok(Some((&s[..n], n)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Gives up on bytes that are not UTF-8.
+#[inline]
+fn utf8(b: &[u8]) -> R<()> {
+    if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+        Ok(())
+    } else {
+        Err(GiveUp)
+    }
 }
 
 /// Decodes XML text as calamine's string reader does for the plain cases: the five named
@@ -512,7 +531,7 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
     let mut i = 0;
     let mut piece = String::new();
     loop {
-        let Some((skipped, n)) = text(&s[i..]) else {
+        let Some((skipped, n)) = text(&s[i..])? else {
             return Ok(None);
         };
         if skipped.contains(&b'&') {
@@ -546,7 +565,7 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
                     continue;
                 }
                 let preserve = attr(attrs, b"xml:space")? == Some(b"preserve");
-                let Some((raw, n)) = text(&s[i..]) else {
+                let Some((raw, n)) = text(&s[i..])? else {
                     return Ok(None);
                 };
                 i += n;
@@ -616,12 +635,15 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
     // Up to the `<sst>` tag.
     loop {
         let found = w.take(|s| {
-            let Some((_, n)) = text(s) else {
+            let Some((_, n)) = text(s)? else {
                 return Ok(None);
             };
             let s = &s[n..];
             if s.starts_with(b"<?") {
-                return Ok(memchr::memmem::find(s, b"?>").map(|m| (false, n + m + 2)));
+                return match memchr::memmem::find(s, b"?>") {
+                    Some(m) => utf8(&s[..m]).map(|()| Some((false, n + m + 2))),
+                    None => Ok(None),
+                };
             }
             Ok(tag(s)?.map(|(t, m)| (matches!(t, Tag::Open { name: b"sst", .. }), n + m)))
         })?;
@@ -632,7 +654,7 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
     loop {
         // The next tag: `<si>` reads a string, `</sst>` ends, others are passed over.
         let next = w.take(|s| {
-            let Some((skipped, n)) = text(s) else {
+            let Some((skipped, n)) = text(s)? else {
                 return Ok(None);
             };
             if skipped.contains(&b'&') {
@@ -879,12 +901,15 @@ impl<'w> Cells<'w> {
         self.started = true;
         loop {
             let next = self.w.take(|s| {
-                let Some((_, n)) = text(s) else {
+                let Some((_, n)) = text(s)? else {
                     return Ok(None);
                 };
                 let s = &s[n..];
                 if s.starts_with(b"<?") {
-                    return Ok(memchr::memmem::find(s, b"?>").map(|m| (None, n + m + 2)));
+                    return match memchr::memmem::find(s, b"?>") {
+                        Some(m) => utf8(&s[..m]).map(|()| Some((None, n + m + 2))),
+                        None => Ok(None),
+                    };
                 }
                 let Some((t, m)) = tag(s)? else {
                     return Ok(None);
@@ -951,7 +976,7 @@ impl<'w> Cells<'w> {
             }
             let (r, c) = (*row, *col);
             let step = w.take(|s| {
-                let Some((skipped, n)) = text(s) else {
+                let Some((skipped, n)) = text(s)? else {
                     return Ok(None);
                 };
                 if skipped.contains(&b'&') {
@@ -1126,7 +1151,7 @@ fn cell<'w>(
     }
     let mut i = 0;
     loop {
-        let Some((skipped, n)) = text(&s[i..]) else {
+        let Some((skipped, n)) = text(&s[i..])? else {
             return Ok(None);
         };
         if skipped.contains(&b'&') {
@@ -1139,7 +1164,7 @@ fn cell<'w>(
         i += n;
         // The text of an element up to its close tag, which must follow.
         let content = |i: &mut usize, name: &[u8]| -> R<Option<&[u8]>> {
-            let Some((raw, n)) = text(&s[*i..]) else {
+            let Some((raw, n)) = text(&s[*i..])? else {
                 return Ok(None);
             };
             let Some((t, m)) = tag(&s[*i + n..])? else {
