@@ -477,6 +477,22 @@ fn text(s: &[u8]) -> R<Option<(&[u8], usize)>> {
     }
 }
 
+/// A processing instruction before the data (`<?xml version="1.0" encoding="UTF-8"?>`):
+/// gives up on one that names another encoding, which calamine's parser would decode with,
+/// and on bytes that are not UTF-8.
+fn declaration(pi: &[u8]) -> R<()> {
+    utf8(pi)?;
+    let lower = pi.to_ascii_lowercase();
+    if memchr::memmem::find(&lower, b"encoding").is_none()
+        || memchr::memmem::find(&lower, b"encoding=\"utf-8\"").is_some()
+        || memchr::memmem::find(&lower, b"encoding='utf-8'").is_some()
+    {
+        Ok(())
+    } else {
+        Err(GiveUp)
+    }
+}
+
 /// Gives up on bytes that are not UTF-8.
 #[inline]
 fn utf8(b: &[u8]) -> R<()> {
@@ -641,7 +657,7 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
             let s = &s[n..];
             if s.starts_with(b"<?") {
                 return match memchr::memmem::find(s, b"?>") {
-                    Some(m) => utf8(&s[..m]).map(|()| Some((false, n + m + 2))),
+                    Some(m) => declaration(&s[..m]).map(|()| Some((false, n + m + 2))),
                     None => Ok(None),
                 };
             }
@@ -907,7 +923,7 @@ impl<'w> Cells<'w> {
                 let s = &s[n..];
                 if s.starts_with(b"<?") {
                     return match memchr::memmem::find(s, b"?>") {
-                        Some(m) => utf8(&s[..m]).map(|()| Some((None, n + m + 2))),
+                        Some(m) => declaration(&s[..m]).map(|()| Some((None, n + m + 2))),
                         None => Ok(None),
                     };
                 }
@@ -1234,13 +1250,20 @@ pub const TEST_STRINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </t></si><si><r><rPr><b/></rPr><t>Rich</t></r><r><t xml:space="preserve"> text</t></r><rPh sb="0" eb="1"><t>phonetic</t></rPh></si><si/><si><t/></si>
 </sst>"#;
 
-/// An .xlsx of one sheet `S` whose `<sheetData>` holds `data`.
+/// An .xlsx of one sheet `S` whose `<sheetData>` holds `data` (or whose whole part is `data`
+/// when it starts with `<?` or `<worksheet`, after a byte-order mark if any).
 #[doc(hidden)]
 pub fn test_package(data: &[u8], strings: Option<&str>) -> Vec<u8> {
-    let mut sheet = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+    let whole = data.strip_prefix("\u{feff}".as_bytes()).unwrap_or(data);
+    let sheet = if whole.starts_with(b"<?") || whole.starts_with(b"<worksheet") {
+        data.to_vec()
+    } else {
+        let mut sheet = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:D9"/><sheetData>"#.to_vec();
-    sheet.extend_from_slice(data);
-    sheet.extend_from_slice(b"</sheetData></worksheet>");
+        sheet.extend_from_slice(data);
+        sheet.extend_from_slice(b"</sheetData></worksheet>");
+        sheet
+    };
     let mut parts = vec![
         ("[Content_Types].xml", br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#.to_vec()),
         ("_rels/.rels", br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_vec()),
@@ -1404,6 +1427,23 @@ mod tests {
             (
                 r#"<row r="1"><c r="A1" t="s"><v>0</v></c  ></row  >"#,
                 false,
+            ),
+            // Whole parts: a dimension left to calamine, another encoding, a byte-order mark.
+            (
+                r#"<?xml version="1.0"?><worksheet><dimension ref="1:5"/><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData></worksheet>"#,
+                false,
+            ),
+            (
+                r#"<?xml version="1.0" encoding="windows-1252"?><worksheet><sheetData><row r="1"><c r="A1" t="str"><v>cafÃ©</v></c></row></sheetData></worksheet>"#,
+                false,
+            ),
+            (
+                "\u{feff}<worksheet><dimension ref='B2'/><sheetData><row r='2'><c r='B2'><v>2</v></c></row></sheetData></worksheet>",
+                true,
+            ),
+            (
+                r#"<worksheet><dimension ref="A1:C3"/><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData></worksheet>"#,
+                true,
             ),
             (
                 r#"<row r="2"><c r="b2"><v>1</v></c></row><row r="1"><c r="A1"><v>2</v></c></row>"#,
