@@ -92,7 +92,8 @@ impl<'a> Workbook<'a> {
                 Some(absolute) => absolute.to_string(),
                 None => format!("xl/{target}"),
             };
-            parts.insert(name, path);
+            // calamine takes the first sheet of a name.
+            parts.entry(name).or_insert(path);
         }
         let is_1904 = attrs(&workbook, "workbookPr", &["date1904"])?
             .into_iter()
