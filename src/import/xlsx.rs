@@ -1302,16 +1302,33 @@ pub fn read_all(book: &mut super::book::Book<'_>) -> Vec<Result<(u32, Vec<String
         .collect()
 }
 
+/// Where the data of [`compare_with_calamine`] switches from the sheet to the shared strings.
+#[doc(hidden)]
+pub const TEST_STRINGS_AFTER: &[u8] = b"\0sst\0";
+
 /// Reads a one-sheet workbook whose `<sheetData>` holds `data` with calamine alone and with
 /// this reader first, and says how they differ; `Ok(true)` when this reader read it all
-/// itself. A panic of this reader is a difference; one of calamine's is not (this reader may
-/// read what calamine cannot).
+/// itself. What follows [`TEST_STRINGS_AFTER`] in `data`, if it is there, is the whole shared
+/// strings part instead of [`TEST_STRINGS`]. A panic of this reader is a difference; one of
+/// calamine's is not (this reader may read what calamine cannot).
 #[doc(hidden)]
 pub fn compare_with_calamine(data: &[u8]) -> Result<bool, String> {
     use crate::import::book::{Book, Format};
     use crate::panics::contain;
-    let bytes = test_package(data, Some(TEST_STRINGS));
-    let wb = Workbook::open(&bytes).ok_or("this reader cannot open the test package")?;
+    let (sheet, strings) = match memchr::memmem::find(data, TEST_STRINGS_AFTER) {
+        Some(at) => (
+            &data[..at],
+            String::from_utf8_lossy(&data[at + TEST_STRINGS_AFTER.len()..]).into_owned(),
+        ),
+        None => (data, TEST_STRINGS.to_string()),
+    };
+    let bytes = test_package(sheet, Some(&strings));
+    let wb = contain(|| Workbook::open(&bytes))
+        .map_err(|p| format!("this reader panicked on the shared strings: {p}"))?;
+    // Shared strings this reader does not read are left to calamine with the whole workbook.
+    let Some(wb) = wb else {
+        return Ok(false);
+    };
     let alone = contain(|| {
         let mut cells = wb.cells("S").expect("the test sheet");
         loop {
@@ -1516,6 +1533,51 @@ mod tests {
         let bytes = test_package(br#"<row r="1"><c r="A1"><v>1</v></c></row>"#, None);
         let wb = same_both_ways("no-strings.xlsx", &bytes).unwrap();
         assert!(read_alone(&wb));
+    }
+
+    #[test]
+    fn shared_strings_read_as_calamine_reads_them() {
+        let sheet: String = (0..4)
+            .map(|i| {
+                format!(
+                    r#"<row r="{r}"><c r="A{r}" t="s"><v>{i}</v></c></row>"#,
+                    r = i + 1
+                )
+            })
+            .collect();
+        // (the shared strings' items, whether kam's reader reads them)
+        let cases: &[(&str, bool)] = &[
+            (
+                r#"<si><t>a</t></si><si><t xml:space="preserve"> b </t></si><si><t> c </t></si><si><t>&lt;d&gt; &amp; &quot;e&apos;</t></si>"#,
+                true,
+            ),
+            (
+                r#"<si><r><t>ri</t></r><r><rPr><i/></rPr><t>ch</t></r></si><si><t>x</t><rPh><t>ph</t></rPh><phoneticPr fontId="1"/></si><si/><si><t/></si>"#,
+                true,
+            ),
+            (
+                r#"<si><t>a_x000D_b</t></si><si><t>b</t></si><si><t>c</t></si><si><t>d</t></si>"#,
+                false,
+            ),
+            (
+                r#"<si><t>&#233;</t></si><si><t>b</t></si><si><t>c</t></si><si><t>d</t></si>"#,
+                false,
+            ),
+            (
+                r#"<si><t><![CDATA[a]]></t></si><si><t>b</t></si><si><t>c</t></si><si><t>d</t></si>"#,
+                false,
+            ),
+            (r#"<si><t>a</t></si><si><t>b</t></si>"#, false),
+        ];
+        for (i, (items, read)) in cases.iter().enumerate() {
+            let mut data = sheet.clone().into_bytes();
+            data.extend_from_slice(TEST_STRINGS_AFTER);
+            data.extend_from_slice(
+                format!(r#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="x" count="4" uniqueCount="4">{items}</sst>"#)
+                    .as_bytes(),
+            );
+            assert_eq!(compare_with_calamine(&data), Ok(*read), "case {i}: {items}");
+        }
     }
 
     #[test]
