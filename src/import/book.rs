@@ -513,14 +513,7 @@ fn stream_rows<'c, E: std::fmt::Display>(
             buf.clear();
             current = Some(r);
         }
-        let c = c as usize;
-        if c >= MAX_COLUMNS {
-            return Err(too_many_columns(file, sheet, c));
-        }
-        if buf.len() <= c {
-            buf.resize(c + 1, DataRef::Empty);
-        }
-        buf[c] = value;
+        place(&mut buf, c, value, file, sheet)?;
     }
     if let Some(prev) = current {
         let _ = f(prev + 1, &buf);
@@ -557,14 +550,7 @@ fn stream_fast<'w>(
                     current = Some(r);
                 }
                 gathered += 1;
-                let c = c as usize;
-                if c >= MAX_COLUMNS {
-                    return Err(too_many_columns(file, sheet, c));
-                }
-                if buf.len() <= c {
-                    buf.resize(c + 1, DataRef::Empty);
-                }
-                buf[c] = value;
+                place(&mut buf, c, value, file, sheet)?;
             }
             Ok(None) => {
                 if let Some(prev) = current {
@@ -590,6 +576,26 @@ fn stream_fast<'w>(
             }
         }
     }
+}
+
+/// Puts a cell's value at its 0-based column `c` of the row being gathered; a column past
+/// Excel's last is damage.
+fn place<'c>(
+    buf: &mut Vec<DataRef<'c>>,
+    c: u32,
+    value: DataRef<'c>,
+    file: &str,
+    sheet: &str,
+) -> Result<()> {
+    let c = c as usize;
+    if c >= MAX_COLUMNS {
+        return Err(too_many_columns(file, sheet, c));
+    }
+    if buf.len() <= c {
+        buf.resize(c + 1, DataRef::Empty);
+    }
+    buf[c] = value;
+    Ok(())
 }
 
 fn too_many_columns(file: &str, sheet: &str, c: usize) -> Error {

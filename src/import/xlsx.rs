@@ -478,6 +478,51 @@ fn text(s: &[u8]) -> R<Option<(&[u8], usize)>> {
     }
 }
 
+/// The next tag and how many bytes of `s` it ends at; the text before it is passed over
+/// (giving up on an entity in it, which calamine's parser would resolve or refuse). `Ok(None)`:
+/// `s` ends first.
+fn next_tag(s: &[u8]) -> R<Option<(Tag<'_>, usize)>> {
+    let Some((skipped, n)) = text(s)? else {
+        return Ok(None);
+    };
+    if skipped.contains(&b'&') {
+        return Err(GiveUp);
+    }
+    Ok(tag(&s[n..])?.map(|(t, m)| (t, n + m)))
+}
+
+/// The text of an element up to its close tag `</name>`, which must follow it, and how many
+/// bytes of `s` that takes. `Ok(None)`: `s` ends first.
+fn content<'b>(s: &'b [u8], name: &[u8]) -> R<Option<(&'b [u8], usize)>> {
+    let Some((raw, n)) = text(s)? else {
+        return Ok(None);
+    };
+    let Some((t, m)) = tag(&s[n..])? else {
+        return Ok(None);
+    };
+    if !matches!(t, Tag::Close(c) if c == name) {
+        return Err(GiveUp);
+    }
+    Ok(Some((raw, n + m)))
+}
+
+/// The next tag before a part's data, or `None` for a processing instruction (the XML
+/// declaration), and how many bytes of `s` it ends at; the text before it is passed over.
+/// `Ok(None)`: `s` ends first.
+fn prolog_tag(s: &[u8]) -> R<Option<(Option<Tag<'_>>, usize)>> {
+    let Some((_, n)) = text(s)? else {
+        return Ok(None);
+    };
+    let rest = &s[n..];
+    if rest.starts_with(b"<?") {
+        return match memchr::memmem::find(rest, b"?>") {
+            Some(m) => declaration(&rest[..m]).map(|()| Some((None, n + m + 2))),
+            None => Ok(None),
+        };
+    }
+    Ok(tag(rest)?.map(|(t, m)| (Some(t), n + m)))
+}
+
 /// A processing instruction before the data (`<?xml version="1.0" encoding="UTF-8"?>`):
 /// gives up on one that names another encoding, which calamine's parser would decode with,
 /// and on bytes that are not UTF-8.
@@ -548,14 +593,7 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
     let mut i = 0;
     let mut piece = String::new();
     loop {
-        let Some((skipped, n)) = text(&s[i..])? else {
-            return Ok(None);
-        };
-        if skipped.contains(&b'&') {
-            return Err(GiveUp);
-        }
-        i += n;
-        let Some((t, n)) = tag(&s[i..])? else {
+        let Some((t, n)) = next_tag(&s[i..])? else {
             return Ok(None);
         };
         i += n;
@@ -582,16 +620,9 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
                     continue;
                 }
                 let preserve = attr(attrs, b"xml:space")? == Some(b"preserve");
-                let Some((raw, n)) = text(&s[i..])? else {
+                let Some((raw, n)) = content(&s[i..], b"t")? else {
                     return Ok(None);
                 };
-                i += n;
-                let Some((end, n)) = tag(&s[i..])? else {
-                    return Ok(None);
-                };
-                if !matches!(end, Tag::Close(b"t")) {
-                    return Err(GiveUp);
-                }
                 i += n;
                 piece.clear();
                 decode_into(raw, &mut piece)?;
@@ -652,17 +683,7 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
     // Up to the `<sst>` tag.
     loop {
         let found = w.take(|s| {
-            let Some((_, n)) = text(s)? else {
-                return Ok(None);
-            };
-            let s = &s[n..];
-            if s.starts_with(b"<?") {
-                return match memchr::memmem::find(s, b"?>") {
-                    Some(m) => declaration(&s[..m]).map(|()| Some((false, n + m + 2))),
-                    None => Ok(None),
-                };
-            }
-            Ok(tag(s)?.map(|(t, m)| (matches!(t, Tag::Open { name: b"sst", .. }), n + m)))
+            Ok(prolog_tag(s)?.map(|(t, n)| (matches!(t, Some(Tag::Open { name: b"sst", .. })), n)))
         })?;
         if found {
             break;
@@ -671,13 +692,7 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
     loop {
         // The next tag: `<si>` reads a string, `</sst>` ends, others are passed over.
         let next = w.take(|s| {
-            let Some((skipped, n)) = text(s)? else {
-                return Ok(None);
-            };
-            if skipped.contains(&b'&') {
-                return Err(GiveUp);
-            }
-            Ok(tag(&s[n..])?.map(|(t, m)| {
+            Ok(next_tag(s)?.map(|(t, n)| {
                 let what = match t {
                     Tag::Open {
                         name: b"si", empty, ..
@@ -685,7 +700,7 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
                     Tag::Close(b"sst") => None,
                     _ => Some(true),
                 };
-                ((what, matches!(t, Tag::Open { name: b"si", .. })), n + m)
+                ((what, matches!(t, Tag::Open { name: b"si", .. })), n)
             }))
         })?;
         match next {
@@ -918,25 +933,15 @@ impl<'w> Cells<'w> {
         self.started = true;
         loop {
             let next = self.w.take(|s| {
-                let Some((_, n)) = text(s)? else {
-                    return Ok(None);
-                };
-                let s = &s[n..];
-                if s.starts_with(b"<?") {
-                    return match memchr::memmem::find(s, b"?>") {
-                        Some(m) => declaration(&s[..m]).map(|()| Some((None, n + m + 2))),
-                        None => Ok(None),
-                    };
-                }
-                let Some((t, m)) = tag(s)? else {
+                let Some((t, n)) = prolog_tag(s)? else {
                     return Ok(None);
                 };
                 let what = match t {
-                    Tag::Open {
+                    Some(Tag::Open {
                         name: b"dimension",
                         attrs,
                         ..
-                    } => {
+                    }) => {
                         let r = attr(attrs, b"ref")?.ok_or(GiveUp)?;
                         let last = match memchr::memchr(b':', r) {
                             Some(c) => {
@@ -947,14 +952,14 @@ impl<'w> Cells<'w> {
                         };
                         Some(Err(last.0))
                     }
-                    Tag::Open {
+                    Some(Tag::Open {
                         name: b"sheetData",
                         empty,
                         ..
-                    } => Some(Ok(empty)),
+                    }) => Some(Ok(empty)),
                     _ => None,
                 };
-                Ok(Some((what, n + m)))
+                Ok(Some((what, n)))
             })?;
             match next {
                 Some(Err(last)) => self.declared = last,
@@ -993,13 +998,7 @@ impl<'w> Cells<'w> {
             }
             let (r, c) = (*row, *col);
             let step = w.take(|s| {
-                let Some((skipped, n)) = text(s)? else {
-                    return Ok(None);
-                };
-                if skipped.contains(&b'&') {
-                    return Err(GiveUp);
-                }
-                let Some((t, m)) = tag(&s[n..])? else {
+                let Some((t, n)) = next_tag(s)? else {
                     return Ok(None);
                 };
                 let step = match t {
@@ -1026,16 +1025,15 @@ impl<'w> Cells<'w> {
                             Some(at) => cell_ref(at).ok_or(GiveUp)?,
                             None => (r, c),
                         };
-                        let Some((value, k)) = cell(wb, &s[n + m..], style, ty, empty, piece)?
-                        else {
+                        let Some((value, k)) = cell(wb, &s[n..], style, ty, empty, piece)? else {
                             return Ok(None);
                         };
-                        return Ok(Some((Step::Cell(r, c, value), n + m + k)));
+                        return Ok(Some((Step::Cell(r, c, value), n + k)));
                     }
                     Tag::Close(b"sheetData") => Step::Done,
                     _ => Step::Other,
                 };
-                Ok(Some((step, n + m)))
+                Ok(Some((step, n)))
             })?;
             match step {
                 Step::RowStart(r, empty) => {
@@ -1168,30 +1166,15 @@ fn cell<'w>(
     }
     let mut i = 0;
     loop {
-        let Some((skipped, n)) = text(&s[i..])? else {
-            return Ok(None);
-        };
-        if skipped.contains(&b'&') {
-            return Err(GiveUp);
-        }
-        i += n;
-        let Some((t, n)) = tag(&s[i..])? else {
+        let Some((t, n)) = next_tag(&s[i..])? else {
             return Ok(None);
         };
         i += n;
-        // The text of an element up to its close tag, which must follow.
         let content = |i: &mut usize, name: &[u8]| -> R<Option<&[u8]>> {
-            let Some((raw, n)) = text(&s[*i..])? else {
-                return Ok(None);
-            };
-            let Some((t, m)) = tag(&s[*i + n..])? else {
-                return Ok(None);
-            };
-            if !matches!(t, Tag::Close(c) if c == name) {
-                return Err(GiveUp);
-            }
-            *i += n + m;
-            Ok(Some(raw))
+            Ok(content(&s[*i..], name)?.map(|(raw, n)| {
+                *i += n;
+                raw
+            }))
         };
         match t {
             Tag::Close(b"c") => return Ok(Some((value, i))),
@@ -1302,6 +1285,19 @@ pub fn read_all(book: &mut super::book::Book<'_>) -> Vec<Result<(u32, Vec<String
         .collect()
 }
 
+/// Whether this reader reads the whole test sheet `S` without giving up.
+#[doc(hidden)]
+pub fn read_alone(wb: &Workbook<'_>) -> bool {
+    let mut cells = wb.cells("S").expect("the test sheet");
+    loop {
+        match cells.next_cell() {
+            Ok(Some(_)) => {}
+            Ok(None) => return true,
+            Err(GiveUp) => return false,
+        }
+    }
+}
+
 /// Where the data of [`compare_with_calamine`] switches from the sheet to the shared strings.
 #[doc(hidden)]
 pub const TEST_STRINGS_AFTER: &[u8] = b"\0sst\0";
@@ -1329,17 +1325,7 @@ pub fn compare_with_calamine(data: &[u8]) -> Result<bool, String> {
     let Some(wb) = wb else {
         return Ok(false);
     };
-    let alone = contain(|| {
-        let mut cells = wb.cells("S").expect("the test sheet");
-        loop {
-            match cells.next_cell() {
-                Ok(Some(_)) => {}
-                Ok(None) => return true,
-                Err(GiveUp) => return false,
-            }
-        }
-    })
-    .map_err(|p| format!("this reader panicked: {p}"))?;
+    let alone = contain(|| read_alone(&wb)).map_err(|p| format!("this reader panicked: {p}"))?;
     let read = |fast: bool| {
         contain(|| {
             let mut book = Book::open("t.xlsx", Format::Xlsx, &bytes).map_err(|e| e.to_string())?;
@@ -1391,18 +1377,6 @@ mod tests {
         assert!(same_both_ways("sample.xlsx", crate::SAMPLE_WORKBOOK).is_some());
         // Every fixture kam wrote (all but the damaged, encrypted and non-zip ones).
         assert!(fast >= 20, "{fast}");
-    }
-
-    /// Whether kam's reader reads the whole sheet without giving up.
-    fn read_alone(wb: &Workbook<'_>) -> bool {
-        let mut cells = wb.cells("S").expect("the sheet's part");
-        loop {
-            match cells.next_cell() {
-                Ok(Some(_)) => {}
-                Ok(None) => return true,
-                Err(GiveUp) => return false,
-            }
-        }
     }
 
     #[test]
