@@ -478,6 +478,21 @@ fn text(s: &[u8]) -> R<Option<(&[u8], usize)>> {
     }
 }
 
+/// How a tag changes the number of elements open: an open tag one more, a close tag one less.
+fn nesting(t: &Tag<'_>) -> i32 {
+    match t {
+        Tag::Open { empty: false, .. } => 1,
+        Tag::Open { empty: true, .. } => 0,
+        Tag::Close(_) => -1,
+    }
+}
+
+/// `depth` changed by `delta`; gives up on a close tag with no element open, which
+/// calamine's parser refuses.
+fn nest(depth: u32, delta: i32) -> R<u32> {
+    depth.checked_add_signed(delta).ok_or(GiveUp)
+}
+
 /// The next tag and how many bytes of `s` it ends at; the text before it is passed over
 /// (giving up on an entity in it, which calamine's parser would resolve or refuse). `Ok(None)`:
 /// `s` ends first.
@@ -592,18 +607,22 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
     let mut phonetic = false;
     let mut i = 0;
     let mut piece = String::new();
+    // Elements open inside the item: its close tag must come at none, and no close tag
+    // before it may close the item itself.
+    let mut depth = 0u32;
     loop {
         let Some((t, n)) = next_tag(&s[i..])? else {
             return Ok(None);
         };
         i += n;
-        match t {
-            Tag::Close(name) if name == closing => {
-                if has_excel_escape(&out[start_len..]) {
-                    return Err(GiveUp);
-                }
-                return Ok(Some(i));
+        if matches!(t, Tag::Close(name) if name == closing) {
+            if depth != 0 || has_excel_escape(&out[start_len..]) {
+                return Err(GiveUp);
             }
+            return Ok(Some(i));
+        }
+        depth = nest(depth, nesting(&t))?;
+        match t {
             Tag::Open {
                 name: b"rPh",
                 empty,
@@ -624,6 +643,7 @@ fn string_item(s: &[u8], closing: &[u8], out: &mut String) -> R<Option<usize>> {
                     return Ok(None);
                 };
                 i += n;
+                depth -= 1; // `</t>` closed it
                 piece.clear();
                 decode_into(raw, &mut piece)?;
                 out.push_str(if preserve {
@@ -894,6 +914,8 @@ pub struct Cells<'w> {
     row: u32,
     col: u32,
     started: bool,
+    /// Elements open around the scan: calamine's XML parser refuses a close tag when none is.
+    depth: u32,
     done: bool,
     piece: String,
 }
@@ -919,6 +941,7 @@ impl<'w> Cells<'w> {
             row: 0,
             col: 0,
             started: false,
+            depth: 0,
             done: false,
             piece: String::new(),
         }
@@ -936,6 +959,7 @@ impl<'w> Cells<'w> {
                 let Some((t, n)) = prolog_tag(s)? else {
                     return Ok(None);
                 };
+                let delta = t.as_ref().map_or(0, nesting);
                 let what = match t {
                     Some(Tag::Open {
                         name: b"dimension",
@@ -959,8 +983,10 @@ impl<'w> Cells<'w> {
                     }) => Some(Ok(empty)),
                     _ => None,
                 };
-                Ok(Some((what, n)))
+                Ok(Some(((what, delta), n)))
             })?;
+            let (next, delta) = next;
+            self.depth = nest(self.depth, delta)?;
             match next {
                 Some(Err(last)) => self.declared = last,
                 Some(Ok(empty)) => {
@@ -982,6 +1008,7 @@ impl<'w> Cells<'w> {
             col,
             done,
             piece,
+            depth,
             ..
         } = self;
         let wb: &'w Workbook<'w> = wb;
@@ -1028,13 +1055,16 @@ impl<'w> Cells<'w> {
                         let Some((value, k)) = cell(wb, &s[n..], style, ty, empty, piece)? else {
                             return Ok(None);
                         };
-                        return Ok(Some((Step::Cell(r, c, value), n + k)));
+                        // A cell read is a whole element: the nesting is as before it.
+                        return Ok(Some(((Step::Cell(r, c, value), 0), n + k)));
                     }
                     Tag::Close(b"sheetData") => Step::Done,
                     _ => Step::Other,
                 };
-                Ok(Some((step, n)))
+                Ok(Some(((step, nesting(&t)), n)))
             })?;
+            let (step, delta) = step;
+            *depth = nest(*depth, delta)?;
             match step {
                 Step::RowStart(r, empty) => {
                     if let Some(r) = r {
@@ -1418,6 +1448,16 @@ mod tests {
             ),
             (
                 r#"<row r="1"><c r="A1" t="s"><v>0</v></c  ></row  >"#,
+                false,
+            ),
+            // Close tags beyond the elements open: one more is read, two more are refused.
+            (r#"<row r="1"><c r="A1"><v>1</v></c></row></row>"#, true),
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c></row></row></row>"#,
+                false,
+            ),
+            (
+                r#"<row r="1"><c r="A1" t="inlineStr"><is><r></is></c></row>"#,
                 false,
             ),
             // Whole parts: a dimension left to calamine, another encoding, a byte-order mark.
