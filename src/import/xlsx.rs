@@ -709,24 +709,29 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
             break;
         }
     }
+    enum Next {
+        Item { empty: bool },
+        End,
+        Other,
+    }
     loop {
         // The next tag: `<si>` reads a string, `</sst>` ends, others are passed over.
         let next = w.take(|s| {
             Ok(next_tag(s)?.map(|(t, n)| {
-                let what = match t {
+                let next = match t {
                     Tag::Open {
                         name: b"si", empty, ..
-                    } => Some(empty),
-                    Tag::Close(b"sst") => None,
-                    _ => Some(true),
+                    } => Next::Item { empty },
+                    Tag::Close(b"sst") => Next::End,
+                    _ => Next::Other,
                 };
-                ((what, matches!(t, Tag::Open { name: b"si", .. })), n)
+                (next, n)
             }))
         })?;
         match next {
-            (None, _) => break,
-            (Some(true), true) => ends.push(text_all.len()),
-            (Some(false), true) => {
+            Next::End => break,
+            Next::Item { empty: true } => ends.push(text_all.len()),
+            Next::Item { empty: false } => {
                 w.take(|s| {
                     let before = text_all.len();
                     match string_item(s, b"si", &mut text_all)? {
@@ -739,7 +744,7 @@ fn read_shared_strings(part: Part<'_>) -> R<(String, Vec<usize>)> {
                 })?;
                 ends.push(text_all.len());
             }
-            _ => {}
+            Next::Other => {}
         }
     }
     Ok((text_all, ends))
