@@ -518,7 +518,31 @@ fn content<'b>(s: &'b [u8], name: &[u8]) -> R<Option<(&'b [u8], usize)>> {
     if !matches!(t, Tag::Close(c) if c == name) {
         return Err(GiveUp);
     }
+    references(raw)?;
     Ok(Some((raw, n + m)))
+}
+
+/// Gives up on an `&` in text that does not start a reference calamine's parser reads: one of
+/// the five named entities or a decimal or hexadecimal character reference, closed by `;`. The
+/// parser refuses a malformed one even in text calamine passes over, such as a formula.
+fn references(raw: &[u8]) -> R<()> {
+    let mut rest = raw;
+    while let Some(at) = memchr::memchr(b'&', rest) {
+        let after = &rest[at + 1..];
+        let semi = find(b';', after).ok_or(GiveUp)?;
+        let name = &after[..semi];
+        let ok = match name {
+            b"amp" | b"lt" | b"gt" | b"quot" | b"apos" => true,
+            [b'#', b'x', hex @ ..] => !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit),
+            [b'#', dec @ ..] => !dec.is_empty() && dec.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
+        if !ok {
+            return Err(GiveUp);
+        }
+        rest = &after[semi + 1..];
+    }
+    Ok(())
 }
 
 /// The next tag before a part's data, or `None` for a processing instruction (the XML
@@ -1194,6 +1218,8 @@ fn cell<'w>(
         && let Some(n) = find(b'<', rest)
         && rest[n..].starts_with(b"</v></c>")
     {
+        utf8(&rest[..n])?;
+        references(&rest[..n])?;
         return Ok(Some((
             v_value(wb, ty, format, &rest[..n], piece)?,
             3 + n + 8,
@@ -1453,6 +1479,16 @@ mod tests {
             ),
             (
                 r#"<row r="1"><c r="A1" t="s"><v>0</v></c  ></row  >"#,
+                false,
+            ),
+            // References in a formula: well-formed ones are passed over, a malformed one is
+            // left to calamine, whose parser refuses it.
+            (
+                r#"<row r="1"><c r="A1" t="str"><f>A1&amp;"&#x41;"</f><v>x</v></c><c r="B1" t="inlineStr"><v>&lt;</v><is><t>i</t></is></c></row>"#,
+                true,
+            ),
+            (
+                r#"<row r="1"><c r="A1" t="str"><f>A1&amidB1</f><v>x</v></c></row>"#,
                 false,
             ),
             // Close tags beyond the elements open: one more is read, two more are refused.
