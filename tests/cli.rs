@@ -1803,6 +1803,72 @@ fn kam_thresholds_and_commission_bands_change_with_set_and_yaml() {
     );
 }
 
+/// `--timings` names each part of the KAM metrics, parts that add up to no more than the
+/// whole; a run without a KAM pack prints no such line.
+#[test]
+fn timings_name_each_part_of_the_kam_metrics() {
+    let r = run(&["run", "--timings", "--quiet", "--no-plans"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let number = |text: &str| -> f64 {
+        text.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number in `{text}`"))
+    };
+    let whole = number(
+        r.stderr
+            .split_once("(of which KAM metrics ")
+            .unwrap_or_else(|| panic!("{}", r.stderr))
+            .1,
+    );
+    let line = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("kam: timings: KAM metrics by part: "))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    let parts: Vec<(&str, f64)> = line
+        .split(", ")
+        .map(|p| {
+            let (name, rest) = p.split_once(' ').unwrap();
+            assert!(rest.ends_with(" s"), "{line}");
+            (name, number(rest))
+        })
+        .collect();
+    let names: Vec<&str> = parts.iter().map(|p| p.0).collect();
+    assert_eq!(
+        names,
+        [
+            "context",
+            "activities",
+            "contacts",
+            "tenders",
+            "accounts",
+            "judging"
+        ]
+    );
+    let sum: f64 = parts.iter().map(|p| p.1).sum();
+    // Each figure is rounded to the millisecond.
+    assert!(sum <= whole + 0.004, "{sum} > {whole}: {}", r.stderr);
+    // Without a KAM pack.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    kam().arg("init").arg(&rules).assert().success();
+    for pack in ["kam-performance.yaml", "kam-performance.tests.yaml"] {
+        fs::remove_file(rules.join(pack)).unwrap();
+    }
+    let r = run(&[
+        "run",
+        "--timings",
+        "--quiet",
+        "--no-plans",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_says(&r, "(of which KAM metrics 0.000 s)");
+    assert!(!r.stderr.contains("by part"), "{}", r.stderr);
+}
+
 #[test]
 fn a_quarter_ignores_and_counts_what_falls_outside() {
     let s = scores(&run(&["run", "--set", "period=2026-Q2"]));

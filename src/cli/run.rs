@@ -576,6 +576,8 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
     // Score each workbook, writing scores.json account by account as results come.
     let mut scored = Vec::new();
     let mut kam_s = 0.0;
+    // Each part of the KAM metrics, when a KAM pack ran.
+    let mut kam_phases: Option<crate::score::kams::KamPhases> = None;
     for (imp, prefix) in imported.iter().zip(&folders) {
         let ds = &imp.dataset;
         if let Some(pb) = &bar {
@@ -647,8 +649,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
                 (k.prepare(ds, jobs), t.elapsed().as_secs_f64())
             });
             let t = std::time::Instant::now();
-            let m = k.finish(prepared?, &s.accounts, args.trace, None)?;
+            let (m, phases) = k.finish_timed(prepared?, &s.accounts, args.trace, None)?;
             kam_s += prepare_s + t.elapsed().as_secs_f64();
+            kam_phases.get_or_insert_default().add(&phases);
             if args.fail_fast
                 && let Some((kam, e)) = m
                     .managers
@@ -853,6 +856,9 @@ pub fn execute(args: &RunArgs) -> Result<u8> {
         eprintln!(
             "kam: timings: import {import_s:.3} s, scoring {scoring_s:.3} s (of which KAM metrics {kam_s:.3} s), exports {exports_s:.3} s, reports {report_s:.3} s, writing {writing_s:.3} s"
         );
+        if let Some(p) = kam_phases {
+            eprintln!("kam: timings: KAM metrics by part: {p}");
+        }
     }
 
     let rejects: usize = imported.iter().map(|i| i.dataset.rejects.len()).sum();

@@ -1000,6 +1000,50 @@ pub struct KamPrepared<'a> {
     kam_rows: Vec<KamRow<'a>>,
     /// Per sheet: its metric pass, when it did not need the account results.
     parts: [Option<Vec<Part>>; 4],
+    /// How long `prepare` took, part by part.
+    phases: KamPhases,
+}
+
+/// How long each part of the KAM computation took, in seconds (wall time: parts run on the
+/// workers of `--jobs`, and in `kam run` beside the account scoring). Printed by `kam run
+/// --timings` and the KAM benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KamPhases {
+    /// The period, each KAM's rows, the per-account counts and facts, the dossiers.
+    pub context: f64,
+    /// The metric pass (metrics, pay lines, period counts) over each sheet, in
+    /// [`Source::ALL`] order: activities, contacts, tenders, accounts.
+    pub sheets: [f64; 4],
+    /// Adding up each KAM's share of the sheets, counting its key accounts, and judging it.
+    pub judging: f64,
+}
+
+impl KamPhases {
+    /// The sum of every part.
+    pub fn total(&self) -> f64 {
+        self.context + self.sheets.iter().sum::<f64>() + self.judging
+    }
+
+    /// Adds another workbook's parts (a run of several workbooks).
+    pub fn add(&mut self, other: &KamPhases) {
+        self.context += other.context;
+        for (a, b) in self.sheets.iter_mut().zip(other.sheets) {
+            *a += b;
+        }
+        self.judging += other.judging;
+    }
+}
+
+impl std::fmt::Display for KamPhases {
+    /// `context 0.101 s, activities 0.250 s, contacts 0.040 s, tenders 0.005 s, accounts
+    /// 0.010 s, judging 0.070 s`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "context {:.3} s", self.context)?;
+        for (s, t) in Source::ALL.iter().zip(self.sheets) {
+            write!(f, ", {} {t:.3} s", s.as_str())?;
+        }
+        write!(f, ", judging {:.3} s", self.judging)
+    }
 }
 
 /// The running state of one metric for one KAM.
@@ -1851,6 +1895,7 @@ impl KamEngine {
     /// pass over every sheet none of whose rules read an account's band, key or score (the
     /// default pack's activities, contacts and tenders). `jobs` as for `score`.
     pub fn prepare<'a>(&'a self, ds: &'a Dataset, jobs: usize) -> crate::Result<KamPrepared<'a>> {
+        let started = std::time::Instant::now();
         let period =
             resolve_period(ds, self.period_text.as_deref()).map_err(crate::Error::Usage)?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -1858,6 +1903,10 @@ impl KamEngine {
             .build()
             .map_err(|e| crate::Error::Usage(format!("cannot start worker threads: {e}")))?;
         let ctx = pool.install(|| Ctx::new(self, ds, period));
+        let mut phases = KamPhases {
+            context: started.elapsed().as_secs_f64(),
+            ..KamPhases::default()
+        };
         let kam_rows: Vec<KamRow<'a>> = ctx
             .kams
             .iter()
@@ -1874,7 +1923,10 @@ impl KamEngine {
         let parts = pool.install(|| {
             Source::ALL.map(|s| {
                 let early = !self.after_scoring[src_index(s)];
-                early.then(|| self.source_parts(&ctx, &kam_rows, s))
+                let started = std::time::Instant::now();
+                let part = early.then(|| self.source_parts(&ctx, &kam_rows, s));
+                phases.sheets[src_index(s)] = started.elapsed().as_secs_f64();
+                part
             })
         });
         Ok(KamPrepared {
@@ -1882,6 +1934,7 @@ impl KamEngine {
             ctx,
             kam_rows,
             parts,
+            phases,
         })
     }
 
@@ -1895,12 +1948,26 @@ impl KamEngine {
         trace: bool,
         only: Option<&str>,
     ) -> crate::Result<KamScored> {
+        self.finish_timed(prepared, accounts, trace, only)
+            .map(|(scored, _)| scored)
+    }
+
+    /// [`KamEngine::finish`], with how long each part of `prepare` and `finish` took.
+    pub fn finish_timed(
+        &self,
+        prepared: KamPrepared<'_>,
+        accounts: &[AccountResult],
+        trace: bool,
+        only: Option<&str>,
+    ) -> crate::Result<(KamScored, KamPhases)> {
         let KamPrepared {
             pool,
             ctx,
             kam_rows,
             mut parts,
+            mut phases,
         } = prepared;
+        let started = std::time::Instant::now();
         let ctx = ctx.with_results(accounts);
         let ds = ctx.ds;
         let all_ids: Vec<&str> = kam_rows.iter().map(|k| k.id).collect();
@@ -1908,15 +1975,22 @@ impl KamEngine {
         if let Some(o) = only {
             ids.retain(|k| *k == o);
         }
+        let mut judging = started.elapsed().as_secs_f64();
         let states = pool.install(|| {
             for s in Source::ALL {
                 let p = &mut parts[src_index(s)];
                 if p.is_none() {
+                    let started = std::time::Instant::now();
                     *p = Some(self.source_parts(&ctx, &kam_rows, s));
+                    phases.sheets[src_index(s)] = started.elapsed().as_secs_f64();
                 }
             }
-            self.merge_parts(&kam_rows, parts)
+            let started = std::time::Instant::now();
+            let states = self.merge_parts(&kam_rows, parts);
+            judging += started.elapsed().as_secs_f64();
+            states
         });
+        let started = std::time::Instant::now();
         let work: Vec<(&str, KamPass)> = all_ids
             .iter()
             .copied()
@@ -1952,7 +2026,7 @@ impl KamEngine {
             params: self.params.iter().cloned().collect(),
         };
         let sheets = ctx.sheets.into_names();
-        Ok(KamScored {
+        let scored = KamScored {
             lazy,
             ids: IdTable::new(ds),
             sheets,
@@ -1963,7 +2037,9 @@ impl KamEngine {
             output_names: self.logic.output_names.clone(),
             managers,
             traced: trace,
-        })
+        };
+        phases.judging = judging + started.elapsed().as_secs_f64();
+        Ok((scored, phases))
     }
 
     fn judge(&self, ctx: &Ctx<'_>, id: &str, pass: KamPass, trace: bool) -> ManagerResult {
