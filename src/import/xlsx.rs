@@ -1087,7 +1087,14 @@ impl<'w> Cells<'w> {
                         // A cell read is a whole element: the nesting is as before it.
                         return Ok(Some(((Step::Cell(r, c, value), 0), n + k)));
                     }
-                    Tag::Close(b"sheetData") => Step::Done,
+                    // An empty `<sheetData/>` ends the cells too: calamine reads it as an
+                    // open and a close tag.
+                    Tag::Close(b"sheetData")
+                    | Tag::Open {
+                        name: b"sheetData",
+                        empty: true,
+                        ..
+                    } => Step::Done,
                     _ => Step::Other,
                 };
                 Ok(Some(((step, nesting(&t)), n)))
@@ -1522,6 +1529,11 @@ mod tests {
                 r#"<row r="2"><c r="b2"><v>1</v></c></row><row r="1"><c r="A1"><v>2</v></c></row>"#,
                 true,
             ),
+            // An empty `<sheetData/>` ends the cells, wherever it stands.
+            (
+                r#"<row r="1"><c r="A1"><v>1</v></c><sheetData r="9"/></row><row r="2"><c r="A2"><v>2</v></c></row>"#,
+                true,
+            ),
             // Left to calamine from the row where they start.
             (
                 r#"<row r="1"><c r="A1" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="B1" t="e"><v>#N/A</v></c></row>"#,
@@ -1652,7 +1664,7 @@ mod tests {
                 seen += 1;
             }
         }
-        assert!(seen >= 26, "{seen}");
+        assert!(seen >= 27, "{seen}");
     }
 
     #[test]
